@@ -1,0 +1,7 @@
+#ifndef GIMLET_CFASTCGI_SHIM_H
+#define GIMLET_CFASTCGI_SHIM_H
+
+// libfcgi's thread-safe request API (FCGX_*). Debian: libfcgi-dev.
+#include <fcgiapp.h>
+
+#endif

@@ -1,0 +1,35 @@
+/// How the FastCGI transport listens and reads requests.
+///
+/// ```swift
+/// var configuration = FastCGIConfiguration(listen: .unix(path: "/run/app.sock"))
+/// configuration.threads = 8
+/// ```
+public struct FastCGIConfiguration: Sendable, Equatable {
+    /// Where to listen; ``ListenAddress/inherited`` serves the socket spawn-fcgi left on fd 0.
+    public var listen: ListenAddress
+    /// Worker threads, each handling one request at a time.
+    public var threads: Int
+    /// The largest request body accepted; larger ones get `413`.
+    public var maxBodyBytes: Int
+    /// Permission bits for a unix socket this process creates (for example
+    /// `0o660` so the web server's group can connect); `nil` leaves the umask's.
+    public var socketMode: UInt32?
+    /// The listen backlog.
+    public var backlog: Int
+
+    /// The default thread count: two per core, so a thread blocked on a
+    /// backend does not idle a core.
+    public static var defaultThreads: Int { max(2, 2 * activeProcessorCount()) }
+
+    /// Creates a configuration; every parameter has a safe default.
+    public init(
+        listen: ListenAddress = .inherited, threads: Int = FastCGIConfiguration.defaultThreads,
+        maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, backlog: Int = 1024
+    ) {
+        self.listen = listen
+        self.threads = threads
+        self.maxBodyBytes = maxBodyBytes
+        self.socketMode = socketMode
+        self.backlog = backlog
+    }
+}

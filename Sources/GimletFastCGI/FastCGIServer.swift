@@ -1,0 +1,153 @@
+import Dispatch
+import Foundation
+import GimletHTTP
+import Logging
+
+/// Serves a ``Responder`` over FastCGI with a fixed set of worker threads.
+///
+/// Each worker owns a libfcgi request slot and handles one request at a time,
+/// start to finish, on its own thread. ``stop()`` stops accepting at once;
+/// requests already accepted finish, then ``run()`` returns.
+///
+/// ```swift
+/// let server = try FastCGIServer(
+///     configuration: FastCGIConfiguration(listen: .unix(path: "/run/app.sock")),
+///     responder: router, logger: logger)
+/// server.run()   // until server.stop() is called from another thread
+/// ```
+public final class FastCGIServer: Sendable {
+    /// The configuration it was created with.
+    public let configuration: FastCGIConfiguration
+    private let responder: any Responder
+    private let logger: Logger
+    private let listener: Int32
+    private let ownedSocketPath: String?
+    private let stopSignal: StopSignal
+
+    /// Opens the listening socket (or checks the inherited one).
+    ///
+    /// - Throws: ``FastCGIError`` if the address cannot be listened on, or if
+    ///   ``ListenAddress/inherited`` is asked for and fd 0 is not a listening socket.
+    public init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger) throws {
+        guard configuration.threads >= 1 else { throw FastCGIError("threads must be at least 1") }
+        guard configuration.maxBodyBytes >= 0 else { throw FastCGIError("the maximum body size cannot be negative") }
+        try FastCGILibrary.initialize()
+        // A client that goes away must cost a failed write, not the process.
+        signal(SIGPIPE, SIG_IGN)
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        self.stopSignal = try StopSignal()
+        switch configuration.listen {
+        case .inherited:
+            guard SocketCalls.isListeningSocket(0) else {
+                throw FastCGIError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
+            }
+            listener = 0
+            ownedSocketPath = nil
+        case .unix(let path):
+            try SocketCalls.removeStaleSocket(at: path)
+            listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
+            ownedSocketPath = path
+            if let mode = configuration.socketMode { try SocketCalls.chmod(path, mode: mode) }
+        case .tcp:
+            listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
+            ownedSocketPath = nil
+        }
+        try SocketCalls.setNonBlocking(listener)
+    }
+
+    deinit {
+        SocketCalls.close(listener)
+        if let ownedSocketPath { SocketCalls.unlink(ownedSocketPath) }
+    }
+
+    /// Runs the workers until ``stop()``; returns when every accepted request has finished.
+    public func run() {
+        logger.info("serving FastCGI", metadata: [
+            "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
+            "max_body": "\(configuration.maxBodyBytes)",
+        ])
+        let group = DispatchGroup()
+        for index in 0..<configuration.threads {
+            group.enter()
+            let thread = Thread { [self] in
+                self.work(worker: index)
+                group.leave()
+            }
+            thread.name = "gimlet-fastcgi-\(index)"
+            thread.start()
+        }
+        group.wait()
+        if let ownedSocketPath { SocketCalls.unlink(ownedSocketPath) }
+        logger.info("stopped: every accepted request has finished")
+    }
+
+    /// Stops accepting requests; in-flight ones finish. Safe from any thread
+    /// (a signal handler's dispatch source, another worker, a test).
+    public func stop() {
+        stopSignal.raise()
+    }
+
+    /// Whether ``stop()`` was called.
+    public var isStopping: Bool { stopSignal.isRaised }
+
+    private func work(worker: Int) {
+        let slot: FastCGIRequest
+        let waiter: ConnectionWaiter
+        do {
+            slot = try FastCGIRequest(listenDescriptor: listener)
+            waiter = try ConnectionWaiter(listener: listener, stop: stopSignal)
+        } catch {
+            logger.critical("worker \(worker) could not start: \(error)")
+            stop()
+            return
+        }
+        while true {
+            let event = slot.keptConnection.map(waiter.waitForRequest(on:)) ?? waiter.waitForConnection()
+            guard event == .ready else { return }
+            switch slot.accept() {
+            case .accepted:
+                handle(slot)
+                slot.finish()
+            case .noConnection:
+                continue
+            case .failed(let code):
+                logger.warning("FastCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])
+            }
+        }
+    }
+
+    private func handle(_ slot: FastCGIRequest) {
+        let environ = slot.environ()
+        let limit = configuration.maxBodyBytes
+        let output: [UInt8]
+        let expected: Int?
+        switch CGIExchange.bodyPlan(contentLength: environ["CONTENT_LENGTH"], limit: limit) {
+        case .read(let length): expected = length
+        case .readToEnd: expected = nil
+        case .tooLarge:
+            slot.drain()
+            _ = slot.write(CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: environ, logger: logger))
+            return
+        case .invalidLength:
+            slot.drain()
+            _ = slot.write(CGIExchange.errorBytes(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, logger: logger))
+            return
+        }
+        switch slot.readBody(expected: expected, limit: limit) {
+        case .complete(let body):
+            output = CGIExchange.respond(environ: environ, body: body, responder: responder, logger: logger)
+        case .tooLarge:
+            output = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: environ, logger: logger)
+        case .short(let received, let expected):
+            logger.info("request body ended early; request dropped", metadata: [
+                "received": "\(received)", "expected": "\(expected)",
+            ])
+            return
+        }
+        if !slot.write(output) {
+            logger.debug("the web server closed the connection before the response was written")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+
+/// The part of a request's life that both transports share: CGI environ and
+/// body in, CGI response bytes out.
+///
+/// FastCGI and SCGI differ only in how the environ and body arrive and how
+/// the bytes leave; everything between lives here.
+public enum CGIExchange {
+    /// What the transport should do with the body, decided from `CONTENT_LENGTH`.
+    public enum BodyPlan: Equatable, Sendable {
+        /// Read exactly this many bytes (0 for none).
+        case read(Int)
+        /// Read until the end of the stream, refusing more than the limit.
+        case readToEnd
+        /// The announced body is over the limit: drain it and answer 413.
+        case tooLarge
+        /// `CONTENT_LENGTH` is not a number: answer 400.
+        case invalidLength
+    }
+
+    /// Decides how to read the body.
+    ///
+    /// - Parameters:
+    ///   - contentLength: the environ's `CONTENT_LENGTH`, if any.
+    ///   - limit: the largest body the host accepts.
+    public static func bodyPlan(contentLength: String?, limit: Int) -> BodyPlan {
+        guard let contentLength, !contentLength.isEmpty else { return .readToEnd }
+        guard contentLength.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), contentLength.utf8.count <= 18,
+              let length = Int(contentLength)
+        else { return .invalidLength }
+        return length > limit ? .tooLarge : .read(length)
+    }
+
+    /// Runs `responder` for the request and returns the CGI response bytes.
+    ///
+    /// A response whose headers could split the header block is replaced by a
+    /// logged 500; a `HEAD` request gets the headers without the body.
+    public static func respond(
+        environ: [String: String], body: [UInt8], responder: some Responder, logger: Logger
+    ) -> [UInt8] {
+        let request = Request(environ: environ, body: body, logger: logger)
+        let response = responder.respond(to: request)
+        return bytes(for: response, method: request.method, logger: logger)
+    }
+
+    /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
+    public static func errorBytes(_ error: HTTPError, environ: [String: String], logger: Logger) -> [UInt8] {
+        bytes(for: error.response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
+    }
+
+    /// The 413 answer for a body over `limit`.
+    public static func tooLarge(limit: Int) -> HTTPError {
+        HTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
+    }
+
+    static func bytes(for response: Response, method: HTTPMethod, logger: Logger) -> [UInt8] {
+        do {
+            return try response.cgiBytes(includeBody: method != .head)
+        } catch {
+            logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
+            // A fixed response cannot fail to serialize.
+            return (try? Response.text("Internal Server Error", status: .internalServerError).cgiBytes()) ?? []
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Something that turns a request into a response, and never fails:
+/// errors have become error responses by the time it returns.
+///
+/// ``Router`` is the usual responder; transports (FastCGI, SCGI) and the
+/// host take any responder.
+public protocol Responder: Sendable {
+    /// Answers `request`.
+    func respond(to request: Request) -> Response
+
+    /// Checks the configuration before the first request is accepted.
+    ///
+    /// - Throws: an error that says what is wrong and how to fix it.
+    func validate() throws
+}
+
+extension Responder {
+    public func validate() throws {}
+}
+
+/// A step around every request: it may inspect or change the request, answer
+/// by itself, or call `next` and then inspect or change the response.
+///
+/// ```swift
+/// struct Timing: Middleware {
+///     func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
+///         let start = ContinuousClock.now
+///         var response = try next(request)
+///         response.headers.add("Server-Timing", "app;dur=\(ContinuousClock.now - start)")
+///         return response
+///     }
+/// }
+/// router.use(Timing())
+/// ```
+public protocol Middleware: Sendable {
+    /// Handles `request`, usually by calling `next`.
+    ///
+    /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
+    func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response
+}
+
+/// A route handler.
+public typealias RequestHandler = @Sendable (Request) throws -> Response

@@ -1,0 +1,27 @@
+/// A key for a value that middleware attaches to a ``Request``.
+///
+/// ```swift
+/// enum UserKey: RequestStorageKey { typealias Value = String }
+/// request.storage[UserKey.self] = "frodo"
+/// ```
+public protocol RequestStorageKey {
+    /// The type of the stored value.
+    associatedtype Value
+}
+
+/// Typed per-request values, keyed by ``RequestStorageKey`` types.
+///
+/// Middleware uses it to hand request-scoped state (a session, a user) to
+/// handlers; the extension that exposes it usually offers a typed property.
+public struct RequestStorage {
+    private var values: [ObjectIdentifier: Any] = [:]
+
+    /// An empty storage.
+    public init() {}
+
+    /// The value stored under `key`.
+    public subscript<Key: RequestStorageKey>(key: Key.Type) -> Key.Value? {
+        get { values[ObjectIdentifier(key)] as? Key.Value }
+        set { values[ObjectIdentifier(key)] = newValue }
+    }
+}

@@ -1,0 +1,58 @@
+extension Response {
+    /// The response as a CGI response (RFC 3875 §6): a `Status:` line, the
+    /// headers, a `Content-Length` if none was set, a blank line, the body.
+    ///
+    /// Both transports (FastCGI and SCGI) write exactly these bytes.
+    ///
+    /// - Parameter includeBody: `false` for `HEAD`: headers only, but with the
+    ///   `Content-Length` of the body a `GET` would have had.
+    /// - Throws: ``UnsafeHeaderError`` if a header name is not a token or a
+    ///   value contains CR, LF or NUL; the caller then sends a 500 instead.
+    public func cgiBytes(includeBody: Bool = true) throws(UnsafeHeaderError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + headers.count * 48 + (includeBody ? body.count : 0))
+        out.append(contentsOf: "Status: ".utf8)
+        out.append(contentsOf: String(status.code).utf8)
+        out.append(UInt8(ascii: " "))
+        guard status.reasonPhrase.utf8.allSatisfy(Self.isSafeValueByte), (100...999).contains(status.code) else {
+            throw UnsafeHeaderError(name: "Status")
+        }
+        out.append(contentsOf: status.reasonPhrase.utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        var hasLength = false
+        for (name, value) in headers {
+            guard isToken(name), value.utf8.allSatisfy(Self.isSafeValueByte) else {
+                throw UnsafeHeaderError(name: name)
+            }
+            if !hasLength, asciiCaseInsensitiveEquals(name, "Content-Length") { hasLength = true }
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        if !hasLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            out.append(contentsOf: String(body.count).utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+        if includeBody { out.append(contentsOf: body) }
+        return out
+    }
+
+    /// Field-value bytes (RFC 9110 §5.5): anything but CR, LF and NUL.
+    @inline(__always)
+    static func isSafeValueByte(_ byte: UInt8) -> Bool {
+        byte != 0x0D && byte != 0x0A && byte != 0x00
+    }
+}
+
+/// A handler produced a header that would split the CGI header block.
+public struct UnsafeHeaderError: Error, Sendable, CustomStringConvertible {
+    /// The offending header's name (or `Status`).
+    public let name: String
+
+    public var description: String {
+        "response header \(String(reflecting: name)) has an invalid name or a CR, LF or NUL in its value"
+    }
+}

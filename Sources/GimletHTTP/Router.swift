@@ -1,0 +1,122 @@
+/// Routes requests by method and path pattern to handlers, through middleware.
+///
+/// Patterns are `/`-separated segments: a literal, `:name` for one segment
+/// (percent-decoded into `request.parameters["name"]`), and a trailing `*`
+/// for the rest of the path (`request.parameters["*"]`). Literal segments win
+/// over `:name`, which wins over `*`. A path that matches no pattern is a
+/// `404`; one that matches only with other methods is a `405` with `Allow`.
+/// `HEAD` is served by the `GET` handler (the transport sends no body).
+///
+/// ```swift
+/// var router = Router()
+/// router.get("/hello/:name") { request in
+///     .text("hello, \(request.parameters["name"] ?? "")")
+/// }
+/// router.get("/static/*") { request in .text(request.parameters["*"] ?? "") }
+/// router.use(SomeMiddleware())
+/// ```
+///
+/// A router is a value: configure it, then hand it to the host, which freezes
+/// it and shares it with every worker thread.
+public struct Router: Responder {
+    private var root = RouteNode()
+    private var middleware: [any Middleware] = []
+    private var problems: [String] = []
+
+    /// An empty router.
+    public init() {}
+
+    /// Registers `handler` for `method` and `pattern`.
+    ///
+    /// A malformed pattern or a duplicate registration is reported by
+    /// ``validate()``, which the host calls before serving.
+    public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RequestHandler) {
+        switch RoutePattern.parse(pattern) {
+        case .failure(let problem):
+            problems.append(problem.description)
+        case .success(let parsed):
+            let route = Route(pattern: pattern, parameterNames: parsed.parameterNames, handler: handler)
+            if !root.insert(route, segments: parsed.segments[...], method: method) {
+                problems.append("route \(method) \(pattern) is registered twice")
+            }
+        }
+    }
+
+    /// Registers a `GET` handler (which also serves `HEAD`).
+    public mutating func get(_ pattern: String, _ handler: @escaping RequestHandler) { on(.get, pattern, handler) }
+    /// Registers a `POST` handler.
+    public mutating func post(_ pattern: String, _ handler: @escaping RequestHandler) { on(.post, pattern, handler) }
+    /// Registers a `PUT` handler.
+    public mutating func put(_ pattern: String, _ handler: @escaping RequestHandler) { on(.put, pattern, handler) }
+    /// Registers a `PATCH` handler.
+    public mutating func patch(_ pattern: String, _ handler: @escaping RequestHandler) { on(.patch, pattern, handler) }
+    /// Registers a `DELETE` handler.
+    public mutating func delete(_ pattern: String, _ handler: @escaping RequestHandler) { on(.delete, pattern, handler) }
+
+    /// Adds a middleware; the first added runs outermost. Middleware sees every
+    /// request, including those that end in 404 or 405.
+    public mutating func use(_ middleware: some Middleware) {
+        self.middleware.append(middleware)
+    }
+
+    /// - Throws: ``RouterConfigurationError`` listing every malformed or duplicate route.
+    public func validate() throws {
+        if !problems.isEmpty { throw RouterConfigurationError(problems: problems) }
+    }
+
+    /// Runs the middleware and the matching handler; errors become responses
+    /// (``HTTPError`` its own, anything else a logged 500 with a bare body).
+    public func respond(to request: Request) -> Response {
+        do {
+            return try run(request, middlewareIndex: 0)
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            request.logger.error("handler failed", metadata: [
+                "method": "\(request.method)", "path": "\(request.path)", "error": "\(String(reflecting: error))",
+            ])
+            return .text("Internal Server Error", status: .internalServerError)
+        }
+    }
+
+    private func run(_ request: Request, middlewareIndex: Int) throws -> Response {
+        if middlewareIndex == middleware.count { return try dispatch(request) }
+        return try middleware[middlewareIndex].handle(request) { request in
+            try run(request, middlewareIndex: middlewareIndex + 1)
+        }
+    }
+
+    private func dispatch(_ request: Request) throws -> Response {
+        guard let segments = RoutePattern.decodedSegments(of: request.path) else {
+            throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
+        }
+        var values: [String] = []
+        values.reserveCapacity(4)
+        let lookup = request.method == .head ? [HTTPMethod.head, .get] : [request.method]
+        for method in lookup {
+            values.removeAll(keepingCapacity: true)
+            if let route = root.find(segments[...], method: method, values: &values) {
+                if !route.parameterNames.isEmpty {
+                    var parameters: [String: String] = [:]
+                    for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
+                    request.parameters = parameters
+                }
+                return try route.handler(request)
+            }
+        }
+        var allowed = Set<HTTPMethod>()
+        root.collectMethods(segments[...], into: &allowed)
+        guard !allowed.isEmpty else { throw HTTPError(.notFound) }
+        if allowed.contains(.get) { allowed.insert(.head) }
+        let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+        throw HTTPError(.methodNotAllowed, headers: ["Allow": allow])
+    }
+}
+
+/// Routes that could not be registered.
+public struct RouterConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// One line per problem.
+    public let problems: [String]
+
+    public var description: String { "invalid routes: " + problems.joined(separator: "; ") }
+}

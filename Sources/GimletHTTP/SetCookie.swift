@@ -1,0 +1,136 @@
+/// A `Set-Cookie` response header (RFC 6265 §4.1), rendered only when every
+/// part is safe to send.
+///
+/// ```swift
+/// var cookie = SetCookie(name: "theme", value: "dark")
+/// cookie.maxAge = 86_400
+/// cookie.secure = request.isSecure
+/// try response.setCookie(cookie)
+/// // Set-Cookie: theme=dark; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax
+/// ```
+public struct SetCookie: Sendable, Equatable {
+    /// The `SameSite` attribute.
+    public enum SameSite: String, Sendable {
+        case strict = "Strict"
+        case lax = "Lax"
+        case none = "None"
+    }
+
+    /// The cookie name: an RFC 9110 token.
+    public var name: String
+    /// The value: RFC 6265 cookie-octets (no spaces, `"`, `,`, `;` or `\`).
+    public var value: String
+    /// Seconds until the browser drops the cookie; `0` or less deletes it.
+    /// `nil` (with `expires` also `nil`) makes a browser-session cookie.
+    public var maxAge: Int?
+    /// An absolute expiry in seconds since 1970, for old clients that ignore `Max-Age`.
+    public var expires: Int64?
+    /// The `Path` attribute; `/` by default.
+    public var path: String?
+    /// The `Domain` attribute; host-only when `nil`.
+    public var domain: String?
+    /// Send only over HTTPS.
+    public var secure: Bool
+    /// Hide from JavaScript.
+    public var httpOnly: Bool
+    /// Cross-site sending policy; `None` requires `secure`.
+    public var sameSite: SameSite?
+
+    /// Creates a cookie with the safe defaults: `Path=/`, `HttpOnly`, `SameSite=Lax`.
+    public init(
+        name: String, value: String, maxAge: Int? = nil, expires: Int64? = nil,
+        path: String? = "/", domain: String? = nil, secure: Bool = false,
+        httpOnly: Bool = true, sameSite: SameSite? = .lax
+    ) {
+        self.name = name
+        self.value = value
+        self.maxAge = maxAge
+        self.expires = expires
+        self.path = path
+        self.domain = domain
+        self.secure = secure
+        self.httpOnly = httpOnly
+        self.sameSite = sameSite
+    }
+
+    /// A cookie that tells the browser to delete `name` at `path`/`domain`.
+    public static func deletion(name: String, path: String? = "/", domain: String? = nil) -> SetCookie {
+        SetCookie(name: name, value: "", maxAge: 0, expires: 0, path: path, domain: domain)
+    }
+
+    /// The header value, after checking that no part could inject another
+    /// attribute or header.
+    ///
+    /// - Throws: ``CookieError`` naming the offending part.
+    public func headerValue() throws(CookieError) -> String {
+        guard isToken(name) else { throw CookieError(.invalidName, name) }
+        guard value.utf8.allSatisfy(Self.isCookieOctet) else { throw CookieError(.invalidValue, name) }
+        var out = name + "=" + value
+        if let maxAge { out += "; Max-Age=\(maxAge)" }
+        if let expires { out += "; Expires=" + HTTPDate.format(unixSeconds: expires) }
+        if let path {
+            guard path.utf8.allSatisfy(Self.isAttributeValueByte) else { throw CookieError(.invalidPath, name) }
+            out += "; Path=" + path
+        }
+        if let domain {
+            guard !domain.isEmpty, domain.utf8.allSatisfy(Self.isDomainByte) else {
+                throw CookieError(.invalidDomain, name)
+            }
+            out += "; Domain=" + domain
+        }
+        if secure { out += "; Secure" }
+        if httpOnly { out += "; HttpOnly" }
+        if let sameSite {
+            guard sameSite != .none || secure else { throw CookieError(.sameSiteNoneWithoutSecure, name) }
+            out += "; SameSite=" + sameSite.rawValue
+        }
+        return out
+    }
+
+    static func isCookieOctet(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x21, 0x23...0x2B, 0x2D...0x3A, 0x3C...0x5B, 0x5D...0x7E: true
+        default: false
+        }
+    }
+
+    static func isAttributeValueByte(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: ";")
+    }
+
+    static func isDomainByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."): true
+        default: false
+        }
+    }
+}
+
+/// Why a ``SetCookie`` could not be rendered.
+public struct CookieError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What was wrong.
+    public enum Kind: Sendable, Equatable {
+        case invalidName, invalidValue, invalidPath, invalidDomain, sameSiteNoneWithoutSecure
+    }
+
+    /// What was wrong.
+    public let kind: Kind
+    /// The cookie's name, as given.
+    public let cookieName: String
+
+    init(_ kind: Kind, _ cookieName: String) {
+        self.kind = kind
+        self.cookieName = cookieName
+    }
+
+    public var description: String {
+        let name = String(reflecting: cookieName)
+        return switch kind {
+        case .invalidName: "cookie name \(name) is not an RFC 9110 token"
+        case .invalidValue: "value of cookie \(name) has characters outside RFC 6265 cookie-octets (encode it first)"
+        case .invalidPath: "Path of cookie \(name) has a control character or ';'"
+        case .invalidDomain: "Domain of cookie \(name) is not a host name"
+        case .sameSiteNoneWithoutSecure: "cookie \(name) has SameSite=None without Secure; browsers reject it"
+        }
+    }
+}

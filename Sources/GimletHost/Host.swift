@@ -1,0 +1,95 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GimletFastCGI
+import GimletHTTP
+import Logging
+
+/// The application-server process: it serves a responder over FastCGI with
+/// worker threads, and stops cleanly on SIGTERM or SIGINT (no new requests,
+/// in-flight ones finish, exit status 0).
+///
+/// The shortest app:
+///
+/// ```swift
+/// var router = Router()
+/// router.get("/") { _ in .text("hello") }
+/// Host.main(router)     // reads --fastcgi, --threads, … and GIMLET_* variables
+/// ```
+///
+/// An app with options of its own embeds ``HostOptions`` in its command and
+/// calls ``run()``.
+public struct Host: Sendable {
+    /// What answers the requests.
+    public let responder: any Responder
+    /// How to serve.
+    public let configuration: HostConfiguration
+
+    /// Creates a host for `responder`.
+    public init(_ responder: some Responder, configuration: HostConfiguration) {
+        self.responder = responder
+        self.configuration = configuration
+    }
+
+    /// Serves until SIGTERM or SIGINT, then returns once in-flight requests have finished.
+    ///
+    /// - Throws: the responder's configuration error, or a ``FastCGIError`` if
+    ///   the socket cannot be opened — before any request is accepted.
+    public func run() throws {
+        Self.bootstrapLogging()
+        var logger = Logger(label: "gimlet")
+        logger.logLevel = configuration.logLevel
+        try responder.validate()
+        let server = try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
+        let sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                logger.info("signal \(number): stopping after in-flight requests")
+                server.stop()
+            }
+            source.resume()
+            return source
+        }
+        server.run()
+        sources.forEach { $0.cancel() }
+    }
+
+    /// Parses the host options from the command line and environment, serves
+    /// `responder`, and exits: 0 after a clean stop, non-zero with a one-line
+    /// explanation if it cannot start.
+    public static func main(_ responder: some Responder, arguments: [String]? = nil) -> Never {
+        do {
+            let options = try HostOptions.parse(arguments)
+            try Host(responder, configuration: options.configuration()).run()
+            exit(0)
+        } catch let error as HostConfigurationError {
+            fail(error.description)
+        } catch let error as FastCGIError {
+            fail(error.description)
+        } catch let error as RouterConfigurationError {
+            fail(error.description)
+        } catch {
+            // --help, --version and usage errors: ArgumentParser prints and picks the status.
+            HostOptions.exit(withError: error)
+        }
+    }
+
+    private static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        exit(1)
+    }
+
+    private static let loggingBootstrap: Void = {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    }()
+
+    /// Sends swift-log output to standard error, once per process.
+    static func bootstrapLogging() { _ = loggingBootstrap }
+}
+
+/// The process environment, read once.
+public enum ProcessInfoEnvironment {
+    /// `ProcessInfo.processInfo.environment`.
+    public static var current: [String: String] { ProcessInfo.processInfo.environment }
+}

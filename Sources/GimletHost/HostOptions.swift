@@ -1,0 +1,59 @@
+import ArgumentParser
+import Logging
+
+/// The host's command-line options, for embedding in an app's own command.
+///
+/// Each option overrides its environment variable (see
+/// ``HostConfiguration/init(environment:)``).
+///
+/// ```swift
+/// @main struct MyApp: ParsableCommand {
+///     @OptionGroup var host: HostOptions
+///     @Option var greeting = "hello"
+///
+///     func run() throws {
+///         var router = Router()
+///         router.get("/") { [greeting] _ in .text(greeting) }
+///         try Host(router, configuration: host.configuration()).run()
+///     }
+/// }
+/// ```
+public struct HostOptions: ParsableArguments, Sendable {
+    @Option(name: .long, help: ArgumentHelp(
+        "Listen for FastCGI on unix:/path.sock or host:port (env GIMLET_FASTCGI). Without it, serve the socket spawn-fcgi left on fd 0.",
+        valueName: "address"))
+    public var fastcgi: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Worker threads (env GIMLET_THREADS; default: 2 per core).", valueName: "n"))
+    public var threads: String?
+
+    @Option(name: .customLong("max-body"), help: ArgumentHelp(
+        "Largest request body in bytes; larger ones get 413 (env GIMLET_MAX_BODY; default 1048576).",
+        valueName: "bytes"))
+    public var maxBody: String?
+
+    @Option(name: .customLong("socket-mode"), help: ArgumentHelp(
+        "Octal permissions of the unix socket, e.g. 660 (env GIMLET_SOCKET_MODE).", valueName: "mode"))
+    public var socketMode: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "trace, debug, info, notice, warning, error or critical (env GIMLET_LOG_LEVEL; default info).",
+        valueName: "level"))
+    public var logLevel: String?
+
+    public init() {}
+
+    /// The configuration: defaults, then environment variables, then these options.
+    ///
+    /// - Throws: ``HostConfigurationError`` naming the variable or option that is wrong.
+    public func configuration(
+        environment: [String: String] = ProcessInfoEnvironment.current
+    ) throws -> HostConfiguration {
+        var configuration = try HostConfiguration(environment: environment)
+        try configuration.apply(
+            fastcgi: fastcgi, threads: threads, maxBody: maxBody, socketMode: socketMode, logLevel: logLevel,
+            source: "--")
+        return configuration
+    }
+}

@@ -1,0 +1,24 @@
+// The smallest Gimlet app: four routes behind nginx.
+//
+//   swift build && .build/debug/hello --fastcgi unix:/tmp/hello.sock
+import GimletHTTP
+import GimletHost
+
+var router = Router()
+
+router.get("/") { _ in .text("hello") }
+
+router.get("/hello/:name") { request in
+    .text("hello, \(request.parameters["name"] ?? "")")
+}
+
+router.post("/echo") { request in
+    .bytes(request.body, contentType: request.contentType ?? "application/octet-stream")
+}
+
+router.get("/env") { request in
+    let lines = request.environ.keys.sorted().map { "\($0)=\(request.environ[$0] ?? "")" }
+    return .text(lines.joined(separator: "\n") + "\n")
+}
+
+Host.main(router)
