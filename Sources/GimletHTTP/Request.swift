@@ -26,7 +26,7 @@ public final class Request {
     public let method: HTTPMethod
     /// The path, percent-encoded, without the query string.
     public let path: String
-    /// The raw query string without `?` (`QUERY_STRING`).
+    /// The raw query string without `?` (`QUERY_STRING`, else the query part of `REQUEST_URI`).
     public let queryString: String
     /// Parameters captured by the route (`:name` segments, `*` for a wildcard), percent-decoded.
     public internal(set) var parameters: [String: String] = [:]
@@ -46,7 +46,7 @@ public final class Request {
         self.body = body
         self.logger = logger
         self.method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
-        self.queryString = environ["QUERY_STRING"] ?? ""
+        self.queryString = environ["QUERY_STRING"] ?? Self.queryPart(of: environ["REQUEST_URI"])
         self.path = Self.routedPath(environ)
     }
 
@@ -87,6 +87,12 @@ public final class Request {
 
     /// The body as UTF-8 text, or `nil` if it is not valid UTF-8.
     public var bodyText: String? { String(validating: body, as: UTF8.self) }
+
+    static func queryPart(of uri: String?) -> String {
+        guard let uri, let question = uri.firstIndex(of: "?") else { return "" }
+        let query = uri[uri.index(after: question)...]
+        return String(query.firstIndex(of: "#").map { query[..<$0] } ?? query)
+    }
 
     static func routedPath(_ environ: [String: String]) -> String {
         if let uri = environ["REQUEST_URI"], !uri.isEmpty {

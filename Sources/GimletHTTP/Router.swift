@@ -7,6 +7,12 @@
 /// `404`; one that matches only with other methods is a `405` with `Allow`.
 /// `HEAD` is served by the `GET` handler (the transport sends no body).
 ///
+/// Errors: an ``HTTPError`` thrown by a handler or a middleware (and the
+/// 404/405 answers) becomes a response right there, so every middleware
+/// further out sees it as a response (and may, for example, still save a
+/// session). Any other error travels up
+/// through the middleware as an error and ends as a logged, bare 500.
+///
 /// ```swift
 /// var router = Router()
 /// router.get("/hello/:name") { request in
@@ -69,8 +75,6 @@ public struct Router: Responder {
     public func respond(to request: Request) -> Response {
         do {
             return try run(request, middlewareIndex: 0)
-        } catch let error as HTTPError {
-            return error.response
         } catch {
             request.logger.error("handler failed", metadata: [
                 "method": "\(request.method)", "path": "\(request.path)", "error": "\(String(reflecting: error))",
@@ -79,10 +83,17 @@ public struct Router: Responder {
         }
     }
 
+    /// Runs middleware `middlewareIndex` and everything inside it; an
+    /// ``HTTPError`` from any level becomes a response before the next level
+    /// out sees it.
     private func run(_ request: Request, middlewareIndex: Int) throws -> Response {
-        if middlewareIndex == middleware.count { return try dispatch(request) }
-        return try middleware[middlewareIndex].handle(request) { request in
-            try run(request, middlewareIndex: middlewareIndex + 1)
+        do {
+            if middlewareIndex == middleware.count { return try dispatch(request) }
+            return try middleware[middlewareIndex].handle(request) { request in
+                try run(request, middlewareIndex: middlewareIndex + 1)
+            }
+        } catch let error as HTTPError {
+            return error.response
         }
     }
 

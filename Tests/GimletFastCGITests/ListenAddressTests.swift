@@ -1,0 +1,27 @@
+import Testing
+@testable import GimletFastCGI
+
+@Suite struct ListenAddressParsing {
+    @Test(arguments: [
+        ("unix:/run/app.sock", ListenAddress.unix(path: "/run/app.sock")),
+        ("/run/app.sock", .unix(path: "/run/app.sock")),
+        ("unix:relative.sock", .unix(path: "relative.sock")),
+        ("127.0.0.1:9000", .tcp(host: "127.0.0.1", port: 9000)),
+        (":9000", .tcp(host: "", port: 9000)),
+        ("localhost:1", .tcp(host: "localhost", port: 1)),
+    ])
+    func parses(text: String, expected: ListenAddress) throws {
+        #expect(try ListenAddress(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["", "unix:", "9000", "host:0", "host:65536", "host:x", "[::1]:9000", "::1:9000",
+                      "unix:/a:b", "unix:/" + String(repeating: "x", count: 120)])
+    func refuses(text: String) {
+        #expect(throws: FastCGIError.self) { try ListenAddress(parsing: text) }
+    }
+
+    @Test func libfcgiForm() {
+        #expect(ListenAddress.tcp(host: "", port: 9000).libfcgiPath == ":9000")
+        #expect(ListenAddress.unix(path: "/x.sock").libfcgiPath == "/x.sock")
+    }
+}

@@ -1,0 +1,140 @@
+import Testing
+@testable import GimletHTTP
+
+@Suite struct RequestFromEnviron {
+    let nginxEnviron: [String: String] = [
+        "REQUEST_METHOD": "POST", "REQUEST_URI": "/items/a%2Fb?x=1&y=two+words", "QUERY_STRING": "x=1&y=two+words",
+        "SCRIPT_NAME": "/items/a/b", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "CONTENT_LENGTH": "13", "HTTP_USER_AGENT": "curl/8", "HTTP_X_FORWARDED_FOR": "10.0.0.1",
+        "HTTP_COOKIE": "a=1; b=2", "HTTPS": "on", "REMOTE_ADDR": "127.0.0.1", "REQUEST_SCHEME": "https",
+    ]
+
+    @Test func methodPathAndQuery() {
+        let request = Request(environ: nginxEnviron, body: Array("name=Frodo&x=".utf8))
+        #expect(request.method == .post)
+        #expect(request.path == "/items/a%2Fb")
+        #expect(request.queryString == "x=1&y=two+words")
+        #expect(request.query["x"] == "1")
+        #expect(request.query["y"] == "two words")
+        #expect(request.form["name"] == "Frodo")
+        #expect(request.form["x"] == "")
+        #expect(request.cookies == ["a": "1", "b": "2"])
+        #expect(request.isSecure)
+        #expect(request.remoteAddress == "127.0.0.1")
+    }
+
+    @Test func headersMapToCGINames() {
+        let request = Request(environ: nginxEnviron)
+        #expect(request.headers["User-Agent"] == "curl/8")
+        #expect(request.headers["user-agent"] == "curl/8")
+        #expect(request.headers["X-Forwarded-For"] == "10.0.0.1")
+        #expect(request.headers["Content-Type"] == "application/x-www-form-urlencoded; charset=utf-8")
+        #expect(request.headers["Content-Length"] == "13")
+        #expect(request.headers["Missing"] == nil)
+        #expect(request.headers.all.map(\.name).contains("X-Forwarded-For"))
+    }
+
+    @Test(arguments: [
+        (["REQUEST_URI": "/a/b?q"], "/a/b"),
+        (["REQUEST_URI": "/a/b#frag"], "/a/b"),
+        (["REQUEST_URI": "http://example.com/x/y?z"], "/x/y"),
+        (["REQUEST_URI": "http://example.com"], "/"),
+        (["SCRIPT_NAME": "/app", "PATH_INFO": "/x"], "/app/x"),
+        (["PATH_INFO": "/only"], "/only"),
+        ([:], "/"),
+    ])
+    func routedPath(environ: [String: String], expected: String) {
+        #expect(Request(environ: environ).path == expected)
+    }
+
+    @Test func queryFallsBackToRequestURI() {
+        #expect(Request(environ: ["REQUEST_URI": "/p?a=1&b#frag"]).queryString == "a=1&b")
+        #expect(Request(environ: ["REQUEST_URI": "/p?a=1", "QUERY_STRING": "z=9"]).query["z"] == "9")
+        #expect(Request(environ: ["REQUEST_URI": "/p"]).queryString == "")
+    }
+
+    @Test func formIsEmptyForOtherContentTypes() {
+        let request = Request(environ: ["REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json"],
+                              body: Array("a=1".utf8))
+        #expect(request.form.isEmpty)
+        #expect(request.bodyText == "a=1")
+    }
+
+    @Test(arguments: [
+        (["HTTPS": "on"], true), (["HTTPS": "1"], true), (["HTTPS": "off"], false), (["HTTPS": ""], false),
+        (["REQUEST_SCHEME": "https"], true), (["REQUEST_SCHEME": "http"], false), ([:], false),
+    ])
+    func secure(environ: [String: String], expected: Bool) {
+        #expect(Request(environ: environ).isSecure == expected)
+    }
+
+    @Test func invalidUTF8BodyIsNotText() {
+        let request = Request(environ: [:], body: [0xFF, 0xFE])
+        #expect(request.bodyText == nil)
+    }
+}
+
+@Suite struct CookieParsing {
+    @Test(arguments: [
+        ("a=1", ["a": "1"]),
+        ("a=1; b=2", ["a": "1", "b": "2"]),
+        ("a=1;b=2", ["a": "1", "b": "2"]),
+        (#"a="quoted value""#, ["a": "quoted value"]),
+        ("a=1; a=2", ["a": "1"]),
+        ("  a = 1 ;\tb=2\t", ["a": "1", "b": "2"]),
+        ("junk; a=1; =nameless; ;;", ["a": "1"]),
+        ("a=", ["a": ""]),
+        ("a=b=c", ["a": "b=c"]),
+        ("bad name=1; ok=2", ["ok": "2"]),
+        (#"x="; y=2"#, ["x": "\"", "y": "2"]),
+        ("", [:]),
+        (";;;", [:]),
+        ("=", [:]),
+    ])
+    func parse(header: String, expected: [String: String]) {
+        #expect(CookieHeader.parse(header) == expected)
+    }
+
+    @Test func hostileInputsDoNotCrash() {
+        let hostile = [
+            String(repeating: ";", count: 10_000),
+            String(repeating: "a=", count: 5_000),
+            "\u{0}=\u{0}", "é=ü; ok=1", String(repeating: "x", count: 100_000) + "=1",
+            "a=\"", "\"=\"", "a=1\r\nSet-Cookie: evil=1",
+        ]
+        for header in hostile { _ = CookieHeader.parse(header) }
+        #expect(CookieHeader.parse("é=ü; ok=1") == ["ok": "1"])
+    }
+}
+
+@Suite struct FormDecoding {
+    @Test(arguments: [
+        ("a=1&b=2", [("a", "1"), ("b", "2")]),
+        ("a=%41%42&b=%zz&c=%4", [("a", "AB"), ("b", "%zz"), ("c", "%4")]),
+        ("q=hello+world%21", [("q", "hello world!")]),
+        ("flag&x=", [("flag", ""), ("x", "")]),
+        ("&&a=1&&", [("a", "1")]),
+        ("k=%E2%9C%93", [("k", "✓")]),
+        ("bad=%FF&ok=1", [("ok", "1")]),
+        ("a=1=2", [("a", "1=2")]),
+        ("", []),
+    ])
+    func decode(encoded: String, expected: [(String, String)]) {
+        let form = URLEncodedForm(encoded)
+        #expect(form.map(\.name) == expected.map(\.0))
+        #expect(form.map(\.value) == expected.map(\.1))
+    }
+
+    @Test func repeatedNames() {
+        let form = URLEncodedForm("tag=a&tag=b")
+        #expect(form["tag"] == "a")
+        #expect(form.values(for: "tag") == ["a", "b"])
+        #expect(form.contains("tag"))
+        #expect(!form.contains("nope"))
+    }
+
+    @Test func invalidUTF8BytesInBodyAreDropped() {
+        let form = URLEncodedForm(bytes: Array("a=1&".utf8) + [0xC3, 0x28] + Array("=x&b=2".utf8))
+        #expect(form.map(\.name) == ["a", "b"])
+    }
+}
