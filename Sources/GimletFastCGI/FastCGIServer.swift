@@ -21,7 +21,7 @@ public final class FastCGIServer: Sendable {
     private let responder: any Responder
     private let logger: Logger
     private let listener: Int32
-    private let ownedSocketPath: String?
+    private let ownedSocket: OwnedSocketFile?
     private let stopSignal: StopSignal
 
     /// Opens the listening socket (or checks the inherited one).
@@ -44,22 +44,22 @@ public final class FastCGIServer: Sendable {
                 throw FastCGIError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
             }
             listener = 0
-            ownedSocketPath = nil
+            ownedSocket = nil
         case .unix(let path):
             try SocketCalls.removeStaleSocket(at: path)
             listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
-            ownedSocketPath = path
+            ownedSocket = OwnedSocketFile(path: path)
             if let mode = configuration.socketMode { try SocketCalls.chmod(path, mode: mode) }
         case .tcp:
             listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
-            ownedSocketPath = nil
+            ownedSocket = nil
         }
         try SocketCalls.setNonBlocking(listener)
     }
 
     deinit {
         SocketCalls.close(listener)
-        if let ownedSocketPath { SocketCalls.unlink(ownedSocketPath) }
+        ownedSocket?.remove()
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -79,14 +79,17 @@ public final class FastCGIServer: Sendable {
             thread.start()
         }
         group.wait()
-        if let ownedSocketPath { SocketCalls.unlink(ownedSocketPath) }
         logger.info("stopped: every accepted request has finished")
     }
 
     /// Stops accepting requests; in-flight ones finish. Safe from any thread
     /// (a signal handler's dispatch source, another worker, a test).
+    ///
+    /// A unix socket this server created is removed at once, so the web server
+    /// fails fast instead of queueing connections nobody will accept.
     public func stop() {
         stopSignal.raise()
+        ownedSocket?.remove()
     }
 
     /// Whether ``stop()`` was called.

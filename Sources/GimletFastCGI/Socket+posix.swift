@@ -51,6 +51,26 @@ enum SocketCalls {
     }
 }
 
+/// A unix socket file this process created, removed only while it is still
+/// the same file: a newer process that took over the path keeps its socket.
+struct OwnedSocketFile: Sendable {
+    let path: String
+    let inode: UInt
+
+    init?(path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        self.path = path
+        self.inode = UInt(info.st_ino)
+    }
+
+    func remove() {
+        var info = stat()
+        guard lstat(path, &info) == 0, UInt(info.st_ino) == inode else { return }
+        SocketCalls.unlink(path)
+    }
+}
+
 /// A flag that wakes every waiting worker at once: an `eventfd` that is
 /// written once and never read, so it stays readable.
 final class StopSignal: Sendable {

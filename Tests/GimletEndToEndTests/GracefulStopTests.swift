@@ -1,0 +1,61 @@
+import Dispatch
+import Foundation
+import GimletFastCGI
+import GimletHTTP
+import Logging
+import Synchronization
+import Testing
+
+/// A result handed from a helper thread to the test.
+final class Handoff<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ newValue: Value) {
+        value.withLock { $0 = newValue }
+        ready.signal()
+    }
+
+    func take(seconds: Double) -> Value? {
+        guard ready.wait(timeout: .now() + seconds) == .success else { return nil }
+        return value.withLock { $0 }
+    }
+}
+
+@Suite(.serialized) struct GracefulStop {
+    @Test func stopLetsTheRequestInFlightFinishThenRefusesNewOnes() throws {
+        let directory = try TemporaryDirectory("gimlet-stop")
+        let socket = directory.file("app.sock")
+        let handlerStarted = DispatchSemaphore(value: 0)
+        var router = Router()
+        router.get("/") { _ in .text("up") }
+        router.get("/slow") { _ in
+            handlerStarted.signal()
+            Thread.sleep(forTimeInterval: 1.5)
+            return .text("done slowly")
+        }
+        let server = try FastCGIServer(
+            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 2, socketMode: 0o666),
+            responder: router, logger: Logger(label: "test"))
+        let stopped = Handoff<Bool>()
+        Thread { server.run(); stopped.put(true) }.start()
+        defer { server.stop() }
+
+        let nginx = try Nginx(socket: socket)
+        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
+
+        let slow = Handoff<HTTPResult?>()
+        Thread { slow.put(try? client.get("/slow")) }.start()
+        #expect(handlerStarted.wait(timeout: .now() + 10) == .success)
+        server.stop()
+        #expect(server.isStopping)
+        #expect(stopped.take(seconds: 0.5) == nil, "run() must wait for the request in flight")
+
+        let answer = try #require(slow.take(seconds: 10) ?? nil)
+        #expect(answer.status == 200)
+        #expect(answer.text == "done slowly")
+        #expect(stopped.take(seconds: 10) == true, "run() returns once the in-flight request is done")
+        #expect(try client.get("/").status == 502, "a stopped server accepts nothing new")
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// An HTTP response as curl saw it.
+struct HTTPResult {
+    let status: Int
+    let headers: [(name: String, value: String)]
+    let body: [UInt8]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    func headers(_ name: String) -> [String] {
+        headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+    }
+}
+
+/// A real HTTP client for the end-to-end tests: curl, one process per request.
+struct HTTPClient {
+    let baseURL: String
+    let scratch: TemporaryDirectory
+
+    func get(_ path: String, headers: [String: String] = [:]) throws -> HTTPResult {
+        try request("GET", path, headers: headers)
+    }
+
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil,
+                 headers: [String: String] = [:]) throws -> HTTPResult {
+        var arguments = ["-sS", "-i", "--http1.1", "--max-time", "30", "-H", "Expect:"]
+        if method == "HEAD" { arguments.append("-I") } else { arguments += ["-X", method] }
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        if let body {
+            let file = scratch.file("body-\(UUID().uuidString)")
+            _ = FileManager.default.createFile(atPath: file, contents: Data(body))
+            arguments += ["--data-binary", "@" + file]
+        }
+        arguments.append(baseURL + path)
+        let output = try run(arguments)
+        return try Self.parse(output)
+    }
+
+    /// Runs `count` GETs of `path(i)` through `connections` parallel connections
+    /// in one curl, returning (status, body) by index.
+    func parallelGets(count: Int, connections: Int, path: (Int) -> String) throws -> [(status: Int, body: String)] {
+        var config = ""
+        for index in 0..<count {
+            config += "url = \"\(baseURL)\(path(index))\"\noutput = \"\(scratch.file("par-\(index)"))\"\n"
+        }
+        let configFile = scratch.file("parallel.conf")
+        try config.write(toFile: configFile, atomically: true, encoding: .utf8)
+        let output = try run(["-sS", "--http1.1", "--parallel", "--parallel-max", "\(connections)",
+                              "--max-time", "60", "-w", "%{http_code} %{filename_effective}\\n", "-K", configFile],
+                             allowFailure: true)
+        var statusByFile: [String: Int] = [:]
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, let status = Int(parts[0]) { statusByFile[String(parts[1])] = status }
+        }
+        return (0..<count).map { index in
+            let file = scratch.file("par-\(index)")
+            let body = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            return (statusByFile[file] ?? 0, body)
+        }
+    }
+
+    private func run(_ arguments: [String], allowFailure: Bool = false) throws -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Tool.curl())
+        process.arguments = arguments
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard allowFailure || process.terminationStatus == 0 else {
+            throw SetupError("curl \(arguments.last ?? "") failed: \(String(decoding: errors, as: UTF8.self))")
+        }
+        return Array(data)
+    }
+
+    static func parse(_ output: [UInt8]) throws -> HTTPResult {
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        guard let end = output.firstRange(of: separator) else {
+            throw SetupError("no header block in: \(String(decoding: output.prefix(200), as: UTF8.self))")
+        }
+        let head = String(decoding: output[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+        guard let statusLine = head.first, statusLine.split(separator: " ").count >= 2,
+              let status = Int(statusLine.split(separator: " ")[1])
+        else { throw SetupError("bad status line in \(head)") }
+        let headers = head.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        return HTTPResult(status: status, headers: headers, body: Array(output[end.upperBound...]))
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// A real nginx, configured from `deploy/nginx/gimlet.conf` with the test's
+/// port and socket, in its own directory, stopped by PID.
+final class Nginx: @unchecked Sendable {
+    // @unchecked: immutable after init; ManagedProcess is itself safe to share.
+    let port: Int
+    let directory: TemporaryDirectory
+    let process: ManagedProcess
+
+    /// The deploy config with its port and socket replaced by the test's.
+    static func serverBlock(port: Int, socket: String) throws -> String {
+        let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/gimlet.conf"), encoding: .utf8)
+        let placeholders = ["listen 8080;", "unix:/run/gimlet/app.sock"]
+        for placeholder in placeholders where !template.contains(placeholder) {
+            throw SetupError("deploy/nginx/gimlet.conf no longer contains \(placeholder); update the test template")
+        }
+        return template
+            .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(port);")
+            .replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
+    }
+
+    /// The main nginx.conf around a server block, everything under `directory`.
+    static func mainConfig(directory: String, serverBlockFile: String) -> String {
+        let user = geteuid() == 0 ? "user nobody nogroup;\n" : ""
+        return """
+            daemon off;
+            \(user)worker_processes 1;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/error.log warn;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                client_body_temp_path \(directory)/client_body;
+                fastcgi_temp_path \(directory)/fastcgi;
+                proxy_temp_path \(directory)/proxy;
+                scgi_temp_path \(directory)/scgi;
+                uwsgi_temp_path \(directory)/uwsgi;
+                include \(serverBlockFile);
+            }
+
+            """
+    }
+
+    init(socket: String) throws {
+        let nginx = try Tool.nginx()
+        directory = try TemporaryDirectory("gimlet-nginx")
+        port = try freeLoopbackPort()
+        try FileManager.default.copyItem(atPath: "/etc/nginx/fastcgi_params", toPath: directory.file("fastcgi_params"))
+        try Self.serverBlock(port: port, socket: socket).write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
+        try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"))
+            .write(toFile: directory.file("nginx.conf"), atomically: true, encoding: .utf8)
+        process = try ManagedProcess(
+            "nginx", executable: nginx,
+            arguments: ["-p", directory.path, "-c", directory.file("nginx.conf"), "-e", directory.file("error.log")],
+            outputPath: directory.file("stderr.log"))
+        let port = self.port
+        let up = waitUntil(seconds: 10) { canConnect(port: port) }
+        guard up else {
+            throw SetupError("nginx did not start: \(process.output) \((try? String(contentsOfFile: directory.file("error.log"), encoding: .utf8)) ?? "")")
+        }
+    }
+
+    deinit { process.stop() }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    var errorLog: String { (try? String(contentsOfFile: directory.file("error.log"), encoding: .utf8)) ?? "" }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}

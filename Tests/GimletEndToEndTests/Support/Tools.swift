@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// Where the repository and its built binaries are.
+enum Repository {
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A binary built by `swift build` (`.build/debug/NAME`, or `$GIMLET_BIN_DIR/NAME`).
+    static func binary(_ name: String) throws -> String {
+        let directory = ProcessInfo.processInfo.environment["GIMLET_BIN_DIR"]
+            ?? root.appendingPathComponent(".build/debug").path
+        let path = directory + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw SetupError("\(path) is missing: run `swift build` (make test does) before the end-to-end tests")
+        }
+        return path
+    }
+}
+
+/// A test prerequisite that is missing; the message names the package to install.
+struct SetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// External programs the end-to-end tests drive. A missing one fails the test
+/// with the Debian package to install: tests are never skipped silently.
+enum Tool {
+    static func path(_ name: String, package: String) throws -> String {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            + ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"]
+        for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
+            return directory + "/" + name
+        }
+        throw SetupError("\(name) is not installed: apt-get install \(package) (make test installs it)")
+    }
+
+    static func nginx() throws -> String { try path("nginx", package: "nginx") }
+    static func spawnFCGI() throws -> String { try path("spawn-fcgi", package: "spawn-fcgi") }
+    static func curl() throws -> String { try path("curl", package: "curl") }
+}
+
+/// A temporary directory removed when the value goes away.
+final class TemporaryDirectory: @unchecked Sendable {
+    // @unchecked: `path` is immutable; the class exists only for deinit.
+    let path: String
+
+    init(_ prefix: String = "gimlet-test") throws {
+        let template = NSTemporaryDirectory() + prefix + "-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = mkdtemp(&bytes) else { throw SetupError("mkdtemp failed for \(template)") }
+        path = String(cString: made)
+        // nginx workers run as `nobody` when the tests run as root: let them in.
+        chmod(path, 0o755)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw SetupError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw SetupError("bind() to 127.0.0.1:0 failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw SetupError("getsockname() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Waits until `condition` holds, polling every 20 ms, for at most `seconds`.
+func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
