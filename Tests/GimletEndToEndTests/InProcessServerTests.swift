@@ -22,7 +22,8 @@ final class Handoff<Value: Sendable>: Sendable {
     }
 }
 
-@Suite(.serialized) struct GracefulStop {
+/// FastCGIServer in the test process, behind a real nginx.
+@Suite(.serialized) struct InProcessServer {
     @Test func stopLetsTheRequestInFlightFinishThenRefusesNewOnes() throws {
         let directory = try TemporaryDirectory("gimlet-stop")
         let socket = directory.file("app.sock")
@@ -57,5 +58,37 @@ final class Handoff<Value: Sendable>: Sendable {
         #expect(answer.text == "done slowly")
         #expect(stopped.take(seconds: 10) == true, "run() returns once the in-flight request is done")
         #expect(try client.get("/").status == 502, "a stopped server accepts nothing new")
+    }
+
+    @Test func aClientThatGoesAwayDoesNotCostTheWorker() throws {
+        let directory = try TemporaryDirectory("gimlet-abort")
+        let socket = directory.file("app.sock")
+        let written = DispatchSemaphore(value: 0)
+        var router = Router()
+        router.get("/") { _ in .text("up") }
+        router.get("/big-and-late") { _ in
+            Thread.sleep(forTimeInterval: 1.0)
+            defer { written.signal() }
+            return .bytes([UInt8](repeating: 0x61, count: 4 << 20), contentType: "text/plain")
+        }
+        // One thread: the worker that loses its client must be the one that serves next.
+        let server = try FastCGIServer(
+            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 1, socketMode: 0o666),
+            responder: router, logger: Logger(label: "test"))
+        Thread { server.run() }.start()
+        defer { server.stop() }
+        let nginx = try Nginx(socket: socket)
+        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
+
+        let abandoned = try ManagedProcess(
+            "curl", executable: try Tool.curl(),
+            arguments: ["-s", "--max-time", "0.3", "-o", "/dev/null", nginx.baseURL + "/big-and-late"],
+            outputPath: directory.file("curl.log"))
+        #expect(abandoned.waitForExit(seconds: 10) != 0, "curl gives up before the answer")
+        #expect(written.wait(timeout: .now() + 10) == .success)
+        let after = try client.get("/")
+        #expect(after.status == 200)
+        #expect(after.text == "up")
     }
 }
