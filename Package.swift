@@ -5,9 +5,12 @@ let package = Package(
     name: "Gimlet",
     products: [
         .library(name: "GimletHTTP", targets: ["GimletHTTP"]),
+        .library(name: "Gimlet", targets: ["Gimlet"]),
+        .library(name: "GimletTesting", targets: ["GimletTesting"]),
         .library(name: "GimletFastCGI", targets: ["GimletFastCGI"]),
         .library(name: "GimletHost", targets: ["GimletHost"]),
         .executable(name: "hello", targets: ["hello"]),
+        .executable(name: "session-lab", targets: ["session-lab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,6 +23,11 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // epoll and eventfd, which Glibc's Swift module does not export.
         .systemLibrary(name: "CLinuxEvents"),
 
@@ -28,6 +36,13 @@ let package = Package(
             name: "GimletHTTP",
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
+        // Sessions: channels, values, cookie codec on libcrypto, middleware, memory backend.
+        .target(
+            name: "Gimlet",
+            dependencies: ["GimletHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Test helpers users can import too: test client, recording backend, manual clock.
+        .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
         // FastCGI transport on libfcgi.
         .target(
             name: "GimletFastCGI",
@@ -52,7 +67,22 @@ let package = Package(
             path: "examples/hello"
         ),
 
+        .target(
+            name: "SessionLabApp",
+            dependencies: ["Gimlet", "GimletHTTP"],
+            path: "examples/session-lab/App"
+        ),
+        .executableTarget(
+            name: "session-lab",
+            dependencies: [
+                "Gimlet", "GimletHost", "SessionLabApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/session-lab/Main"
+        ),
+
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
+        .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletHTTP"]),
         .testTarget(
             name: "GimletEndToEndTests",

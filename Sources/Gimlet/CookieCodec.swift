@@ -1,0 +1,119 @@
+/// What a session cookie carries about its channel.
+struct CookiePayload: Equatable {
+    var id: SessionID
+    /// When the channel was created (seconds since 1970).
+    var created: Int64
+    /// When this cookie was issued; drives renewal.
+    var issued: Int64
+    /// The client-side values.
+    var client: [String: SessionValue]
+}
+
+/// Turns a channel into a cookie value and back: versioned binary in
+/// base64url, HMAC-SHA256-signed under a key derived from each secret,
+/// optionally AES-GCM-encrypted, and bound to the cookie's name.
+///
+/// Layout (before base64url):
+///
+///     version 1:  0x01 ‖ id(16) ‖ created(u32) ‖ issued(u32) ‖ JSON       ‖ HMAC(32)
+///     version 2:  0x02 ‖ nonce(12) ‖ AES-GCM(id ‖ created ‖ issued ‖ JSON) ‖ tag(16) ‖ HMAC(32)
+///
+/// The HMAC covers `name ‖ 0x00 ‖ everything before it`; AES-GCM takes
+/// `name ‖ 0x00 ‖ version` as associated data. Times are unsigned 32-bit
+/// seconds (good until 2106). Empty client data is zero bytes of JSON.
+final class CookieCodec: Sendable {
+    enum Decoded: Equatable {
+        /// A good cookie; `stale` when it was signed with a retired secret or in
+        /// a format this configuration no longer writes (re-issue it).
+        case valid(CookiePayload, stale: Bool)
+        case invalid(reason: String)
+    }
+
+    private let signingKeys: [[UInt8]]
+    private let encryptionKey: [UInt8]?
+    static let macLength = 32
+
+    init(secrets: [String], encryptionKey: String?) throws(SessionConfigurationError) {
+        var keys: [[UInt8]] = []
+        for secret in secrets {
+            keys.append(try Crypto.hkdfSHA256(
+                key: Array(secret.utf8), salt: Array("gimlet-session".utf8), info: Array("cookie-signing-v1".utf8),
+                length: 32))
+        }
+        signingKeys = keys
+        self.encryptionKey = try encryptionKey.map(SessionConfiguration.decodeEncryptionKey)
+    }
+
+    func encode(_ payload: CookiePayload, cookieName: String) -> String {
+        var plain: [UInt8] = []
+        plain.reserveCapacity(24 + payload.client.count * 16)
+        plain.append(contentsOf: payload.id.bytes)
+        appendTime(payload.created, to: &plain)
+        appendTime(payload.issued, to: &plain)
+        if !payload.client.isEmpty { SessionValue.object(payload.client).encode(into: &plain) }
+
+        let bound = Array(cookieName.utf8) + [0]
+        var out: [UInt8]
+        if let encryptionKey {
+            out = [2]
+            let nonce = Crypto.randomBytes(12)
+            out.append(contentsOf: nonce)
+            out.append(contentsOf: Crypto.aesGCMSeal(key: encryptionKey, nonce: nonce, plaintext: plain,
+                                                     associatedData: bound + [2]))
+            Crypto.cleanse(&plain)
+        } else {
+            out = [1]
+            out.append(contentsOf: plain)
+        }
+        out.append(contentsOf: Crypto.hmacSHA256(key: signingKeys[0], bound, out))
+        return Base64URL.encode(out)
+    }
+
+    func decode(_ value: String, cookieName: String) -> Decoded {
+        guard let raw = Base64URL.decode(value) else { return .invalid(reason: "not base64url") }
+        guard raw.count > 1 + Self.macLength else { return .invalid(reason: "too short") }
+        let version = raw[0]
+        guard version == 1 || version == 2 else { return .invalid(reason: "unknown version \(version)") }
+        let signed = Array(raw[..<(raw.count - Self.macLength)])
+        let mac = Array(raw[(raw.count - Self.macLength)...])
+        let bound = Array(cookieName.utf8) + [0]
+        guard let keyIndex = signingKeys.firstIndex(where: {
+            Crypto.constantTimeEquals(Crypto.hmacSHA256(key: $0, bound, signed), mac)
+        }) else { return .invalid(reason: "bad signature (tampered, another secret, or another cookie's value)") }
+
+        let plain: [UInt8]
+        if version == 2 {
+            guard let encryptionKey else { return .invalid(reason: "encrypted, but no encryption key is configured") }
+            guard signed.count >= 1 + 12 + 16 else { return .invalid(reason: "too short") }
+            guard let opened = Crypto.aesGCMOpen(key: encryptionKey, nonce: Array(signed[1..<13]),
+                                                 sealed: Array(signed[13...]), associatedData: bound + [2])
+            else { return .invalid(reason: "does not decrypt under the configured encryption key") }
+            plain = opened
+        } else {
+            plain = Array(signed[1...])
+        }
+        guard plain.count >= 24, let id = SessionID(bytes: Array(plain[0..<16])) else {
+            return .invalid(reason: "truncated payload")
+        }
+        var client: [String: SessionValue] = [:]
+        if plain.count > 24 {
+            guard case .object(let members)? = try? SessionValue(json: Array(plain[24...])) else {
+                return .invalid(reason: "client data is not a JSON object")
+            }
+            client = members
+        }
+        let payload = CookiePayload(id: id, created: readTime(plain, at: 16), issued: readTime(plain, at: 20),
+                                    client: client)
+        let stale = keyIndex > 0 || (version == 1) != (encryptionKey == nil)
+        return .valid(payload, stale: stale)
+    }
+
+    private func appendTime(_ seconds: Int64, to bytes: inout [UInt8]) {
+        let value = UInt32(clamping: seconds)
+        bytes.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)])
+    }
+
+    private func readTime(_ bytes: [UInt8], at offset: Int) -> Int64 {
+        Int64(bytes[offset]) << 24 | Int64(bytes[offset + 1]) << 16 | Int64(bytes[offset + 2]) << 8 | Int64(bytes[offset + 3])
+    }
+}

@@ -1,0 +1,171 @@
+// The only file that calls OpenSSL. Every libcrypto call goes through here.
+import COpenSSL
+
+/// The cryptographic primitives sessions need, from OpenSSL's libcrypto.
+enum Crypto {
+    /// HMAC-SHA256 of `message` under `key`.
+    static func hmacSHA256(key: [UInt8], _ parts: [UInt8]...) -> [UInt8] {
+        var message: [UInt8] = []
+        message.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { message.append(contentsOf: part) }
+        return hmacSHA256(key: key, message: message)
+    }
+
+    /// HMAC-SHA256 of `message` under `key`.
+    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 32
+        let ok = key.withUnsafeBufferPointer { keyBuffer in
+            message.withUnsafeBufferPointer { messageBuffer in
+                out.withUnsafeMutableBufferPointer { outBuffer in
+                    HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
+                         messageBuffer.baseAddress, messageBuffer.count, outBuffer.baseAddress, &length) != nil
+                }
+            }
+        }
+        // HMAC-SHA256 over memory we own cannot fail short of memory exhaustion.
+        guard ok, length == 32 else { preconditionFailure("HMAC-SHA256 failed in libcrypto") }
+        return out
+    }
+
+    /// HKDF-SHA256 (RFC 5869): `length` bytes from `key`, `salt` and `info`.
+    static func hkdfSHA256(key: [UInt8], salt: [UInt8], info: [UInt8], length: Int) throws(SessionConfigurationError) -> [UInt8] {
+        guard let context = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nil) else {
+            throw SessionConfigurationError("OpenSSL has no HKDF (EVP_PKEY_HKDF)")
+        }
+        defer { EVP_PKEY_CTX_free(context) }
+        var out = [UInt8](repeating: 0, count: length)
+        var outLength = length
+        let ok = key.withUnsafeBufferPointer { keyBuffer in
+            salt.withUnsafeBufferPointer { saltBuffer in
+                info.withUnsafeBufferPointer { infoBuffer in
+                    out.withUnsafeMutableBufferPointer { outBuffer in
+                        EVP_PKEY_derive_init(context) > 0
+                            && EVP_PKEY_CTX_set_hkdf_md(context, EVP_sha256()) > 0
+                            && EVP_PKEY_CTX_set1_hkdf_salt(context, saltBuffer.baseAddress, Int32(saltBuffer.count)) > 0
+                            && EVP_PKEY_CTX_set1_hkdf_key(context, keyBuffer.baseAddress, Int32(keyBuffer.count)) > 0
+                            && EVP_PKEY_CTX_add1_hkdf_info(context, infoBuffer.baseAddress, Int32(infoBuffer.count)) > 0
+                            && EVP_PKEY_derive(context, outBuffer.baseAddress, &outLength) > 0
+                    }
+                }
+            }
+        }
+        guard ok, outLength == length else { throw SessionConfigurationError("HKDF-SHA256 failed in OpenSSL") }
+        return out
+    }
+
+    /// AES-GCM encryption with a 96-bit `nonce`; returns ciphertext followed by the 16-byte tag.
+    static func aesGCMSeal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], associatedData: [UInt8]) -> [UInt8] {
+        let context = newCipherContext()
+        defer { EVP_CIPHER_CTX_free(context) }
+        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
+        var length: Int32 = 0
+        var total = 0
+        let ok = key.withUnsafeBufferPointer { keyBuffer in
+            nonce.withUnsafeBufferPointer { nonceBuffer in
+                associatedData.withUnsafeBufferPointer { aadBuffer in
+                    plaintext.withUnsafeBufferPointer { plainBuffer in
+                        out.withUnsafeMutableBufferPointer { outBuffer -> Bool in
+                            guard let outBase = outBuffer.baseAddress,
+                                  EVP_EncryptInit_ex(context, gcmCipher(keyLength: key.count), nil,
+                                                     keyBuffer.baseAddress, nonceBuffer.baseAddress) == 1,
+                                  aadBuffer.isEmpty || EVP_EncryptUpdate(
+                                      context, nil, &length, aadBuffer.baseAddress, Int32(aadBuffer.count)) == 1,
+                                  plainBuffer.isEmpty || EVP_EncryptUpdate(
+                                      context, outBase, &length, plainBuffer.baseAddress, Int32(plainBuffer.count)) == 1
+                            else { return false }
+                            total = plainBuffer.isEmpty ? 0 : Int(length)
+                            guard EVP_EncryptFinal_ex(context, outBase + total, &length) == 1 else { return false }
+                            total += Int(length)
+                            return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, outBase + total) == 1
+                        }
+                    }
+                }
+            }
+        }
+        guard ok, total == plaintext.count else { preconditionFailure("AES-GCM encryption failed in libcrypto") }
+        return out
+    }
+
+    /// AES-GCM decryption of ciphertext‖tag; `nil` if the tag does not verify.
+    static func aesGCMOpen(key: [UInt8], nonce: [UInt8], sealed: [UInt8], associatedData: [UInt8]) -> [UInt8]? {
+        guard sealed.count >= 16 else { return nil }
+        let context = newCipherContext()
+        defer { EVP_CIPHER_CTX_free(context) }
+        let cipherCount = sealed.count - 16
+        var tag = Array(sealed[cipherCount...])
+        var out = [UInt8](repeating: 0, count: cipherCount)
+        var length: Int32 = 0
+        var total = 0
+        let ok = key.withUnsafeBufferPointer { keyBuffer in
+            nonce.withUnsafeBufferPointer { nonceBuffer in
+                associatedData.withUnsafeBufferPointer { aadBuffer in
+                    sealed.withUnsafeBufferPointer { sealedBuffer in
+                        tag.withUnsafeMutableBufferPointer { tagBuffer in
+                            out.withUnsafeMutableBufferPointer { outBuffer -> Bool in
+                                var scratch: UInt8 = 0
+                                let outBase = outBuffer.baseAddress ?? withUnsafeMutablePointer(to: &scratch) { $0 }
+                                guard EVP_DecryptInit_ex(context, gcmCipher(keyLength: key.count), nil,
+                                                         keyBuffer.baseAddress, nonceBuffer.baseAddress) == 1,
+                                      aadBuffer.isEmpty || EVP_DecryptUpdate(
+                                          context, nil, &length, aadBuffer.baseAddress, Int32(aadBuffer.count)) == 1,
+                                      cipherCount == 0 || EVP_DecryptUpdate(
+                                          context, outBase, &length, sealedBuffer.baseAddress, Int32(cipherCount)) == 1
+                                else { return false }
+                                total = cipherCount == 0 ? 0 : Int(length)
+                                guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, tagBuffer.baseAddress) == 1
+                                else { return false }
+                                let final = EVP_DecryptFinal_ex(context, outBase + total, &length)
+                                total += Int(length)
+                                return final > 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard ok, total == cipherCount else {
+            cleanse(&out)
+            return nil
+        }
+        return out
+    }
+
+    /// `count` bytes from OpenSSL's CSPRNG.
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) == 1 }
+        // A CSPRNG that cannot seed is no place to mint session ids from.
+        guard ok else { preconditionFailure("RAND_bytes failed: OpenSSL's random generator is not seeded") }
+        return out
+    }
+
+    /// Compares in time that depends only on the length, not on where the bytes differ.
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
+        }
+    }
+
+    /// Overwrites `bytes` with zeros in a way the compiler keeps.
+    static func cleanse(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { buffer in
+            if let base = buffer.baseAddress { OPENSSL_cleanse(base, buffer.count) }
+        }
+    }
+
+    private static func newCipherContext() -> OpaquePointer {
+        guard let context = EVP_CIPHER_CTX_new() else { preconditionFailure("EVP_CIPHER_CTX_new: out of memory") }
+        return context
+    }
+
+    private static func gcmCipher(keyLength: Int) -> OpaquePointer? {
+        switch keyLength {
+        case 16: EVP_aes_128_gcm()
+        case 24: EVP_aes_192_gcm()
+        default: EVP_aes_256_gcm()
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Synchronization
+
+/// Server-side session data in this process's memory, with expiry.
+///
+/// For development and tests: data is lost when the process stops, and
+/// processes do not share it (under `spawn-fcgi -F 4` each worker process
+/// would have its own sessions, so the middleware logs a warning then).
+///
+/// ```swift
+/// let configuration = try SessionConfiguration(secrets: ["…"], backend: MemoryBackend())
+/// ```
+public final class MemoryBackend: SessionBackend {
+    private struct Channel {
+        var values: [String: SessionValue]
+        var expires: Int64
+    }
+
+    private let clock: any SessionClock
+    // protected by: the mutex itself; held only for dictionary work, never I/O.
+    private let channels = Mutex<[SessionID: Channel]>([:])
+
+    /// Creates an empty store that reads time from `clock`.
+    public init(clock: any SessionClock = SystemClock()) {
+        self.clock = clock
+    }
+
+    public var sharesAcrossProcesses: Bool { false }
+
+    public var name: String { "memory:" }
+
+    public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
+        let now = clock.now()
+        return channels.withLock { channels in
+            var found: [SessionID: [String: SessionValue]] = [:]
+            for id in ids {
+                guard let channel = channels[id] else { continue }
+                if channel.expires <= now {
+                    channels[id] = nil
+                } else {
+                    found[id] = channel.values
+                }
+            }
+            return found
+        }
+    }
+
+    public func commit(_ changes: [SessionChange]) throws {
+        let now = clock.now()
+        channels.withLock { channels in
+            for change in changes {
+                var channel = channels[change.id].flatMap { $0.expires > now ? $0 : nil }
+                    ?? Channel(values: [:], expires: 0)
+                if change.removeAll { channel.values = [:] }
+                for key in change.removals { channel.values[key] = nil }
+                for (key, value) in change.upserts { channel.values[key] = value }
+                channel.expires = now + change.timeToLive
+                channels[change.id] = channel.values.isEmpty ? nil : channel
+            }
+            sweep(&channels, now: now)
+        }
+    }
+
+    /// The number of live channels (for tests and monitoring).
+    public var channelCount: Int {
+        let now = clock.now()
+        return channels.withLock { $0.values.filter { $0.expires > now }.count }
+    }
+
+    private let commitsSinceSweep = Atomic<Int>(0)
+
+    /// Drops expired channels every 1,000 commits, so the cost stays bounded per request.
+    private func sweep(_ channels: inout [SessionID: Channel], now: Int64) {
+        let (count, _) = commitsSinceSweep.add(1, ordering: .relaxed)
+        guard count % 1000 == 0 else { return }
+        channels = channels.filter { $0.value.expires > now }
+    }
+}

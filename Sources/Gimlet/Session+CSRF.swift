@@ -1,0 +1,63 @@
+import GimletHTTP
+
+extension Session {
+    static let csrfKey = "_csrft_"
+
+    /// The session's CSRF token (40 hex digits), made on first use.
+    ///
+    /// Put it in every form as `csrf_token` (or send it as `X-CSRF-Token`) and
+    /// check unsafe requests with ``verifyCSRF(_:)``.
+    public func csrfToken() throws -> String {
+        if let token = try get(Self.csrfKey)?.stringValue { return token }
+        return newCSRFToken()
+    }
+
+    /// Replaces the CSRF token with a new one and returns it.
+    @discardableResult
+    public func newCSRFToken() -> String {
+        let token = Hex.encode(Crypto.randomBytes(20))
+        self[Self.csrfKey] = .string(token)
+        return token
+    }
+
+    /// Whether `candidate` equals the session's token, compared in constant time.
+    public func isValidCSRFToken(_ candidate: String) throws -> Bool {
+        guard let token = try get(Self.csrfKey)?.stringValue else { return false }
+        return Crypto.constantTimeEquals(Array(token.utf8), Array(candidate.utf8))
+    }
+
+    /// Checks a request against cross-site request forgery: for unsafe methods,
+    /// a cross-site `Sec-Fetch-Site` or an `Origin` other than the request's
+    /// own host is refused, and the `csrf_token` form field (or the
+    /// `X-CSRF-Token` header) must match the session's token.
+    ///
+    /// ```swift
+    /// router.post("/transfer") { request in
+    ///     try request.session.verifyCSRF(request)
+    ///     …
+    /// }
+    /// ```
+    ///
+    /// - Throws: ``HTTPError`` 403 when the check fails.
+    public func verifyCSRF(_ request: Request, field: String = "csrf_token", header: String = "X-CSRF-Token") throws {
+        guard !request.method.isSafe else { return }
+        if request.headers["Sec-Fetch-Site"]?.lowercased() == "cross-site" {
+            throw HTTPError(.forbidden, "cross-site request refused")
+        }
+        if let origin = request.headers["Origin"], origin != "null" {
+            let host = request.headers["Host"] ?? request.environ["SERVER_NAME"] ?? ""
+            guard Self.authority(ofOrigin: origin) == host.lowercased() else {
+                throw HTTPError(.forbidden, "cross-origin request refused")
+            }
+        }
+        let candidate = request.form[field] ?? request.headers[header] ?? ""
+        guard try isValidCSRFToken(candidate) else { throw HTTPError(.forbidden, "missing or wrong CSRF token") }
+    }
+
+    /// `host[:port]` of an `Origin` header value such as `https://example.com:8443`.
+    static func authority(ofOrigin origin: String) -> String {
+        guard let scheme = origin.range(of: "://") else { return "" }
+        let rest = origin[scheme.upperBound...]
+        return String(rest.prefix { $0 != "/" }).lowercased()
+    }
+}

@@ -1,0 +1,106 @@
+import GimletHTTP
+
+extension Session {
+    /// Marks everything as changed: after mutating a value you got from the
+    /// session in a way the session could not see, this makes it store it.
+    ///
+    /// - Throws: a backend failure (server-side values are loaded to be rewritten).
+    public func save() throws {
+        try loadServerData()
+        for index in channels.indices {
+            if !channels[index].client.isEmpty { channels[index].clientDirty = true }
+            for (key, value) in channels[index].server { channels[index].writeServer(key, value) }
+        }
+    }
+
+    /// Empties the session: both channels get fresh ids and no values, and
+    /// their old server-side data is deleted at the end of the request.
+    public func invalidate() {
+        for index in channels.indices {
+            if let old = channels[index].id, channels[index].mayHaveServerData, context.backend != nil {
+                deletedIDs.append(old)
+            }
+            let hadCookie = channels[index].hadCookie || channels[index].hadBadCookie
+            channels[index] = .fresh(permanent: channels[index].permanent, now: now)
+            // The browser's old cookie must go, even if nothing new is stored.
+            channels[index].hadBadCookie = hadCookie
+        }
+    }
+
+    /// Gives both channels new ids and keeps every value: call it after a
+    /// login, so an id planted before (session fixation) is worth nothing.
+    ///
+    /// - Throws: a backend failure (server-side values are read to move them).
+    public func regenerateID() throws {
+        try loadServerData()
+        for index in channels.indices {
+            guard let old = channels[index].id else { continue }
+            if channels[index].mayHaveServerData, context.backend != nil { deletedIDs.append(old) }
+            channels[index].id = .random()
+            channels[index].hadCookie = false
+            channels[index].mustReissue = true
+            channels[index].removals = []
+            channels[index].upserts = channels[index].server
+        }
+    }
+
+    /// What the end of the request must do: one backend commit and the cookies to send.
+    struct Outcome {
+        var changes: [SessionChange]
+        var cookies: [String]
+    }
+
+    /// Works out the commit and the `Set-Cookie` values.
+    ///
+    /// - Parameter secure: whether the request came over HTTPS (`Secure` cookies).
+    /// - Throws: ``SessionError`` if a cookie would be too large for browsers.
+    func outcome(secure: Bool) throws -> Outcome {
+        let configuration = context.configuration
+        var changes: [SessionChange] = []
+        var cookies: [String] = []
+        for id in deletedIDs {
+            changes.append(SessionChange(id: id, removeAll: true, timeToLive: configuration.sessionTimeToLive))
+        }
+        for index in channels.indices {
+            var channel = channels[index]
+            let ttl = channel.permanent ? configuration.permanentTimeToLive : configuration.sessionTimeToLive
+            let renewal = channel.hadCookie && now - channel.issued >= min(configuration.renewAfter, ttl / 2)
+            let name = channel.permanent ? configuration.permanentCookieName : configuration.sessionCookieName
+
+            let send = channel.clientDirty || channel.mustReissue || renewal
+                || (!channel.hadCookie && (channel.holdsSomething || channel.idUsed))
+            if send, channel.holdsSomething || channel.idUsed || channel.hadCookie {
+                ensureID(index)
+                channel = channels[index]
+                guard let id = channel.id else { continue }
+                let value = context.codec.encode(
+                    CookiePayload(id: id, created: channel.created, issued: now, client: channel.client),
+                    cookieName: name)
+                var cookie = baseCookie(name: name, value: value, secure: secure)
+                if channel.permanent { cookie.maxAge = Int(configuration.permanentMaxAge) }
+                let header = try cookie.headerValue()
+                let line = "Set-Cookie: ".utf8.count + header.utf8.count
+                guard line <= 4096 else { throw SessionError.cookieTooLarge(cookie: name, bytes: line) }
+                cookies.append(header)
+            } else if channel.hadBadCookie {
+                // An unreadable or emptied cookie: tell the browser to drop it.
+                var cookie = baseCookie(name: name, value: "", secure: secure)
+                cookie.maxAge = 0
+                cookies.append(try cookie.headerValue())
+            }
+
+            guard context.backend != nil, let id = channel.id else { continue }
+            if !channel.upserts.isEmpty || !channel.removals.isEmpty || (renewal && channel.mayHaveServerData) {
+                changes.append(SessionChange(id: id, upserts: channel.upserts, removals: channel.removals,
+                                             timeToLive: ttl))
+            }
+        }
+        return Outcome(changes: changes, cookies: cookies)
+    }
+
+    private func baseCookie(name: String, value: String, secure: Bool) -> SetCookie {
+        let configuration = context.configuration
+        return SetCookie(name: name, value: value, path: configuration.cookiePath, domain: configuration.cookieDomain,
+                         secure: secure, httpOnly: true, sameSite: configuration.sameSite)
+    }
+}

@@ -1,0 +1,266 @@
+import GimletHTTP
+import Logging
+
+/// A visitor's session: dict-like key-value storage over two channels.
+///
+/// The **permanent** channel lives in a long-lived cookie (`gimlet-p`); the
+/// **browser-session** channel in a cookie the browser forgets when it closes
+/// (`gimlet-n`). Each key lives in one channel, either client-side (in the
+/// signed, optionally encrypted cookie) or server-side (in the backend).
+///
+/// ```swift
+/// router.get("/login/:user") { request in
+///     let session = request.session
+///     session["user"] = .string(request.parameters["user"] ?? "")      // configured defaults
+///     try session.set("theme", "dark", permanent: true, clientside: true)
+///     session.regenerateID()                                           // after login
+///     return .text("hello \(session["user"]?.text ?? "")")
+/// }
+/// ```
+///
+/// I/O: reading cookies costs nothing; the backend is read only when a
+/// server-side key is first needed, and then both channels come in one round
+/// trip. All writes go out in one round trip after the handler returns.
+///
+/// A session belongs to its request's thread. Reads that need the backend
+/// throw ``SessionError`` when it is down; the subscript, which cannot throw,
+/// answers `nil` instead, and the middleware then answers 503 whatever the
+/// handler returned.
+public final class Session {
+    let context: SessionContext
+    let now: Int64
+    var channels: [SessionChannel]
+    /// Ids whose server-side data is deleted at commit (invalidate, regenerate).
+    var deletedIDs: [SessionID] = []
+    /// A backend failure seen during the request.
+    private(set) var failure: SessionError?
+
+    init(context: SessionContext, cookies: [String: String], now: Int64, logger: Logger) {
+        self.context = context
+        self.now = now
+        let configuration = context.configuration
+        channels = [true, false].map { permanent in
+            let name = permanent ? configuration.permanentCookieName : configuration.sessionCookieName
+            guard let value = cookies[name] else { return .fresh(permanent: permanent, now: now) }
+            switch context.codec.decode(value, cookieName: name) {
+            case .valid(let payload, let stale):
+                if let lifetime = configuration.absoluteLifetime, now - payload.created >= lifetime {
+                    var channel = SessionChannel.fresh(permanent: permanent, now: now)
+                    channel.hadBadCookie = true
+                    return channel
+                }
+                return .restored(payload, permanent: permanent, stale: stale)
+            case .invalid(let reason):
+                logger.warning("ignoring session cookie", metadata: ["cookie": "\(name)", "reason": "\(reason)"])
+                var channel = SessionChannel.fresh(permanent: permanent, now: now)
+                channel.hadBadCookie = true
+                return channel
+            }
+        }
+    }
+
+    // MARK: Identity
+
+    /// The session's id: the permanent channel's, 32 lowercase hex digits.
+    /// Reading it makes the permanent cookie carry it.
+    public var id: String {
+        ensureID(0)
+        channels[0].idUsed = true
+        return channels[0].id?.hex ?? ""
+    }
+
+    /// When the session (its permanent channel) was created, in seconds since 1970.
+    public var createdTimestamp: Int64 { channels[0].created }
+
+    // MARK: Reading
+
+    /// The value of `key`, wherever it is; `nil` if absent.
+    ///
+    /// Setting stores with the configured defaults, except that a key whose
+    /// place is already known (client-side, or server-side and loaded) is
+    /// updated where it is, so `session["list"]?.append("x")` keeps it there.
+    /// Setting `nil` removes the key everywhere without reading the backend.
+    public subscript(key: String) -> SessionValue? {
+        get { try? get(key) }
+        set {
+            guard let newValue else { removeEverywhere(key); return }
+            if let place = knownPlace(of: key) {
+                store(key, newValue, channel: place.channel, clientside: place.clientside)
+            } else {
+                storeWithDefaults(key, newValue)
+            }
+        }
+    }
+
+    /// The value of `key`; with `permanent` or `clientside` given, only from
+    /// that channel and side (the other option taking its default).
+    ///
+    /// - Throws: ``SessionError/noBackend`` for `clientside: false` without a
+    ///   backend; a backend failure when server-side data had to be loaded.
+    public func get(_ key: String, permanent: Bool? = nil, clientside: Bool? = nil) throws -> SessionValue? {
+        if permanent == nil && clientside == nil {
+            for channel in channels { if let value = channel.client[key] { return value } }
+            guard context.backend != nil else { return nil }
+            try loadServerData()
+            for channel in channels { if let value = channel.server[key] { return value } }
+            return nil
+        }
+        let (index, client) = try place(permanent: permanent, clientside: clientside)
+        if client { return channels[index].client[key] }
+        try loadServerData()
+        return channels[index].server[key]
+    }
+
+    /// The value of `key`, or `defaultValue` if absent.
+    public func get(_ key: String, default defaultValue: SessionValue) throws -> SessionValue {
+        try get(key) ?? defaultValue
+    }
+
+    /// The value of `key` decoded as `type`; `nil` if absent.
+    ///
+    /// - Throws: a backend failure, or the decoder's error if the value does not fit.
+    public func get<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
+        try get(key)?.decode(as: type)
+    }
+
+    /// Whether `key` is anywhere in the session.
+    public func contains(_ key: String) throws -> Bool { try get(key) != nil }
+
+    /// Every key of both channels, client- and server-side.
+    public func keys() throws -> [String] {
+        if context.backend != nil { try loadServerData() }
+        var keys: [String] = []
+        for channel in channels {
+            keys.append(contentsOf: channel.client.keys.sorted())
+            keys.append(contentsOf: channel.server.keys.sorted())
+        }
+        return keys
+    }
+
+    /// The number of keys in both channels.
+    public func count() throws -> Int { try keys().count }
+
+    /// Whether `key` is in the permanent channel; `nil` if it is nowhere.
+    public func isPermanent(_ key: String) throws -> Bool? {
+        for channel in channels where channel.client[key] != nil { return channel.permanent }
+        guard context.backend != nil else { return nil }
+        try loadServerData()
+        for channel in channels where channel.server[key] != nil { return channel.permanent }
+        return nil
+    }
+
+    // MARK: Writing
+
+    /// Stores `value` under `key` in the chosen channel and side, removing it
+    /// from wherever else it was. Nothing is read from the backend.
+    ///
+    /// - Throws: ``SessionError/noBackend`` for `clientside: false` without a backend.
+    public func set(_ key: String, _ value: SessionValue, permanent: Bool? = nil, clientside: Bool? = nil) throws {
+        let (index, client) = try place(permanent: permanent, clientside: clientside)
+        store(key, value, channel: index, clientside: client)
+    }
+
+    /// Stores any `Encodable` (as JSON) under `key`.
+    ///
+    /// - Throws: the encoder's error, or ``SessionError/noBackend``.
+    public func set<T: Encodable>(_ key: String, _ value: T, permanent: Bool? = nil, clientside: Bool? = nil) throws {
+        let encoded: SessionValue
+        do { encoded = try SessionValue(encoding: value) } catch {
+            throw SessionError.notEncodable(key: key, reason: "\(error)")
+        }
+        try set(key, encoded, permanent: permanent, clientside: clientside)
+    }
+
+    /// Removes `key` and returns its old value (`nil` if it was absent).
+    ///
+    /// - Throws: a backend failure when server-side data had to be loaded to find it.
+    @discardableResult
+    public func remove(_ key: String) throws -> SessionValue? {
+        let old = try get(key)
+        if old != nil { removeEverywhere(key) }
+        return old
+    }
+
+    // MARK: Internals shared by the extensions
+
+    /// Where `set` puts a key given these options.
+    func place(permanent: Bool?, clientside: Bool?) throws -> (channel: Int, clientside: Bool) {
+        let configuration = context.configuration
+        if clientside == false && context.backend == nil { throw SessionError.noBackend }
+        let client = clientside ?? configuration.resolvedClientsideDefault
+        return ((permanent ?? configuration.permanentByDefault) ? 0 : 1, client)
+    }
+
+    /// Where `key` is, if that is known without I/O.
+    func knownPlace(of key: String) -> (channel: Int, clientside: Bool)? {
+        for (index, channel) in channels.enumerated() {
+            if channel.client[key] != nil { return (index, true) }
+            if channel.server[key] != nil { return (index, false) }
+        }
+        return nil
+    }
+
+    func storeWithDefaults(_ key: String, _ value: SessionValue) {
+        let configuration = context.configuration
+        store(key, value, channel: configuration.permanentByDefault ? 0 : 1,
+              clientside: configuration.resolvedClientsideDefault)
+    }
+
+    func store(_ key: String, _ value: SessionValue, channel target: Int, clientside: Bool) {
+        for index in channels.indices {
+            if !(index == target && clientside) { _ = channels[index].removeClient(key) }
+            if !(index == target && !clientside) { channels[index].removeServer(key) }
+        }
+        if clientside {
+            if channels[target].client[key] != value {
+                channels[target].client[key] = value
+                channels[target].clientDirty = true
+            }
+        } else {
+            let channel = channels[target]
+            if channel.serverLoaded, channel.server[key] == value, !channel.removals.contains(key) { return }
+            ensureID(target)
+            channels[target].writeServer(key, value)
+        }
+    }
+
+    func removeEverywhere(_ key: String) {
+        for index in channels.indices {
+            _ = channels[index].removeClient(key)
+            channels[index].removeServer(key)
+        }
+    }
+
+    func ensureID(_ index: Int) {
+        if channels[index].id == nil { channels[index].id = .random() }
+    }
+
+    /// Loads both channels' server-side data in one round trip, once.
+    func loadServerData() throws {
+        if let failure { throw failure }
+        guard let backend = context.backend else { return }
+        let pending = channels.indices.filter { !channels[$0].serverLoaded }
+        guard !pending.isEmpty else { return }
+        let ids = pending.compactMap { channels[$0].mayHaveServerData ? channels[$0].id : nil }
+        var loaded: [SessionID: [String: SessionValue]] = [:]
+        if !ids.isEmpty {
+            do { loaded = try backend.load(ids) } catch let error as SessionBackendError {
+                failure = .backendUnavailable(error)
+                throw SessionError.backendUnavailable(error)
+            } catch {
+                let wrapped = SessionBackendError(backend: backend.name, message: "\(error)")
+                failure = .backendUnavailable(wrapped)
+                throw SessionError.backendUnavailable(wrapped)
+            }
+        }
+        for index in pending {
+            let values = channels[index].id.flatMap { loaded[$0] } ?? [:]
+            channels[index].applyLoaded(values)
+        }
+    }
+
+    func recordFailure(_ error: SessionError) { failure = error }
+}
+
+@available(*, unavailable)
+extension Session: Sendable {}

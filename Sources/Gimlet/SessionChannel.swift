@@ -1,0 +1,72 @@
+/// One of the session's two channels: its id, creation time, client-side
+/// values, and what is known and pending of its server-side values.
+struct SessionChannel {
+    let permanent: Bool
+    /// `nil` until the channel needs one (something stored, or the id read).
+    var id: SessionID?
+    var created: Int64
+    /// When the incoming cookie was issued (0 without one).
+    var issued: Int64
+    /// A valid cookie for this channel came with the request.
+    var hadCookie: Bool
+    /// An unreadable cookie came with the request (tampered, old secret gone, …).
+    var hadBadCookie: Bool
+    /// The cookie must be sent again whatever else happens (retired secret, old format, new id).
+    var mustReissue: Bool
+    /// The id was handed out (`session.id`), so the cookie must carry it.
+    var idUsed = false
+
+    var client: [String: SessionValue]
+    var clientDirty = false
+
+    /// Server-side values as the request sees them; complete only when `serverLoaded`.
+    var server: [String: SessionValue] = [:]
+    var serverLoaded: Bool
+    /// Pending server-side writes and deletions, committed in one round trip.
+    var upserts: [String: SessionValue] = [:]
+    var removals: Set<String> = []
+
+    /// A channel with no cookie: nothing server-side to load.
+    static func fresh(permanent: Bool, now: Int64) -> SessionChannel {
+        SessionChannel(permanent: permanent, id: nil, created: now, issued: 0, hadCookie: false,
+                       hadBadCookie: false, mustReissue: false, client: [:], serverLoaded: true)
+    }
+
+    /// A channel read from a valid cookie; its server-side values are not loaded yet.
+    static func restored(_ payload: CookiePayload, permanent: Bool, stale: Bool) -> SessionChannel {
+        SessionChannel(permanent: permanent, id: payload.id, created: payload.created, issued: payload.issued,
+                       hadCookie: true, hadBadCookie: false, mustReissue: stale, client: payload.client,
+                       serverLoaded: false)
+    }
+
+    /// Whether the store may hold data for this channel.
+    var mayHaveServerData: Bool { hadCookie && id != nil }
+
+    /// Whether this channel has something to keep (so a new one needs its cookie).
+    var holdsSomething: Bool { !client.isEmpty || !upserts.isEmpty || (serverLoaded && !server.isEmpty) }
+
+    mutating func applyLoaded(_ values: [String: SessionValue]) {
+        server = values
+        for key in removals { server[key] = nil }
+        for (key, value) in upserts { server[key] = value }
+        serverLoaded = true
+    }
+
+    mutating func writeServer(_ key: String, _ value: SessionValue) {
+        upserts[key] = value
+        removals.remove(key)
+        server[key] = value
+    }
+
+    /// Deletes `key` server-side without reading first.
+    mutating func removeServer(_ key: String) {
+        let known = server.removeValue(forKey: key) != nil || upserts.removeValue(forKey: key) != nil
+        if known || !serverLoaded { if mayHaveServerData { removals.insert(key) } }
+    }
+
+    mutating func removeClient(_ key: String) -> SessionValue? {
+        guard let old = client.removeValue(forKey: key) else { return nil }
+        clientDirty = true
+        return old
+    }
+}

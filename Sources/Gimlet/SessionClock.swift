@@ -1,0 +1,16 @@
+import Foundation
+
+/// Where sessions get the time: seconds since 1970.
+///
+/// Tests replace it (`ManualClock` in GimletTesting) to move time by hand.
+public protocol SessionClock: Sendable {
+    /// The current time in whole seconds since 1970-01-01T00:00:00Z.
+    func now() -> Int64
+}
+
+/// The system's wall clock.
+public struct SystemClock: SessionClock {
+    public init() {}
+
+    public func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import GimletHTTP
+
+extension SessionConfiguration {
+    /// Reads a configuration from a settings dictionary, like the original
+    /// Gimlet's `session_factory_from_settings`.
+    ///
+    /// | key (after `prefix`) | meaning |
+    /// | --- | --- |
+    /// | `secret` | signing secrets, comma-separated, first signs |
+    /// | `encryption_key` | hex AES key |
+    /// | `backend` | a backend URL (see `backends`), `memory:` or `none` |
+    /// | `permanent` | permanent by default (t/true/y/yes/on/1, f/false/n/no/off/0) |
+    /// | `clientside` | client-side by default (same booleans) |
+    /// | `cookie_name_permanent`, `cookie_name_session` | cookie names |
+    /// | `cookie_domain`, `cookie_path`, `cookie_samesite` | cookie attributes |
+    /// | `permanent_max_age`, `permanent_ttl`, `session_ttl`, `renew_after`, `absolute_lifetime` | seconds |
+    ///
+    /// ```swift
+    /// let configuration = try SessionConfiguration(settings: [
+    ///     "gimlet.secret": "…", "gimlet.backend": "memory:", "gimlet.permanent": "yes",
+    /// ])
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - settings: the dictionary; keys without `prefix` are ignored.
+    ///   - prefix: `gimlet.` by default.
+    ///   - backends: turns a backend URL into a backend; the default knows `memory:` and `none`.
+    /// - Throws: ``SessionConfigurationError`` naming the key that is wrong.
+    public init(
+        settings: [String: String], prefix: String = "gimlet.",
+        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:)
+    ) throws {
+        func value(_ key: String) -> String? {
+            guard let raw = settings[prefix + key] else { return nil }
+            let trimmed = raw.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        func flag(_ key: String) throws -> Bool? {
+            guard let raw = value(key) else { return nil }
+            switch raw.lowercased() {
+            case "t", "true", "y", "yes", "on", "1": return true
+            case "f", "false", "n", "no", "off", "0": return false
+            default: throw SessionConfigurationError("\(prefix)\(key) must be a boolean (yes/no, true/false, on/off, 1/0), not \(String(reflecting: raw))")
+            }
+        }
+        func seconds(_ key: String) throws -> Int64? {
+            guard let raw = value(key) else { return nil }
+            guard let number = Int64(raw), number > 0 else {
+                throw SessionConfigurationError("\(prefix)\(key) must be a positive number of seconds, not \(String(reflecting: raw))")
+            }
+            return number
+        }
+        let secrets = (value("secret") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        let backend = try value("backend").flatMap(backends)
+        let sameSite: SetCookie.SameSite
+        switch value("cookie_samesite")?.lowercased() {
+        case nil, "lax": sameSite = .lax
+        case "strict": sameSite = .strict
+        case let other?: throw SessionConfigurationError("\(prefix)cookie_samesite must be lax or strict, not \(String(reflecting: other))")
+        }
+        try self.init(
+            secrets: secrets, encryptionKey: value("encryption_key"), backend: backend,
+            permanentByDefault: try flag("permanent") ?? false, clientsideByDefault: try flag("clientside"),
+            permanentCookieName: value("cookie_name_permanent") ?? "gimlet-p",
+            sessionCookieName: value("cookie_name_session") ?? "gimlet-n",
+            cookieDomain: value("cookie_domain"), cookiePath: value("cookie_path") ?? "/", sameSite: sameSite,
+            permanentMaxAge: try seconds("permanent_max_age") ?? 400 * 86_400,
+            permanentTimeToLive: try seconds("permanent_ttl") ?? 400 * 86_400,
+            sessionTimeToLive: try seconds("session_ttl") ?? 86_400,
+            renewAfter: try seconds("renew_after") ?? 86_400,
+            absoluteLifetime: try seconds("absolute_lifetime"))
+    }
+
+    /// Reads the configuration from `GIMLET_*` environment variables: the
+    /// settings keys above, upper-cased, after `GIMLET_` (`GIMLET_SECRET`,
+    /// `GIMLET_ENCRYPTION_KEY`, `GIMLET_BACKEND`, `GIMLET_PERMANENT`, …).
+    ///
+    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
+    public init(
+        environment: [String: String],
+        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:)
+    ) throws {
+        var settings: [String: String] = [:]
+        for (key, value) in environment where key.hasPrefix("GIMLET_") {
+            settings["GIMLET_" + key.dropFirst(7).lowercased()] = value
+        }
+        do {
+            try self.init(settings: settings, prefix: "GIMLET_", backends: backends)
+        } catch let error as SessionConfigurationError {
+            // Name variables as they are spelled in the environment.
+            throw SessionConfigurationError(Self.upperCasingVariableNames(error.message))
+        }
+    }
+
+    /// The backends this module knows: `memory:` and `none`.
+    ///
+    /// - Throws: ``SessionConfigurationError`` listing the accepted forms.
+    public static func builtInBackend(url: String) throws -> (any SessionBackend)? {
+        switch url {
+        case "none": return nil
+        case "memory:", "memory": return MemoryBackend()
+        default:
+            throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: memory:, none")
+        }
+    }
+
+    private static func upperCasingVariableNames(_ message: String) -> String {
+        guard let range = message.range(of: "GIMLET_") else { return message }
+        let tail = message[range.upperBound...]
+        let nameEnd = tail.firstIndex(where: { !($0.isLetter || $0 == "_") }) ?? tail.endIndex
+        return message[..<range.upperBound] + tail[..<nameEnd].uppercased() + tail[nameEnd...]
+    }
+}

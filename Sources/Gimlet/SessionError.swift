@@ -1,0 +1,46 @@
+/// A session operation that cannot be done.
+public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable {
+    private enum Kind: Equatable {
+        case noBackend
+        case backendUnavailable(String)
+        case cookieTooLarge(cookie: String, bytes: Int)
+        case notEncodable(key: String, reason: String)
+    }
+
+    private let kind: Kind
+
+    /// Server-side storage was asked for, but no backend is configured.
+    public static let noBackend = SessionError(kind: .noBackend)
+
+    /// The backend could not load or store session data.
+    public static func backendUnavailable(_ error: SessionBackendError) -> SessionError {
+        SessionError(kind: .backendUnavailable(error.description))
+    }
+
+    /// The client-side data would make a cookie larger than browsers keep.
+    public static func cookieTooLarge(cookie: String, bytes: Int) -> SessionError {
+        SessionError(kind: .cookieTooLarge(cookie: cookie, bytes: bytes))
+    }
+
+    static func notEncodable(key: String, reason: String) -> SessionError {
+        SessionError(kind: .notEncodable(key: key, reason: reason))
+    }
+
+    /// Whether this is a backend failure (the middleware answers 503).
+    public var isBackendFailure: Bool {
+        if case .backendUnavailable = kind { true } else { false }
+    }
+
+    public var description: String {
+        switch kind {
+        case .noBackend:
+            "clientside: false needs a session backend, and none is configured"
+        case .backendUnavailable(let message):
+            message
+        case .cookieTooLarge(let cookie, let bytes):
+            "session cookie \(cookie) would be \(bytes) bytes, over the 4096 browsers keep: store large values server-side (clientside: false)"
+        case .notEncodable(let key, let reason):
+            "session value for \(String(reflecting: key)) cannot be stored: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import GimletHTTP
+import Logging
+
+/// What every session of one middleware shares: the validated configuration
+/// and the keys derived from it.
+final class SessionContext: Sendable {
+    let configuration: SessionConfiguration
+    let codec: CookieCodec
+    var backend: (any SessionBackend)? { configuration.backend }
+
+    init(_ configuration: SessionConfiguration) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.codec = try CookieCodec(secrets: configuration.secrets, encryptionKey: configuration.encryptionKey)
+    }
+}
+
+/// Gives every request a ``Session`` (as `request.session`) and, after the
+/// handler, stores what changed.
+///
+/// ```swift
+/// var router = Router()
+/// router.use(try SessionMiddleware(SessionConfiguration(secrets: [secret], backend: MemoryBackend())))
+/// router.get("/") { request in
+///     let visits = (request.session["visits"]?.intValue ?? 0) + 1
+///     request.session["visits"] = .int(visits)
+///     return .text("visit \(visits)")
+/// }
+/// ```
+///
+/// - Cookies are read without backend I/O; the backend is read only when a
+///   server-side key is needed, both channels in one round trip.
+/// - After the handler: one backend round trip for all changes (none if
+///   nothing changed server-side), and a `Set-Cookie` only for channels that
+///   need one. A request that never touches `request.session` costs nothing.
+/// - A response that touched the session gets `Vary: Cookie`; one that sets a
+///   cookie gets `Cache-Control: private` unless it set its own.
+/// - A backend failure answers `503`, whatever the handler returned, so a
+///   `2xx` always means the changes were stored. A cookie over 4096 bytes
+///   answers `500` with a log line saying which.
+public struct SessionMiddleware: Middleware {
+    let context: SessionContext
+
+    /// Validates `configuration` and derives the cookie keys.
+    ///
+    /// - Throws: ``SessionConfigurationError`` saying what to fix.
+    public init(_ configuration: SessionConfiguration) throws {
+        context = try SessionContext(configuration)
+    }
+
+    /// The configuration in use.
+    public var configuration: SessionConfiguration { context.configuration }
+
+    public func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
+        let session = Session(context: context, cookies: request.cookies, now: context.configuration.clock.now(),
+                              logger: request.logger)
+        let holder = SessionHolder(session)
+        request.storage[SessionHolderKey.self] = holder
+        var response: Response
+        do {
+            response = try next(request)
+        } catch let error as SessionError where error.isBackendFailure {
+            return unavailable(error, request: request)
+        }
+        guard holder.touched else { return response }
+        response.headers.add("Vary", "Cookie")
+        if let failure = session.failure { return unavailable(failure, request: request) }
+
+        let outcome: Session.Outcome
+        do {
+            outcome = try session.outcome(secure: request.isSecure)
+        } catch {
+            request.logger.error("session not stored", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            return .text("Internal Server Error", status: .internalServerError)
+        }
+        if !outcome.changes.isEmpty, let backend = context.backend {
+            do { try backend.commit(outcome.changes) } catch {
+                let wrapped = (error as? SessionBackendError)
+                    ?? SessionBackendError(backend: backend.name, message: "\(error)")
+                return unavailable(.backendUnavailable(wrapped), request: request)
+            }
+        }
+        if !outcome.cookies.isEmpty {
+            for cookie in outcome.cookies { response.headers.add("Set-Cookie", cookie) }
+            if !response.headers.contains("Cache-Control") { response.headers["Cache-Control"] = "private" }
+        }
+        return response
+    }
+
+    private func unavailable(_ error: SessionError, request: Request) -> Response {
+        request.logger.error("session backend unavailable; answered 503", metadata: ["error": "\(error)"])
+        var response = Response.text("Service Unavailable: session storage is unreachable", status: .serviceUnavailable)
+        response.headers["Retry-After"] = "1"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    }
+}
+
+/// The request's session and whether the handler asked for it.
+final class SessionHolder {
+    let session: Session
+    var touched = false
+    init(_ session: Session) { self.session = session }
+}
+
+enum SessionHolderKey: RequestStorageKey { typealias Value = SessionHolder }
+
+extension Request {
+    /// The request's session, made by ``SessionMiddleware``.
+    ///
+    /// Using it marks the response as depending on cookies (`Vary: Cookie`).
+    /// Using it in an app without `SessionMiddleware` is a programming error
+    /// and stops the process with a message saying so.
+    public var session: Session {
+        guard let holder = storage[SessionHolderKey.self] else {
+            preconditionFailure("request.session used, but SessionMiddleware is not installed: router.use(try SessionMiddleware(configuration))")
+        }
+        holder.touched = true
+        return holder.session
+    }
+
+    /// The session if ``SessionMiddleware`` is installed, without marking it used.
+    public var sessionIfInstalled: Session? { storage[SessionHolderKey.self]?.session }
+}

@@ -1,0 +1,108 @@
+import GimletHTTP
+
+/// A response as a test sees it.
+public struct TestResponse: Sendable {
+    /// The response the app produced.
+    public let response: Response
+    /// The body as text.
+    public var text: String { String(decoding: response.body, as: UTF8.self) }
+    /// The status code.
+    public var status: Int { response.status.code }
+    /// Every `Set-Cookie` value.
+    public var setCookies: [String] { response.headers.values(for: "Set-Cookie") }
+    /// The `Set-Cookie` value for cookie `name`, if one was sent.
+    public func setCookie(_ name: String) -> String? { setCookies.first { $0.hasPrefix(name + "=") } }
+}
+
+/// Drives a router (or any responder) in-process from CGI environs, the way
+/// nginx would call it, and keeps a cookie jar between requests like a browser.
+///
+/// ```swift
+/// let client = TestClient(router)
+/// #expect(client.get("/set/user/frodo").text == "ok")
+/// #expect(client.get("/get/user").text == "frodo")   // the jar sent the cookies back
+/// ```
+///
+/// Not thread-safe: one client per test.
+public final class TestClient {
+    /// The app under test.
+    public let responder: any Responder
+    /// The cookies the "browser" holds, by name.
+    public var cookies: [String: String] = [:]
+    /// Whether requests arrive over HTTPS (`HTTPS=on`).
+    public var secure: Bool
+    /// Extra CGI parameters sent with every request.
+    public var environ: [String: String] = [:]
+
+    /// A client for `responder`.
+    public init(_ responder: some Responder, secure: Bool = false) {
+        self.responder = responder
+        self.secure = secure
+    }
+
+    /// Sends a GET.
+    @discardableResult
+    public func get(_ uri: String, headers: [String: String] = [:]) -> TestResponse {
+        request("GET", uri, headers: headers)
+    }
+
+    /// Sends a request; the body as given, `Cookie` from the jar unless `headers` has one.
+    @discardableResult
+    public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
+                        headers: [String: String] = [:]) -> TestResponse {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        let query = uri.contains("?") ? String(uri.split(separator: "?", maxSplits: 1).last ?? "") : ""
+        var environ: [String: String] = [
+            "REQUEST_METHOD": method, "REQUEST_URI": uri, "QUERY_STRING": query, "SCRIPT_NAME": path,
+            "DOCUMENT_URI": path, "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
+            "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "localhost", "SERVER_PORT": secure ? "443" : "80",
+            "REQUEST_SCHEME": secure ? "https" : "http", "HTTP_HOST": "localhost",
+            "CONTENT_LENGTH": body.isEmpty ? "" : String(body.count), "CONTENT_TYPE": contentType ?? "",
+        ]
+        if secure { environ["HTTPS"] = "on" }
+        if !cookies.isEmpty {
+            environ["HTTP_COOKIE"] = cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: "; ")
+        }
+        for (name, value) in headers { environ[Self.environKey(name)] = value }
+        for (key, value) in self.environ { environ[key] = value }
+        let response = responder.respond(to: Request(environ: environ, body: body))
+        for header in response.headers.values(for: "Set-Cookie") { store(setCookie: header) }
+        return TestResponse(response: response)
+    }
+
+    /// Applies a `Set-Cookie` value to the jar (a `Max-Age` of 0 or less deletes).
+    public func store(setCookie header: String) {
+        let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: " ") }
+        guard let pair = parts.first, let equals = pair.firstIndex(of: "=") else { return }
+        let name = String(pair[..<equals])
+        let value = String(pair[pair.index(after: equals)...])
+        let maxAge = parts.dropFirst().first { $0.lowercased().hasPrefix("max-age=") }
+            .flatMap { Int($0.dropFirst(8)) }
+        if let maxAge, maxAge <= 0 { cookies[name] = nil } else { cookies[name] = value }
+    }
+
+    private static func environKey(_ header: String) -> String {
+        let key = header.uppercased().replacingCharacters("-", "_")
+        return key == "CONTENT_TYPE" || key == "CONTENT_LENGTH" ? key : "HTTP_" + key
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in character: Character) -> String {
+        var slice = self[...]
+        while slice.first == character { slice = slice.dropFirst() }
+        while slice.last == character { slice = slice.dropLast() }
+        return String(slice)
+    }
+
+    fileprivate func replacingCharacters(_ old: Character, _ new: Character) -> String {
+        String(map { $0 == old ? new : $0 })
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in character: Character) -> String {
+        String(self).trimmingCharacters(in: character)
+    }
+}

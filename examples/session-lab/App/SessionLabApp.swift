@@ -1,0 +1,127 @@
+// The session-lab routes, as a library so tests drive the very same app
+// in-process (GimletTesting's TestClient) and live behind nginx.
+import Foundation
+import Gimlet
+import GimletHTTP
+
+/// The conformance app: the session API over HTTP, text/plain.
+public enum SessionLabApp {
+    /// The routes, with the session middleware in front.
+    public static func router(_ configuration: SessionConfiguration) throws -> Router {
+        var router = Router()
+        router.use(try SessionMiddleware(configuration))
+        router.use(SessionErrorsAsBadRequests())
+
+        router.get("/hello") { _ in .text("hello") }
+
+        router.get("/set/:key/:value") { request in
+            let (key, value) = (request.parameters["key"] ?? "", request.parameters["value"] ?? "")
+            let (permanent, clientside) = try options(request)
+            if permanent == nil && clientside == nil {
+                request.session[key] = .string(value)
+            } else {
+                try request.session.set(key, .string(value), permanent: permanent, clientside: clientside)
+            }
+            return .text("ok")
+        }
+        router.get("/get/:key") { request in
+            let key = request.parameters["key"] ?? ""
+            let (permanent, clientside) = try options(request)
+            guard let value = try request.session.get(key, permanent: permanent, clientside: clientside) else {
+                throw HTTPError(.notFound, "key \(key) not found")
+            }
+            return .text(value.text)
+        }
+        router.get("/has/:key") { request in
+            .text(try request.session.contains(request.parameters["key"] ?? "") ? "true" : "false")
+        }
+        router.get("/delete/:key") { request in
+            let key = request.parameters["key"] ?? ""
+            guard try request.session.remove(key) != nil else { throw HTTPError(.notFound, "key \(key) not found") }
+            return .text("ok")
+        }
+        router.get("/append/:key/:value") { request in
+            let (key, value) = (request.parameters["key"] ?? "", request.parameters["value"] ?? "")
+            let session = request.session
+            if try session.get(key) == nil { session[key] = [] }
+            session[key]?.append(.string(value))
+            return .text("ok")
+        }
+        router.get("/flatten/:key") { request in
+            let key = request.parameters["key"] ?? ""
+            guard let list = try request.session.get(key)?.arrayValue else {
+                throw HTTPError(.notFound, "key \(key) not found")
+            }
+            return .text(list.map(\.text).joined(separator: ":"))
+        }
+        router.get("/is_permanent/:key") { request in
+            let key = request.parameters["key"] ?? ""
+            guard let permanent = try request.session.isPermanent(key) else {
+                throw HTTPError(.notFound, "key \(key) not found")
+            }
+            return .text(permanent ? "true" : "false")
+        }
+        router.get("/id") { request in .text(request.session.id) }
+        router.get("/timestamp") { request in .text(String(request.session.createdTimestamp)) }
+        router.get("/time") { request in
+            let date = Date(timeIntervalSince1970: TimeInterval(request.session.createdTimestamp))
+            return .text(ISO8601DateFormatter().string(from: date))
+        }
+        router.get("/len") { request in .text(String(try request.session.count())) }
+        router.get("/iter") { request in .text(try request.session.keys().joined(separator: "\n")) }
+        router.get("/invalidate") { request in
+            request.session.invalidate()
+            return .text("ok")
+        }
+        router.get("/regenerate") { request in
+            try request.session.regenerateID()
+            return .text("ok")
+        }
+        router.get("/flash/:message") { request in
+            try request.session.flash(request.parameters["message"] ?? "", queue: request.query["queue"] ?? "",
+                                      allowDuplicate: request.query["unique"] != "1")
+            return .text("ok")
+        }
+        router.get("/pop_flash") { request in
+            .text(try request.session.popFlash(queue: request.query["queue"] ?? "").joined(separator: "\n"))
+        }
+        router.get("/peek_flash") { request in
+            .text(try request.session.peekFlash(queue: request.query["queue"] ?? "").joined(separator: "\n"))
+        }
+        router.get("/csrf") { request in .text(try request.session.csrfToken()) }
+        router.post("/csrf_check") { request in
+            try request.session.verifyCSRF(request)
+            return .text("ok")
+        }
+        router.get("/counter") { request in
+            let session = request.session
+            let next = (try session.get("counter", permanent: nil, clientside: false)?.intValue ?? 0) + 1
+            try session.set("counter", .int(next), clientside: false)
+            return .text(String(next))
+        }
+        return router
+    }
+
+    /// The `permanent` and `clientside` query options (`0` or `1`).
+    static func options(_ request: Request) throws -> (permanent: Bool?, clientside: Bool?) {
+        func flag(_ name: String) throws -> Bool? {
+            switch request.query[name] {
+            case nil: return nil
+            case "1", "true": return true
+            case "0", "false": return false
+            case let other?: throw HTTPError(.badRequest, "\(name) must be 0 or 1, not \(other)")
+            }
+        }
+        return (try flag("permanent"), try flag("clientside"))
+    }
+}
+
+/// Session misuse by the client (asking for server-side keys with no backend)
+/// becomes a 400 that says why; backend failures stay with the session middleware.
+struct SessionErrorsAsBadRequests: Middleware {
+    func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
+        do { return try next(request) } catch let error as SessionError where !error.isBackendFailure {
+            throw HTTPError(.badRequest, error.description)
+        }
+    }
+}

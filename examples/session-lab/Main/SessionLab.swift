@@ -1,0 +1,52 @@
+// session-lab: the session API over HTTP, for conformance tests, benchmarks
+// and trying things out. A port of the original Gimlet's test application.
+//
+//   session-lab --fastcgi unix:/tmp/lab.sock --secret "$(openssl rand -hex 32)"
+import ArgumentParser
+import Foundation
+import Gimlet
+import GimletHost
+import SessionLabApp
+
+@main
+struct SessionLab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session-lab", abstract: "The Gimlet session API over HTTP (text/plain).")
+
+    @OptionGroup var host: HostOptions
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Signing secret; repeat to rotate (first signs). Env GIMLET_SECRET, comma-separated.", valueName: "secret"))
+    var secret: [String] = []
+
+    @Option(name: .customLong("encryption-key"), help: ArgumentHelp(
+        "Hex AES key (64 hex digits for AES-256) to encrypt client-side values. Env GIMLET_ENCRYPTION_KEY.",
+        valueName: "hex"))
+    var encryptionKey: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Session backend: memory: or none. Env GIMLET_BACKEND. Default memory:.", valueName: "url"))
+    var backend: String?
+
+    @Flag(inversion: .prefixedNo, help: "Store keys client-side unless told otherwise. Env GIMLET_CLIENTSIDE.")
+    var clientsideDefault: Bool?
+
+    @Flag(inversion: .prefixedNo, help: "Store keys in the permanent channel unless told otherwise. Env GIMLET_PERMANENT.")
+    var permanentDefault: Bool?
+
+    func run() throws {
+        var environment = ProcessInfo.processInfo.environment
+        if !secret.isEmpty { environment["GIMLET_SECRET"] = secret.joined(separator: ",") }
+        if let encryptionKey { environment["GIMLET_ENCRYPTION_KEY"] = encryptionKey }
+        environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"] ?? "memory:"
+        if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
+        if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
+        let sessions = try SessionConfiguration(environment: environment)
+        let hostConfiguration = try host.configuration()
+        if let backend = sessions.backend, !backend.sharesAcrossProcesses, hostConfiguration.fastcgi == nil {
+            FileHandle.standardError.write(Data(
+                "warning: the \(backend.name) backend keeps sessions inside one process; under spawn-fcgi -F N each process has its own\n".utf8))
+        }
+        try Host(try SessionLabApp.router(sessions), configuration: hostConfiguration).run()
+    }
+}
