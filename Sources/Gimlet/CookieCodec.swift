@@ -7,6 +7,8 @@ struct CookiePayload: Equatable {
     var issued: Int64
     /// The client-side values.
     var client: [String: SessionValue]
+    /// Whether the channel may have server-side data (no load or delete is needed otherwise).
+    var hasServerData: Bool = false
 }
 
 /// Turns a channel into a cookie value and back: versioned binary in
@@ -15,8 +17,10 @@ struct CookiePayload: Equatable {
 ///
 /// Layout (before base64url):
 ///
-///     version 1:  0x01 ‖ id(16) ‖ created(u32) ‖ issued(u32) ‖ JSON       ‖ HMAC(32)
-///     version 2:  0x02 ‖ nonce(12) ‖ AES-GCM(id ‖ created ‖ issued ‖ JSON) ‖ tag(16) ‖ HMAC(32)
+///     version 1:  0x01 ‖ flags ‖ id(16) ‖ created(u32) ‖ issued(u32) ‖ JSON        ‖ HMAC(32)
+///     version 2:  0x02 ‖ nonce(12) ‖ AES-GCM(flags ‖ id ‖ created ‖ issued ‖ JSON) ‖ tag(16) ‖ HMAC(32)
+///
+/// `flags` bit 0: the channel may have server-side data.
 ///
 /// The HMAC covers `name ‖ 0x00 ‖ everything before it`; AES-GCM takes
 /// `name ‖ 0x00 ‖ version` as associated data. Times are unsigned 32-bit
@@ -32,6 +36,8 @@ final class CookieCodec: Sendable {
     private let signingKeys: [[UInt8]]
     private let encryptionKey: [UInt8]?
     static let macLength = 32
+    /// flags ‖ id ‖ created ‖ issued
+    static let headerLength = 25
 
     init(secrets: [String], encryptionKey: String?) throws(SessionConfigurationError) {
         var keys: [[UInt8]] = []
@@ -46,7 +52,8 @@ final class CookieCodec: Sendable {
 
     func encode(_ payload: CookiePayload, cookieName: String) -> String {
         var plain: [UInt8] = []
-        plain.reserveCapacity(24 + payload.client.count * 16)
+        plain.reserveCapacity(Self.headerLength + payload.client.count * 16)
+        plain.append(payload.hasServerData ? 1 : 0)
         plain.append(contentsOf: payload.id.bytes)
         appendTime(payload.created, to: &plain)
         appendTime(payload.issued, to: &plain)
@@ -92,18 +99,18 @@ final class CookieCodec: Sendable {
         } else {
             plain = Array(signed[1...])
         }
-        guard plain.count >= 24, let id = SessionID(bytes: Array(plain[0..<16])) else {
-            return .invalid(reason: "truncated payload")
+        guard plain.count >= Self.headerLength, plain[0] <= 1, let id = SessionID(bytes: Array(plain[1..<17])) else {
+            return .invalid(reason: "truncated payload or unknown flags")
         }
         var client: [String: SessionValue] = [:]
-        if plain.count > 24 {
-            guard case .object(let members)? = try? SessionValue(json: Array(plain[24...])) else {
+        if plain.count > Self.headerLength {
+            guard case .object(let members)? = try? SessionValue(json: Array(plain[Self.headerLength...])) else {
                 return .invalid(reason: "client data is not a JSON object")
             }
             client = members
         }
-        let payload = CookiePayload(id: id, created: readTime(plain, at: 16), issued: readTime(plain, at: 20),
-                                    client: client)
+        let payload = CookiePayload(id: id, created: readTime(plain, at: 17), issued: readTime(plain, at: 21),
+                                    client: client, hasServerData: plain[0] == 1)
         let stale = keyIndex > 0 || (version == 1) != (encryptionKey == nil)
         return .valid(payload, stale: stale)
     }

@@ -67,14 +67,16 @@ extension Session {
             let renewal = channel.hadCookie && now - channel.issued >= min(configuration.renewAfter, ttl / 2)
             let name = channel.permanent ? configuration.permanentCookieName : configuration.sessionCookieName
 
-            let send = channel.clientDirty || channel.mustReissue || renewal
+            let flagFlips = channel.hadCookie && channel.willHaveServerData != channel.cookieSaysServerData
+            let send = channel.clientDirty || channel.mustReissue || renewal || flagFlips
                 || (!channel.hadCookie && (channel.holdsSomething || channel.idUsed))
             if send, channel.holdsSomething || channel.idUsed || channel.hadCookie {
                 ensureID(index)
                 channel = channels[index]
                 guard let id = channel.id else { continue }
                 let value = context.codec.encode(
-                    CookiePayload(id: id, created: channel.created, issued: now, client: channel.client),
+                    CookiePayload(id: id, created: channel.created, issued: now, client: channel.client,
+                                  hasServerData: channel.willHaveServerData),
                     cookieName: name)
                 var cookie = baseCookie(name: name, value: value, secure: secure)
                 if channel.permanent { cookie.maxAge = Int(configuration.permanentMaxAge) }

@@ -107,6 +107,8 @@ public final class Session {
         }
         let (index, client) = try place(permanent: permanent, clientside: clientside)
         if client { return channels[index].client[key] }
+        // A client-side value shadows any server-side copy of the key.
+        if channels.contains(where: { $0.client[key] != nil }) { return nil }
         try loadServerData()
         return channels[index].server[key]
     }
@@ -130,9 +132,12 @@ public final class Session {
     public func keys() throws -> [String] {
         if context.backend != nil { try loadServerData() }
         var keys: [String] = []
+        var seen = Set<String>()
         for channel in channels {
-            keys.append(contentsOf: channel.client.keys.sorted())
-            keys.append(contentsOf: channel.server.keys.sorted())
+            for key in channel.client.keys.sorted() where seen.insert(key).inserted { keys.append(key) }
+        }
+        for channel in channels {
+            for key in channel.server.keys.sorted() where seen.insert(key).inserted { keys.append(key) }
         }
         return keys
     }
@@ -206,10 +211,16 @@ public final class Session {
               clientside: configuration.resolvedClientsideDefault)
     }
 
+    /// Puts `key` in one place and takes it out of the others. A server-side
+    /// write deletes other server-side copies in the same commit; a client-side
+    /// write shadows a server-side copy it does not know of (client-side values
+    /// always win), so it costs no backend I/O.
     func store(_ key: String, _ value: SessionValue, channel target: Int, clientside: Bool) {
         for index in channels.indices {
             if !(index == target && clientside) { _ = channels[index].removeClient(key) }
-            if !(index == target && !clientside) { channels[index].removeServer(key) }
+            if !(index == target && !clientside) {
+                if clientside { channels[index].removeServerIfKnown(key) } else { channels[index].removeServer(key) }
+            }
         }
         if clientside {
             if channels[target].client[key] != value {

@@ -15,6 +15,8 @@ struct SessionChannel {
     var mustReissue: Bool
     /// The id was handed out (`session.id`), so the cookie must carry it.
     var idUsed = false
+    /// The incoming cookie said the store may hold data for this channel.
+    var cookieSaysServerData = false
 
     var client: [String: SessionValue]
     var clientDirty = false
@@ -34,13 +36,19 @@ struct SessionChannel {
 
     /// A channel read from a valid cookie; its server-side values are not loaded yet.
     static func restored(_ payload: CookiePayload, permanent: Bool, stale: Bool) -> SessionChannel {
-        SessionChannel(permanent: permanent, id: payload.id, created: payload.created, issued: payload.issued,
-                       hadCookie: true, hadBadCookie: false, mustReissue: stale, client: payload.client,
-                       serverLoaded: false)
+        var channel = SessionChannel(
+            permanent: permanent, id: payload.id, created: payload.created, issued: payload.issued, hadCookie: true,
+            hadBadCookie: false, mustReissue: stale, client: payload.client,
+            serverLoaded: !payload.hasServerData)
+        channel.cookieSaysServerData = payload.hasServerData
+        return channel
     }
 
-    /// Whether the store may hold data for this channel.
-    var mayHaveServerData: Bool { hadCookie && id != nil }
+    /// Whether the store may hold data for this channel from earlier requests.
+    var mayHaveServerData: Bool { hadCookie && cookieSaysServerData && id != nil }
+
+    /// Whether the cookie sent now must say the store may hold data.
+    var willHaveServerData: Bool { mayHaveServerData || !upserts.isEmpty }
 
     /// Whether this channel has something to keep (so a new one needs its cookie).
     var holdsSomething: Bool { !client.isEmpty || !upserts.isEmpty || (serverLoaded && !server.isEmpty) }
@@ -58,10 +66,17 @@ struct SessionChannel {
         server[key] = value
     }
 
-    /// Deletes `key` server-side without reading first.
+    /// Deletes `key` server-side. Without the data loaded it deletes blindly,
+    /// and only where earlier requests may have stored something.
     mutating func removeServer(_ key: String) {
-        let known = server.removeValue(forKey: key) != nil || upserts.removeValue(forKey: key) != nil
-        if known || !serverLoaded { if mayHaveServerData { removals.insert(key) } }
+        let known = server.removeValue(forKey: key) != nil
+        upserts.removeValue(forKey: key)
+        if (known || !serverLoaded) && mayHaveServerData { removals.insert(key) }
+    }
+
+    /// Deletes `key` server-side only if it is known to be there (no blind delete).
+    mutating func removeServerIfKnown(_ key: String) {
+        if serverLoaded || upserts[key] != nil { removeServer(key) }
     }
 
     mutating func removeClient(_ key: String) -> SessionValue? {
