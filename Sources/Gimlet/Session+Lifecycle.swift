@@ -88,6 +88,7 @@ extension Session {
                 // An unreadable or emptied cookie: tell the browser to drop it.
                 var cookie = baseCookie(name: name, value: "", secure: secure)
                 cookie.maxAge = 0
+                cookie.expires = 0
                 cookies.append(try cookie.headerValue())
             }
 

@@ -21,6 +21,8 @@ struct HTTPResult {
 struct HTTPClient {
     let baseURL: String
     let scratch: TemporaryDirectory
+    /// A curl cookie jar file kept between requests, like a browser's.
+    var cookieJar: String?
 
     func get(_ path: String, headers: [String: String] = [:]) throws -> HTTPResult {
         try request("GET", path, headers: headers)
@@ -31,6 +33,7 @@ struct HTTPClient {
         var arguments = ["-sS", "-i", "--http1.1", "--max-time", "30", "-H", "Expect:"]
         if method == "HEAD" { arguments.append("-I") } else { arguments += ["-X", method] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
         if let body {
             let file = scratch.file("body-\(UUID().uuidString)")
             _ = FileManager.default.createFile(atPath: file, contents: Data(body))
