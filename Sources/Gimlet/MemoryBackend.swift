@@ -1,3 +1,5 @@
+import Glibc
+import Logging
 import Synchronization
 
 /// Server-side session data in this process's memory, with expiry.
@@ -16,6 +18,9 @@ public final class MemoryBackend: SessionBackend {
     }
 
     private let clock: any SessionClock
+    private let creator = getpid()
+    private let warnedAboutFork = Atomic<Bool>(false)
+    private let logger = Logger(label: "gimlet.memory-backend")
     // protected by: the mutex itself; held only for dictionary work, never I/O.
     private let channels = Mutex<[SessionID: Channel]>([:])
 
@@ -29,6 +34,7 @@ public final class MemoryBackend: SessionBackend {
     public var name: String { "memory:" }
 
     public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
+        warnIfForked()
         let now = clock.now()
         return channels.withLock { channels in
             var found: [SessionID: [String: SessionValue]] = [:]
@@ -45,6 +51,7 @@ public final class MemoryBackend: SessionBackend {
     }
 
     public func commit(_ changes: [SessionChange]) throws {
+        warnIfForked()
         let now = clock.now()
         channels.withLock { channels in
             for change in changes {
@@ -64,6 +71,13 @@ public final class MemoryBackend: SessionBackend {
     public var channelCount: Int {
         let now = clock.now()
         return channels.withLock { $0.values.filter { $0.expires > now }.count }
+    }
+
+    /// Used in a process forked after it was made (pre-forked workers), each
+    /// process has its own copy: say so once in the log.
+    private func warnIfForked() {
+        guard getpid() != creator, !warnedAboutFork.exchange(true, ordering: .relaxed) else { return }
+        logger.warning("memory: session backend used in several processes; each keeps its own sessions. Use sqlite: or redis: to share them")
     }
 
     private let commitsSinceSweep = Atomic<Int>(0)
