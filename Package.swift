@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "GimletHTTP", targets: ["GimletHTTP"]),
         .library(name: "Gimlet", targets: ["Gimlet"]),
         .library(name: "GimletTesting", targets: ["GimletTesting"]),
+        .library(name: "GimletSQLite", targets: ["GimletSQLite"]),
+        .library(name: "GimletRedis", targets: ["GimletRedis"]),
         .library(name: "GimletFastCGI", targets: ["GimletFastCGI"]),
         .library(name: "GimletHost", targets: ["GimletHost"]),
         .executable(name: "hello", targets: ["hello"]),
@@ -28,6 +30,17 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning; the headers sit on the default include path.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         // epoll and eventfd, which Glibc's Swift module does not export.
         .systemLibrary(name: "CLinuxEvents"),
 
@@ -40,6 +53,15 @@ let package = Package(
         .target(
             name: "Gimlet",
             dependencies: ["GimletHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The server-side backends.
+        .target(
+            name: "GimletSQLite",
+            dependencies: ["Gimlet", "CSQLite", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "GimletRedis",
+            dependencies: ["Gimlet", "CHiredis", .product(name: "Logging", package: "swift-log")]
         ),
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
@@ -55,7 +77,7 @@ let package = Package(
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletFastCGI",
+                "GimletHTTP", "GimletFastCGI", "Gimlet", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -84,9 +106,14 @@ let package = Package(
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
         .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletHTTP"]),
+        .testTarget(name: "GimletSQLiteTests", dependencies: ["GimletSQLite", "GimletTesting", "Gimlet"]),
+        .testTarget(name: "GimletRedisTests", dependencies: ["GimletRedis", "Gimlet"]),
         .testTarget(
             name: "GimletEndToEndTests",
-            dependencies: ["GimletFastCGI", "GimletHTTP"]
+            dependencies: [
+                "GimletFastCGI", "GimletHTTP", "Gimlet", "GimletTesting", "GimletRedis", "GimletSQLite",
+                "GimletHost", "SessionLabApp",
+            ]
         ),
     ]
 )

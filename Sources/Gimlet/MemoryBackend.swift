@@ -60,7 +60,7 @@ public final class MemoryBackend: SessionBackend {
                 if change.removeAll { channel.values = [:] }
                 for key in change.removals { channel.values[key] = nil }
                 for (key, value) in change.upserts { channel.values[key] = value }
-                channel.expires = now + change.timeToLive
+                if !change.upserts.isEmpty || change.isRenewalOnly { channel.expires = now + change.timeToLive }
                 channels[change.id] = channel.values.isEmpty ? nil : channel
             }
             sweep(&channels, now: now)

@@ -1,3 +1,4 @@
+import Foundation
 import GimletHTTP
 import Logging
 
@@ -71,6 +72,9 @@ public final class Session {
 
     /// When the session (its permanent channel) was created, in seconds since 1970.
     public var createdTimestamp: Int64 { channels[0].created }
+
+    /// When the session (its permanent channel) was created.
+    public var createdDate: Date { Date(timeIntervalSince1970: TimeInterval(createdTimestamp)) }
 
     // MARK: Reading
 

@@ -42,7 +42,8 @@ public struct SessionChange: Sendable, Equatable {
     public var upserts: [String: SessionValue]
     /// Keys to delete.
     public var removals: Set<String>
-    /// Seconds from now until the channel's data expires, when nothing renews it.
+    /// Seconds from now until the channel's data expires, applied when the
+    /// change writes keys or is a pure renewal (removals alone renew nothing).
     public var timeToLive: Int64
 
     public init(id: SessionID, removeAll: Bool = false, upserts: [String: SessionValue] = [:],

@@ -41,6 +41,12 @@ public struct Host: Sendable {
         logger.logLevel = configuration.logLevel
         try responder.validate()
         let server = try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
+        // A parent may have left these blocked (a test runner, a shell's
+        // background job); a blocked SIGTERM would make the app unstoppable.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in [SIGTERM, SIGINT] { sigaddset(&unblock, number) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -28,30 +28,35 @@ final class ManagedProcess: @unchecked Sendable {
     deinit { stop() }
 
     var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+
+    /// Whether the process still runs: asked of the kernel, as Foundation's
+    /// own flag can lag behind an exit.
+    var isRunning: Bool { process.isRunning && processIsAlive(process.processIdentifier) }
 
     /// What it printed so far.
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Sends `signal` to the process.
     func send(_ signal: Int32) {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        if isRunning { kill(process.processIdentifier, signal) }
     }
 
     /// Waits for exit; returns the exit status, or `nil` if it is still running after `seconds`.
     func waitForExit(seconds: Double) -> Int32? {
-        guard waitUntil(seconds: seconds, { !process.isRunning }) else { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus
+        guard waitUntil(seconds: seconds, { !isRunning }) else { return nil }
+        // Foundation reaps the child and records its status; give it a moment.
+        _ = waitUntil(seconds: 5) { !process.isRunning }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
-    /// SIGTERM, then SIGKILL if it has not gone within five seconds.
+    /// SIGTERM, then SIGKILL if it has not gone within five seconds. Only
+    /// the kernel is asked: stopping needs no exit status.
     func stop() {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         send(SIGTERM)
-        if waitForExit(seconds: 5) == nil {
+        if !waitUntil(seconds: 5, { !isRunning }) {
             send(SIGKILL)
-            _ = waitForExit(seconds: 5)
+            _ = waitUntil(seconds: 5) { !isRunning }
         }
     }
 }
@@ -91,16 +96,18 @@ final class PIDFileProcess: @unchecked Sendable {
 
     deinit { stop() }
 
-    var isRunning: Bool { kill(pid, 0) == 0 && !isZombie }
-
-    private var isZombie: Bool {
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
-    }
+    var isRunning: Bool { processIsAlive(pid) }
 
     func stop() {
         guard isRunning else { return }
         kill(pid, SIGTERM)
         if !waitUntil(seconds: 5, { !isRunning }) { kill(pid, SIGKILL) }
     }
+}
+
+/// Whether `pid` exists and has not exited (a zombie has exited).
+func processIsAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
 }

@@ -64,8 +64,7 @@ public enum SessionLabApp {
         router.get("/id") { request in .text(request.session.id) }
         router.get("/timestamp") { request in .text(String(request.session.createdTimestamp)) }
         router.get("/time") { request in
-            let date = Date(timeIntervalSince1970: TimeInterval(request.session.createdTimestamp))
-            return .text(ISO8601DateFormatter().string(from: date))
+            .text(ISO8601DateFormatter().string(from: request.session.createdDate))
         }
         router.get("/len") { request in .text(String(try request.session.count())) }
         router.get("/iter") { request in .text(try request.session.keys().joined(separator: "\n")) }

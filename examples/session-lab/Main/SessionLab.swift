@@ -25,7 +25,8 @@ struct SessionLab: ParsableCommand {
     var encryptionKey: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Session backend: memory: or none. Env GIMLET_BACKEND. Default memory:.", valueName: "url"))
+        "Session backend: sqlite:PATH, redis://HOST:PORT/DB, redis+unix:///PATH, memory: or none. Env GIMLET_BACKEND. Default: sqlite: in GIMLET_DATA_DIR (./data).",
+        valueName: "url"))
     var backend: String?
 
     @Flag(inversion: .prefixedNo, help: "Store keys client-side unless told otherwise. Env GIMLET_CLIENTSIDE.")
@@ -38,10 +39,11 @@ struct SessionLab: ParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         if !secret.isEmpty { environment["GIMLET_SECRET"] = secret.joined(separator: ",") }
         if let encryptionKey { environment["GIMLET_ENCRYPTION_KEY"] = encryptionKey }
-        environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"] ?? "memory:"
+        environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"]
+            ?? SessionBackends.defaultURL(environment: environment)
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
-        let sessions = try SessionConfiguration(environment: environment)
+        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends.open(url:))
         let hostConfiguration = try host.configuration()
         if let backend = sessions.backend, !backend.sharesAcrossProcesses, hostConfiguration.fastcgi == nil {
             FileHandle.standardError.write(Data(

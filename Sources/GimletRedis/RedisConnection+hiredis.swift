@@ -1,0 +1,149 @@
+// The only file that calls hiredis. Every redis* call goes through here.
+import CHiredis
+import Glibc
+
+/// A Redis failure: connection, timeout, protocol, or an error reply.
+public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// What failed, with hiredis's or Redis's message.
+    public let message: String
+    /// Whether the connection is unusable afterwards (it is then dropped, and the next request reconnects).
+    public let connectionLost: Bool
+
+    public var description: String { message }
+}
+
+/// One reply from Redis.
+enum RedisReply: Equatable {
+    case string([UInt8])
+    case integer(Int64)
+    case array([RedisReply])
+    case null
+    case status(String)
+    case error(String)
+}
+
+/// Where Redis listens.
+enum RedisEndpoint: Sendable, Equatable {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+}
+
+/// One hiredis connection.
+///
+/// `@unchecked Sendable`: a connection is used by one thread at a time. The
+/// backend's pool hands it out under its lock and the borrowing thread alone
+/// uses it until it gives it back (or drops it after an error).
+final class RedisConnection: @unchecked Sendable {
+    private let context: UnsafeMutablePointer<redisContext>
+
+    /// Connects within `timeoutMilliseconds`, and uses the same timeout for every command.
+    init(_ endpoint: RedisEndpoint, timeoutMilliseconds: Int) throws(RedisError) {
+        let timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+        let made: UnsafeMutablePointer<redisContext>?
+        switch endpoint {
+        case .tcp(let host, let port): made = redisConnectWithTimeout(host, Int32(port), timeout)
+        case .unix(let path): made = redisConnectUnixWithTimeout(path, timeout)
+        }
+        guard let made else { throw RedisError(message: "cannot allocate a hiredis context", connectionLost: true) }
+        if made.pointee.err != 0 {
+            let message = Self.errorString(made)
+            redisFree(made)
+            throw RedisError(message: "cannot connect to \(endpoint): \(message)", connectionLost: true)
+        }
+        guard redisSetTimeout(made, timeout) == REDIS_OK else {
+            redisFree(made)
+            throw RedisError(message: "cannot set the command timeout", connectionLost: true)
+        }
+        context = made
+    }
+
+    deinit { redisFree(context) }
+
+    /// Sends every command, then reads every reply: one round trip.
+    ///
+    /// - Throws: ``RedisError`` with `connectionLost` for I/O failures and timeouts.
+    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+        for command in commands {
+            try append(command)
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw RedisError(message: Self.errorString(context), connectionLost: true)
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.convert(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    private func append(_ arguments: [[UInt8]]) throws(RedisError) {
+        // One contiguous buffer, with argv pointing into it: no per-argument allocation.
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(arguments.reduce(0) { $0 + $1.count })
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            buffer.append(contentsOf: argument)
+            lengths.append(argument.count)
+        }
+        let rc = buffer.withUnsafeBufferPointer { bytes -> Int32 in
+            var scratch: CChar = 0
+            let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+            var argv: [UnsafePointer<CChar>?] = []
+            argv.reserveCapacity(lengths.count)
+            var offset = 0
+            for length in lengths {
+                argv.append(base.map { $0 + offset } ?? withUnsafePointer(to: &scratch) { $0 })
+                offset += length
+            }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeBufferPointer { lengthBuffer in
+                    redisAppendCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+                }
+            }
+        }
+        guard rc == REDIS_OK else { throw RedisError(message: Self.errorString(context), connectionLost: true) }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_STRING:
+            return .string(value.str.map { Array(UnsafeRawBufferPointer(start: $0, count: value.len)) } ?? [])
+        case REDIS_REPLY_INTEGER:
+            return .integer(value.integer)
+        case REDIS_REPLY_NIL:
+            return .null
+        case REDIS_REPLY_STATUS:
+            return .status(text(value))
+        case REDIS_REPLY_ERROR:
+            return .error(text(value))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(value.elements)
+            for index in 0..<value.elements {
+                if let element = value.element?[index] { elements.append(convert(element)) }
+            }
+            return .array(elements)
+        default:
+            return .error("unknown reply type \(value.type)")
+        }
+    }
+
+    private static func text(_ value: redisReply) -> String {
+        guard let str = value.str else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: value.len), as: UTF8.self)
+    }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            let message = String(decoding: bytes, as: UTF8.self)
+            return message.isEmpty ? "connection error \(context.pointee.err)" : message
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import Gimlet
+import Logging
+import Synchronization
+
+/// Server-side sessions in Redis: for several hosts behind one nginx `upstream`.
+///
+/// One hash per channel at `prefix + id` (hex), one field per session key
+/// holding the value's JSON, so operators can look with
+/// `redis-cli HGETALL gimlet:<id>`. Loading both channels is one pipelined
+/// round trip (`HGETALL` each); committing is one pipelined round trip
+/// (`MULTI`, `HSET` of changed fields, `HDEL` of removed ones, `EXPIRE`,
+/// `EXEC`). Redis expires idle hashes by itself.
+///
+/// Connections are pooled; one that fails is dropped and the next request
+/// connects anew, so the backend recovers by itself when Redis is back.
+///
+/// ```swift
+/// let backend = try RedisSessionBackend(.init(url: "redis://127.0.0.1:6379/0"))
+/// ```
+public final class RedisSessionBackend: SessionBackend {
+    /// Where Redis is and how to talk to it.
+    public struct Configuration: Sendable {
+        var endpoint: RedisEndpoint
+        /// `AUTH` user (Redis 6 ACL), if any.
+        public var username: String?
+        /// `AUTH` password, if any.
+        public var password: String?
+        /// The database index (`SELECT`).
+        public var database: Int
+        /// The key prefix of the hashes.
+        public var prefix: String
+        /// Connect and command timeout; past it the request gets 503.
+        public var timeoutMilliseconds: Int
+
+        /// Redis on TCP.
+        public static func tcp(host: String = "127.0.0.1", port: Int = 6379) -> Configuration {
+            Configuration(endpoint: .tcp(host: host, port: port))
+        }
+
+        /// Redis on a unix socket.
+        public static func unix(path: String) -> Configuration {
+            Configuration(endpoint: .unix(path: path))
+        }
+
+        init(endpoint: RedisEndpoint, username: String? = nil, password: String? = nil, database: Int = 0,
+             prefix: String = "gimlet:", timeoutMilliseconds: Int = 1000) {
+            self.endpoint = endpoint
+            self.username = username
+            self.password = password
+            self.database = database
+            self.prefix = prefix
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
+    public let configuration: Configuration
+    // protected by: the mutex; a connection taken out is used by that thread alone until put back.
+    private let idle = Mutex<[RedisConnection]>([])
+
+    /// Creates the backend and checks that Redis answers.
+    ///
+    /// - Throws: ``RedisError`` if Redis cannot be reached or refuses `AUTH`/`SELECT`.
+    public init(_ configuration: Configuration) throws {
+        self.configuration = configuration
+        let connection = try connect()
+        idle.withLock { $0.append(connection) }
+    }
+
+    public var sharesAcrossProcesses: Bool { true }
+
+    public var name: String {
+        switch configuration.endpoint {
+        case .tcp(let host, let port): "redis://\(host):\(port)/\(configuration.database)"
+        case .unix(let path): "redis+unix://\(path)?db=\(configuration.database)"
+        }
+    }
+
+    func key(_ id: SessionID) -> [UInt8] { Array(configuration.prefix.utf8) + Array(id.hex.utf8) }
+
+    public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
+        guard !ids.isEmpty else { return [:] }
+        let replies = try exchange(ids.map { [Array("HGETALL".utf8), key($0)] })
+        var found: [SessionID: [String: SessionValue]] = [:]
+        for (id, reply) in zip(ids, replies) {
+            guard case .array(let elements) = reply else {
+                throw SessionBackendError(backend: name, message: "unexpected reply to HGETALL: \(reply)")
+            }
+            guard !elements.isEmpty else { continue }
+            var values: [String: SessionValue] = [:]
+            var index = 0
+            while index + 1 < elements.count {
+                if case .string(let field) = elements[index], case .string(let json) = elements[index + 1],
+                   let key = String(validating: field, as: UTF8.self), let value = try? SessionValue(json: json) {
+                    values[key] = value
+                }
+                index += 2
+            }
+            found[id] = values
+        }
+        return found
+    }
+
+    public func commit(_ changes: [SessionChange]) throws {
+        var commands: [[[UInt8]]] = []
+        for change in changes {
+            let key = key(change.id)
+            if change.removeAll { commands.append([Array("DEL".utf8), key]) }
+            if !change.removals.isEmpty {
+                commands.append([Array("HDEL".utf8), key] + change.removals.sorted().map { Array($0.utf8) })
+            }
+            if !change.upserts.isEmpty {
+                var hset = [Array("HSET".utf8), key]
+                for (field, value) in change.upserts.sorted(by: { $0.key < $1.key }) {
+                    hset.append(Array(field.utf8))
+                    hset.append(value.json)
+                }
+                commands.append(hset)
+            }
+            if !change.upserts.isEmpty || change.isRenewalOnly {
+                commands.append([Array("EXPIRE".utf8), key, Array(String(change.timeToLive).utf8)])
+            }
+        }
+        guard !commands.isEmpty else { return }
+        // One command needs no transaction; several go in MULTI/EXEC so a
+        // request's changes land together or not at all.
+        let wrapped = commands.count == 1 ? commands : [[Array("MULTI".utf8)]] + commands + [[Array("EXEC".utf8)]]
+        let replies = try exchange(wrapped)
+        if commands.count > 1 {
+            guard case .array(let results)? = replies.last else {
+                throw SessionBackendError(backend: name, message: "transaction aborted: \(replies.last.map { "\($0)" } ?? "no reply")")
+            }
+            if let failure = results.first(where: { if case .error = $0 { true } else { false } }) {
+                throw SessionBackendError(backend: name, message: "command failed: \(failure)")
+            }
+        }
+    }
+
+    /// One pipelined round trip on a pooled connection; a failed connection is dropped.
+    func exchange(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+        let connection: RedisConnection
+        do {
+            connection = try idle.withLock { $0.popLast() } ?? connect()
+        } catch {
+            throw SessionBackendError(backend: name, message: "\(error)")
+        }
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(commands)
+        } catch {
+            // Dropped: the next request connects afresh.
+            throw SessionBackendError(backend: name, message: error.description)
+        }
+        idle.withLock { $0.append(connection) }
+        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+            throw SessionBackendError(backend: name, message: "Redis said: \(failure)")
+        }
+        return replies
+    }
+
+    private func connect() throws(RedisError) -> RedisConnection {
+        let connection = try RedisConnection(configuration.endpoint, timeoutMilliseconds: configuration.timeoutMilliseconds)
+        var setup: [[[UInt8]]] = []
+        if let password = configuration.password {
+            setup.append([Array("AUTH".utf8)] + (configuration.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+        }
+        if configuration.database != 0 {
+            setup.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
+        }
+        if !setup.isEmpty {
+            for reply in try connection.pipeline(setup) {
+                if case .error(let message) = reply {
+                    throw RedisError(message: "Redis refused the connection setup: \(message)", connectionLost: true)
+                }
+            }
+        }
+        return connection
+    }
+}

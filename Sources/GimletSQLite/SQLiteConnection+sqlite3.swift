@@ -1,0 +1,134 @@
+// The only file that calls libsqlite3. Every sqlite3_* call goes through here.
+import CSQLite
+
+/// An error from SQLite, with its result code and message.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    /// The (extended) result code, for example 5 (`SQLITE_BUSY`).
+    public let code: Int32
+    /// SQLite's message, and what was being done.
+    public let message: String
+
+    public var description: String { "\(message) (SQLite code \(code))" }
+
+    /// Whether the database was locked longer than the busy timeout.
+    public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
+}
+
+/// One SQLite connection with its prepared statements.
+///
+/// `@unchecked Sendable`: a connection is used by one thread at a time. The
+/// backend's pool hands it out under its lock, the borrowing thread alone uses
+/// it until it gives it back under the same lock, and the sweeper owns its own.
+/// SQLite is built thread-safe (`SQLITE_THREADSAFE=1` in Debian) besides.
+final class SQLiteConnection: @unchecked Sendable {
+    private let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// Opens (creating if needed) the database at `path`.
+    init(path: String, busyTimeoutMilliseconds: Int32) throws(SQLiteError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let handle { sqlite3_close_v2(handle) }
+            throw SQLiteError(code: rc, message: "cannot open \(path): \(message)")
+        }
+        db = handle
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(db)
+    }
+
+    /// Runs SQL without results (several statements allowed, no parameters).
+    func execute(_ sql: String) throws(SQLiteError) {
+        let rc = sqlite3_exec(db, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc, "executing \(sql.prefix(60))") }
+    }
+
+    /// An integer from a one-row query such as `PRAGMA user_version`.
+    func integer(_ sql: String) throws(SQLiteError) -> Int64 {
+        var result: Int64 = 0
+        try run(sql, bind: []) { row in result = row.int64(0) }
+        return result
+    }
+
+    /// A bound value.
+    enum Value {
+        case blob([UInt8])
+        case text(String)
+        case int(Int64)
+    }
+
+    /// A result row, valid only inside the callback.
+    struct Row {
+        fileprivate let statement: OpaquePointer
+
+        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+
+        func blob(_ column: Int32) -> [UInt8] {
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let base = sqlite3_column_blob(statement, column) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: base, count: count))
+        }
+
+        func text(_ column: Int32) -> [UInt8] {
+            guard let base = sqlite3_column_text(statement, column) else { return [] }
+            let count = Int(sqlite3_column_bytes(statement, column))
+            return Array(UnsafeBufferPointer(start: base, count: count))
+        }
+    }
+
+    /// Runs a cached prepared statement with `values` bound to ?1, ?2, …, calling `row` for each result row.
+    func run(_ sql: String, bind values: [Value], row: (Row) throws -> Void = { _ in }) throws(SQLiteError) {
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .int(let number):
+                rc = sqlite3_bind_int64(statement, index, number)
+            case .blob(let bytes):
+                rc = bytes.withUnsafeBytes {
+                    sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), gimlet_sqlite_transient())
+                }
+            case .text(let string):
+                var string = string
+                rc = string.withUTF8 {
+                    sqlite3_bind_text(statement, index, $0.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                                      Int32($0.count), gimlet_sqlite_transient())
+                }
+            }
+            guard rc == SQLITE_OK else { throw error(rc, "binding parameter \(index)") }
+        }
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc, "running \(sql.prefix(60))") }
+            do { try row(Row(statement: statement)) } catch let failure as SQLiteError { throw failure } catch {
+                throw SQLiteError(code: SQLITE_ERROR, message: "\(error)")
+            }
+        }
+    }
+
+    private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(rc, "preparing \(sql.prefix(60))") }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func error(_ rc: Int32, _ doing: String) -> SQLiteError {
+        SQLiteError(code: sqlite3_extended_errcode(db), message: "\(doing): \(String(cString: sqlite3_errmsg(db)))")
+    }
+}

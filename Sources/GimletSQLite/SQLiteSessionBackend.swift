@@ -1,0 +1,217 @@
+import Foundation
+import Gimlet
+import Logging
+import Synchronization
+
+/// Server-side sessions in a SQLite file: the embedded default.
+///
+/// One row per (channel id, key) with the value's JSON and an expiry time, so
+/// two requests of one session that change different keys both keep their
+/// change. WAL mode and a busy timeout let several processes (for example
+/// `spawn-fcgi -F 4`) share the file. Loading both channels is one query;
+/// committing a request is one transaction. Expired rows are never returned
+/// and are swept by a background thread in small batches.
+///
+/// ```swift
+/// let backend = try SQLiteSessionBackend(.init(path: "/var/lib/app/sessions.sqlite"))
+/// ```
+///
+/// Schema (version 1, in `PRAGMA user_version`):
+///
+///     CREATE TABLE gimlet_sessions (
+///         id BLOB NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires INTEGER NOT NULL,
+///         PRIMARY KEY (id, key)) WITHOUT ROWID;
+///     CREATE INDEX gimlet_sessions_expires ON gimlet_sessions (expires);
+public final class SQLiteSessionBackend: SessionBackend {
+    /// Where the file is and how to use it.
+    public struct Configuration: Sendable {
+        /// The database file; created with its schema on first use.
+        public var path: String
+        /// How long a writer waits for another's lock before giving up (then the request gets 503).
+        public var busyTimeoutMilliseconds: Int32
+        /// `PRAGMA synchronous=FULL` (an fsync per commit, survives power loss) instead of `NORMAL`
+        /// (survives a process crash; WAL keeps the file consistent either way).
+        public var synchronousFull: Bool
+        /// Seconds between background sweeps of expired rows; 0 disables the sweeper.
+        public var sweepInterval: Int
+        /// The time source for expiry.
+        public var clock: any SessionClock
+
+        public init(path: String, busyTimeoutMilliseconds: Int32 = 5000, synchronousFull: Bool = false,
+                    sweepInterval: Int = 300, clock: any SessionClock = SystemClock()) {
+            self.path = path
+            self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+            self.synchronousFull = synchronousFull
+            self.sweepInterval = sweepInterval
+            self.clock = clock
+        }
+    }
+
+    /// The schema version this code writes.
+    public static let schemaVersion: Int64 = 1
+
+    public let configuration: Configuration
+    // protected by: the mutex; a connection taken out is used by that thread alone until put back.
+    private let idle = Mutex<[SQLiteConnection]>([])
+    private let logger = Logger(label: "gimlet.sqlite")
+
+    /// Opens the file, creates the schema if needed, and starts the sweeper.
+    ///
+    /// - Throws: ``SQLiteError`` or `SessionConfigurationError` if the file
+    ///   cannot be opened or written, or holds a newer schema.
+    public init(_ configuration: Configuration) throws {
+        self.configuration = configuration
+        let connection = try openConnection()
+        try connection.execute("PRAGMA journal_mode=WAL")
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let version = try connection.integer("PRAGMA user_version")
+            if version > Self.schemaVersion {
+                throw SessionConfigurationError(
+                    "\(configuration.path) has session schema version \(version), newer than this Gimlet's (\(Self.schemaVersion)); use a newer Gimlet or another file")
+            }
+            if version < Self.schemaVersion {
+                try connection.execute("""
+                    CREATE TABLE IF NOT EXISTS gimlet_sessions (
+                        id BLOB NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires INTEGER NOT NULL,
+                        PRIMARY KEY (id, key)) WITHOUT ROWID;
+                    CREATE INDEX IF NOT EXISTS gimlet_sessions_expires ON gimlet_sessions (expires);
+                    PRAGMA user_version = \(Self.schemaVersion);
+                    """)
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+        idle.withLock { $0.append(connection) }
+        if configuration.sweepInterval > 0 { startSweeper() }
+    }
+
+    public var sharesAcrossProcesses: Bool { true }
+
+    public var name: String { "sqlite:" + configuration.path }
+
+    public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
+        guard !ids.isEmpty else { return [:] }
+        let now = configuration.clock.now()
+        return try withConnection { connection in
+            var found: [SessionID: [String: SessionValue]] = [:]
+            // Both channels of a request in one query; more ids (never from a session) two at a time.
+            var index = 0
+            while index < ids.count {
+                let sql: String
+                var bind: [SQLiteConnection.Value] = [.blob(ids[index].bytes), .int(now)]
+                if index + 1 < ids.count {
+                    sql = "SELECT id, key, value FROM gimlet_sessions WHERE id IN (?1, ?3) AND expires > ?2"
+                    bind.append(.blob(ids[index + 1].bytes))
+                } else {
+                    sql = "SELECT id, key, value FROM gimlet_sessions WHERE id = ?1 AND expires > ?2"
+                }
+                try connection.run(sql, bind: bind) { row in
+                    guard let id = SessionID(bytes: row.blob(0)),
+                          let key = String(validating: row.text(1), as: UTF8.self),
+                          let value = try? SessionValue(json: row.text(2))
+                    else {
+                        logger.warning("skipping an unreadable session row")
+                        return
+                    }
+                    found[id, default: [:]][key] = value
+                }
+                index += 2
+            }
+            return found
+        }
+    }
+
+    public func commit(_ changes: [SessionChange]) throws {
+        guard !changes.isEmpty else { return }
+        let now = configuration.clock.now()
+        try withConnection { connection in
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                for change in changes {
+                    let id = SQLiteConnection.Value.blob(change.id.bytes)
+                    if change.removeAll {
+                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1", bind: [id])
+                    } else {
+                        // Rows already expired must not come back to life with the renewal below.
+                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND expires <= ?2", bind: [id, .int(now)])
+                    }
+                    for key in change.removals {
+                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND key = ?2", bind: [id, .text(key)])
+                    }
+                    let expires = SQLiteConnection.Value.int(now + change.timeToLive)
+                    for (key, value) in change.upserts {
+                        try connection.run("""
+                            INSERT INTO gimlet_sessions (id, key, value, expires) VALUES (?1, ?2, ?3, ?4)
+                            ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+                            """, bind: [id, .text(key), .text(String(decoding: value.json, as: UTF8.self)), expires])
+                    }
+                    if !change.upserts.isEmpty || change.isRenewalOnly {
+                        try connection.run("UPDATE gimlet_sessions SET expires = ?2 WHERE id = ?1", bind: [id, expires])
+                    }
+                }
+                try connection.execute("COMMIT")
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Deletes up to `limit` expired rows; returns how many went.
+    @discardableResult
+    public func sweep(limit: Int = 1000) throws -> Int {
+        let now = configuration.clock.now()
+        return try withConnection { connection in
+            var count = 0
+            try connection.run("""
+                DELETE FROM gimlet_sessions WHERE (id, key) IN
+                    (SELECT id, key FROM gimlet_sessions WHERE expires <= ?1 LIMIT ?2) RETURNING 1
+                """, bind: [.int(now), .int(Int64(limit))]) { _ in count += 1 }
+            return count
+        }
+    }
+
+    /// Runs `body` with a pooled connection; SQLite failures become `SessionBackendError`.
+    private func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let connection: SQLiteConnection
+        do {
+            connection = try idle.withLock { $0.popLast() } ?? openConnection()
+        } catch {
+            throw SessionBackendError(backend: name, message: "\(error)")
+        }
+        defer { idle.withLock { $0.append(connection) } }
+        do {
+            return try body(connection)
+        } catch let error as SQLiteError {
+            let hint = error.isBusy ? " (locked longer than the busy timeout of \(configuration.busyTimeoutMilliseconds) ms)" : ""
+            throw SessionBackendError(backend: name, message: error.description + hint)
+        }
+    }
+
+    private func openConnection() throws(SQLiteError) -> SQLiteConnection {
+        let connection = try SQLiteConnection(path: configuration.path,
+                                              busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+        try connection.execute(configuration.synchronousFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
+        return connection
+    }
+
+    private func startSweeper() {
+        let interval = configuration.sweepInterval
+        let thread = Thread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: TimeInterval(interval))
+                guard let self else { return }
+                do {
+                    while try self.sweep() == 1000 {}
+                } catch {
+                    self.logger.warning("sweeping expired sessions failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        thread.name = "gimlet-sqlite-sweeper"
+        thread.start()
+    }
+}

@@ -1,0 +1,129 @@
+import Gimlet
+
+/// The behaviour every ``SessionBackend`` must have, as named checks that a
+/// test suite runs against a fresh backend each.
+///
+/// ```swift
+/// @Test(arguments: BackendConformance.checks.map(\.name))
+/// func conformance(_ name: String) throws {
+///     let clock = ManualClock()
+///     let harness = BackendConformance.Harness(backend: try MyBackend(clock: clock)) { clock.advance(by: $0) }
+///     try BackendConformance.run(name, on: harness)
+/// }
+/// ```
+public enum BackendConformance {
+    /// A backend under test and a way to let time pass for it.
+    public struct Harness {
+        public let backend: any SessionBackend
+        /// Lets `seconds` pass (a manual clock, or real sleeping for a server that keeps its own time).
+        public let advance: (Int64) -> Void
+
+        public init(backend: any SessionBackend, advance: @escaping (Int64) -> Void) {
+            self.backend = backend
+            self.advance = advance
+        }
+    }
+
+    /// A check that failed, with what was expected and what came.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// One named check.
+    public struct Check: Sendable {
+        public let name: String
+        let body: @Sendable (Harness) throws -> Void
+    }
+
+    /// Runs the check called `name`.
+    ///
+    /// - Throws: ``Failure`` when the backend misbehaves, or the backend's own error.
+    public static func run(_ name: String, on harness: Harness) throws {
+        guard let check = checks.first(where: { $0.name == name }) else {
+            throw Failure(description: "no conformance check named \(name)")
+        }
+        try check.body(harness)
+    }
+
+    static func expect<T: Equatable>(_ actual: T, _ expected: T, _ what: String) throws {
+        guard actual == expected else { throw Failure(description: "\(what): expected \(expected), got \(actual)") }
+    }
+
+    static let day: Int64 = 86_400
+
+    /// Every check.
+    public static let checks: [Check] = [
+        Check(name: "set, get and remove per key") { h in
+            let id = SessionID.random()
+            try h.backend.commit([SessionChange(id: id, upserts: ["a": 1, "b": "two"], timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: ["a": 1, "b": "two"]], "after setting a and b")
+            try h.backend.commit([SessionChange(id: id, upserts: ["a": 3], removals: ["b"], timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: ["a": 3]], "after changing a and removing b")
+            try h.backend.commit([SessionChange(id: id, removals: ["a"], timeToLive: day)])
+            try expect(try h.backend.load([id]), [:], "after removing the last key")
+        },
+        Check(name: "both channels in one load, missing ids left out") { h in
+            let (p, n, missing) = (SessionID.random(), SessionID.random(), SessionID.random())
+            try h.backend.commit([
+                SessionChange(id: p, upserts: ["user": "frodo"], timeToLive: day),
+                SessionChange(id: n, upserts: ["cart": ["ring"]], timeToLive: day),
+            ])
+            try expect(try h.backend.load([p, n]), [p: ["user": "frodo"], n: ["cart": ["ring"]]], "two ids")
+            try expect(try h.backend.load([missing, p]), [p: ["user": "frodo"]], "a missing and a present id")
+            try expect(try h.backend.load([missing]), [:], "a missing id")
+            try expect(try h.backend.load([]), [:], "no ids")
+        },
+        Check(name: "concurrent changes to different keys both stay") { h in
+            let id = SessionID.random()
+            try h.backend.commit([SessionChange(id: id, upserts: ["a": 1], timeToLive: day)])
+            try h.backend.commit([SessionChange(id: id, upserts: ["b": 2], timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: ["a": 1, "b": 2]], "per-key writes")
+        },
+        Check(name: "remove all (invalidate)") { h in
+            let id = SessionID.random()
+            try h.backend.commit([SessionChange(id: id, upserts: ["a": 1, "b": 2], timeToLive: day)])
+            try h.backend.commit([SessionChange(id: id, removeAll: true, timeToLive: day)])
+            try expect(try h.backend.load([id]), [:], "after removing everything")
+        },
+        Check(name: "expiry, and renewal") { h in
+            let (short, renewed) = (SessionID.random(), SessionID.random())
+            try h.backend.commit([
+                SessionChange(id: short, upserts: ["a": 1], timeToLive: 1),
+                SessionChange(id: renewed, upserts: ["b": 2], timeToLive: 1),
+            ])
+            try expect(try h.backend.load([short]), [short: ["a": 1]], "before expiry")
+            try h.backend.commit([SessionChange(id: renewed, timeToLive: 60)])
+            h.advance(2)
+            try expect(try h.backend.load([short, renewed]), [renewed: ["b": 2]], "after expiry (renewed kept)")
+            // Writing to an expired channel does not bring its old keys back.
+            try h.backend.commit([SessionChange(id: short, upserts: ["c": 3], timeToLive: 60)])
+            try expect(try h.backend.load([short]), [short: ["c": 3]], "a new key on an expired channel")
+        },
+        Check(name: "large values") { h in
+            let id = SessionID.random()
+            let big = SessionValue.string(String(repeating: "x", count: 1 << 20))
+            let list = SessionValue.array((0..<5000).map { .int($0) })
+            try h.backend.commit([SessionChange(id: id, upserts: ["big": big, "list": list], timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: ["big": big, "list": list]], "1 MiB string and 5000-element list")
+        },
+        Check(name: "unicode keys and values") { h in
+            let id = SessionID.random()
+            let values: [String: SessionValue] = [
+                "ключ": "значение", "🔑": "🍸", "tab\tnew\nline": "quote\" back\\slash", "": "empty key",
+                "nul\u{0}inside": "nul\u{0}value", "日本": ["ネスト": ["深い": true]],
+            ]
+            try h.backend.commit([SessionChange(id: id, upserts: values, timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: values], "unicode")
+        },
+        Check(name: "many keys") { h in
+            let id = SessionID.random()
+            var values: [String: SessionValue] = [:]
+            for index in 0..<1000 { values["key-\(index)"] = .int(index) }
+            try h.backend.commit([SessionChange(id: id, upserts: values, timeToLive: day)])
+            try expect(try h.backend.load([id]), [id: values], "1000 keys")
+            let removals = Set((0..<500).map { "key-\($0)" })
+            try h.backend.commit([SessionChange(id: id, removals: removals, timeToLive: day)])
+            try expect(try h.backend.load([id])[id]?.count ?? 0, 500, "keys left after removing 500")
+        },
+    ]
+}

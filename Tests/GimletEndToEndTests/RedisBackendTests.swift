@@ -1,0 +1,55 @@
+import Foundation
+import Gimlet
+import GimletRedis
+import GimletTesting
+import SessionLabApp
+import Testing
+
+/// RedisSessionBackend against a real redis-server.
+@Suite(.serialized) struct RedisBackend {
+    @Test(arguments: BackendConformance.checks.map(\.name))
+    func conformance(_ name: String) throws {
+        let redis = try RedisServer()
+        let backend = try RedisSessionBackend(.init(url: redis.url))
+        // Redis keeps its own time: let TTLs pass for real.
+        try BackendConformance.run(name, on: .init(backend: backend) { usleep(UInt32($0) * 1_000_000 + 100_000) })
+    }
+
+    @Test func unixSocketDatabaseAndPrefix() throws {
+        let redis = try RedisServer()
+        let backend = try RedisSessionBackend(.init(url: "redis+unix://\(redis.socket)?db=3&prefix=app:"))
+        let id = SessionID.random()
+        try backend.commit([SessionChange(id: id, upserts: ["user": "frodo"], timeToLive: 100)])
+        #expect(try redis.cli("-n", "3", "HGET", "app:\(id.hex)", "user") == "\"frodo\"\n")
+        let ttl = Int(try redis.cli("-n", "3", "TTL", "app:\(id.hex)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect((90...100).contains(ttl))
+        #expect(try backend.load([id]) == [id: ["user": "frodo"]])
+    }
+
+    /// Exact Redis commands for each request shape of the sessions issue, counted by Redis itself.
+    @Test func commandsPerRequestShape() throws {
+        let redis = try RedisServer()
+        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let client = TestClient(try SessionLabApp.router(
+            SessionConfiguration(secrets: ["commands-secret-0123456789"], backend: backend)))
+        client.get("/set/p/1?permanent=1&clientside=0")
+        client.get("/set/n/2?permanent=0&clientside=0")
+        client.get("/set/c/3?clientside=1")
+
+        func commands(_ path: String) throws -> [String: Int] {
+            try redis.resetStats()
+            #expect(client.get(path).status < 400, "\(path)")
+            return try redis.commandCounts()
+        }
+        #expect(try commands("/hello") == [:], "untouched: nothing")
+        #expect(try commands("/get/c") == [:], "client-side read: nothing")
+        #expect(try commands("/get/p") == ["hgetall": 2], "server-side read: both channels, no write")
+        #expect(try commands("/len") == ["hgetall": 2])
+        // The other channel may hold a copy of p server-side: it is deleted in the same round trip.
+        #expect(try commands("/set/p/9?permanent=1&clientside=0")
+                    == ["multi": 1, "hset": 1, "hdel": 1, "expire": 1, "exec": 1], "blind write: no read")
+        #expect(try commands("/counter") == ["hgetall": 2, "multi": 1, "hset": 1, "expire": 1, "exec": 1],
+                "read-modify-write")
+        #expect(try commands("/invalidate") == ["multi": 1, "del": 2, "exec": 1], "invalidate deletes both hashes")
+    }
+}
