@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run    install what is missing, build, serve examples/hello behind nginx on :8080
+#   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
 #   make test   install what is missing, build, run every test (CI runs this)
 
 SWIFT ?= swift
@@ -13,7 +13,7 @@ build: deps
 	$(SWIFT) build
 
 run: build
-	scripts/run-example hello
+	scripts/run-example notes
 
 test: deps
 	$(SWIFT) build --build-tests

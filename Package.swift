@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "GimletHost", targets: ["GimletHost"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "session-lab", targets: ["session-lab"]),
+        .executable(name: "notes", targets: ["notes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -101,6 +102,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/session-lab/Main"
+        ),
+
+        .executableTarget(
+            name: "notes",
+            dependencies: [
+                "Gimlet", "GimletHost", "GimletHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/notes"
         ),
 
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),

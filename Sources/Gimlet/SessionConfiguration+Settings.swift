@@ -53,16 +53,17 @@ extension SessionConfiguration {
         }
         let secrets = (value("secret") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
-        let backend = try value("backend").flatMap(backends)
         let sameSite: SetCookie.SameSite
         switch value("cookie_samesite")?.lowercased() {
         case nil, "lax": sameSite = .lax
         case "strict": sameSite = .strict
         case let other?: throw SessionConfigurationError("\(prefix)cookie_samesite must be lax or strict, not \(String(reflecting: other))")
         }
-        try self.init(
-            secrets: secrets, encryptionKey: value("encryption_key"), backend: backend,
-            permanentByDefault: try flag("permanent") ?? false, clientsideByDefault: try flag("clientside"),
+        // Everything but the backend is checked first, so a bad secret or key
+        // stops the app before a backend is opened (or a file created).
+        var configuration = try SessionConfiguration(
+            secrets: secrets, encryptionKey: value("encryption_key"), backend: nil,
+            permanentByDefault: try flag("permanent") ?? false, clientsideByDefault: nil,
             permanentCookieName: value("cookie_name_permanent") ?? "gimlet-p",
             sessionCookieName: value("cookie_name_session") ?? "gimlet-n",
             cookieDomain: value("cookie_domain"), cookiePath: value("cookie_path") ?? "/", sameSite: sameSite,
@@ -71,6 +72,10 @@ extension SessionConfiguration {
             sessionTimeToLive: try seconds("session_ttl") ?? 86_400,
             renewAfter: try seconds("renew_after") ?? 86_400,
             absoluteLifetime: try seconds("absolute_lifetime"))
+        configuration.clientsideByDefault = try flag("clientside")
+        configuration.backend = try value("backend").flatMap(backends)
+        try configuration.validate()
+        self = configuration
     }
 
     /// Reads the configuration from `GIMLET_*` environment variables: the

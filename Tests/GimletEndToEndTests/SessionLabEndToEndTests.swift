@@ -19,7 +19,8 @@ import Testing
                 "session-lab", executable: try Repository.binary("session-lab"),
                 arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4",
                             "--secret", SessionLabBehindNginx.secret] + extra,
-                outputPath: directory.file("lab.log"))
+                outputPath: directory.file("lab.log"),
+                environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 })
             nginx = try Nginx(socket: socket)
             var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
             client.cookieJar = directory.file("cookies.txt")
@@ -34,6 +35,9 @@ import Testing
             nginx.process.stop()
             app.stop()
         }
+
+        /// The jar's cookies as a `Cookie` header value.
+        var cookieHeader: String { jar.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
 
         /// The jar's cookies by name (curl's Netscape format; HttpOnly lines are prefixed).
         var jar: [String: String] {

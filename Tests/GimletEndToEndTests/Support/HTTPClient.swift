@@ -46,8 +46,10 @@ struct HTTPClient {
 
     /// Runs `count` GETs of `path(i)` through `connections` parallel connections
     /// in one curl, returning (status, body) by index.
-    func parallelGets(count: Int, connections: Int, path: (Int) -> String) throws -> [(status: Int, body: String)] {
+    func parallelGets(count: Int, connections: Int, headers: [String: String] = [:],
+                      path: (Int) -> String) throws -> [(status: Int, body: String)] {
         var config = ""
+        for (name, value) in headers { config += "header = \"\(name): \(value)\"\n" }
         for index in 0..<count {
             config += "url = \"\(baseURL)\(path(index))\"\noutput = \"\(scratch.file("par-\(index)"))\"\n"
         }

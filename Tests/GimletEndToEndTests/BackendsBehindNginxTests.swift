@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import GimletSQLite
+
+/// session-lab on the real backends, behind a real nginx.
+@Suite(.serialized) struct BackendsBehindNginx {
+    enum Store: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite, redis
+        var testDescription: String { rawValue }
+    }
+
+    /// The backend server (Redis) or file (SQLite) and session-lab in front of it.
+    final class Setup: @unchecked Sendable {
+        // @unchecked: immutable after init.
+        let redis: RedisServer?
+        let files: TemporaryDirectory
+        let stack: SessionLabBehindNginx.Stack
+
+        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "") throws {
+            files = try TemporaryDirectory("gimlet-store")
+            switch store {
+            case .sqlite:
+                redis = nil
+                stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + files.file("sessions.sqlite") + sqliteOptions])
+            case .redis:
+                let redis = try RedisServer()
+                self.redis = redis
+                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions])
+            }
+        }
+    }
+
+    @Test(arguments: Store.allCases)
+    func concurrentWritesToOneSessionLoseNothing(store: Store) throws {
+        let setup = try Setup(store)
+        let stack = setup.stack
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let results = try stack.client.parallelGets(count: 16, connections: 16, headers: ["Cookie": stack.cookieHeader]) {
+            "/set/k\($0)/v\($0)"
+        }
+        #expect(results.allSatisfy { $0.status == 200 && $0.body == "ok" })
+        #expect(try stack.client.get("/len").text == "17")
+        let keys = Set(try stack.client.get("/iter").text.split(separator: "\n").map(String.init))
+        #expect(keys == Set((0..<16).map { "k\($0)" } + ["seed"]), "no lost update")
+    }
+
+    @Test func redisDownMeans503ThenRecoversWithoutARestart() throws {
+        let setup = try Setup(.redis, redisOptions: "?timeout_ms=300")
+        let (stack, redis) = (setup.stack, try #require(setup.redis))
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let cookie = stack.cookieHeader
+
+        let finished = Handoff<[(status: Int, body: String)]>()
+        let started = ContinuousClock.now
+        Thread {
+            finished.put((try? stack.client.parallelGets(count: 400, connections: 8, headers: ["Cookie": cookie]) {
+                "/get/seed?n=\($0)"
+            }) ?? [])
+        }.start()
+        #expect(waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: stack.directory.file("par-50")) })
+        redis.stop()
+        let results = try #require(finished.take(seconds: 60))
+        #expect(ContinuousClock.now - started < .seconds(30), "no request hangs past the timeout")
+        #expect(results.allSatisfy { [200, 503].contains($0.status) }, "only answers and 503s: \(Set(results.map(\.status)))")
+        #expect(results.contains { $0.status == 200 } && results.contains { $0.status == 503 })
+        #expect(stack.app.isRunning, "session-lab survives the outage")
+        #expect(stack.app.output.contains("session backend unavailable"))
+
+        try redis.restart()  // empty: no persistence
+        #expect(waitUntil(seconds: 10) { (try? stack.client.get("/set/back/1").status) == 200 })
+        #expect(try stack.client.get("/get/back").text == "1")
+    }
+
+    @Test func aStalledRedisAnswers503WithinTheTimeout() throws {
+        let setup = try Setup(.redis, redisOptions: "?timeout_ms=300")
+        let (stack, redis) = (setup.stack, try #require(setup.redis))
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        redis.process.send(SIGSTOP)
+        defer { redis.process.send(SIGCONT) }
+        let start = ContinuousClock.now
+        #expect(try stack.client.get("/get/seed").status == 503)
+        #expect(ContinuousClock.now - start < .seconds(3))
+        redis.process.send(SIGCONT)
+        #expect(waitUntil(seconds: 10) { (try? stack.client.get("/get/seed").text) == "0" })
+    }
+
+    @Test func aSQLiteLockPastTheBusyTimeoutIs503WithAClearLogLine() throws {
+        let setup = try Setup(.sqlite, sqliteOptions: "?busy_timeout_ms=200")
+        let stack = setup.stack
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let locker = try SQLiteConnection(path: setup.files.file("sessions.sqlite"), busyTimeoutMilliseconds: 0)
+        try locker.execute("BEGIN EXCLUSIVE")
+        let start = ContinuousClock.now
+        #expect(try stack.client.get("/set/other/1").status == 503)
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(stack.app.output.contains("busy timeout of 200 ms"))
+        try locker.execute("ROLLBACK")
+        #expect(try stack.client.get("/set/other/1").status == 200)
+        #expect(try stack.client.get("/get/seed").text == "0")
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// The README's run command (scripts/run-example, which `make run` calls
+/// after building), on a free port and its own run directory.
+@Suite(.serialized) struct RunCommand {
+    @Test func servesNotesBehindNginxWithSessionsInSQLite() throws {
+        let directory = try TemporaryDirectory("gimlet-run")
+        let port = try freeLoopbackPort()
+        _ = try Tool.nginx()
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIMLET_PORT"] = "\(port)"
+        environment["GIMLET_RUN_DIR"] = directory.path
+        let run = try ManagedProcess(
+            "run-example", executable: "/bin/bash",
+            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
+            outputPath: directory.file("run.log"), environment: environment)
+        defer {
+            // The script stops its children on SIGTERM, but under a test runner
+            // it inherits a blocked SIGTERM: stop each by its PID file as well.
+            run.stop()
+            for file in ["nginx.pid", "notes.pid"] {
+                if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
+            }
+        }
+        var client = HTTPClient(baseURL: "http://127.0.0.1:\(port)", scratch: directory)
+        client.cookieJar = directory.file("jar")
+        guard waitUntil(seconds: 60, { (try? client.get("/hello/world").status) == 200 }) else {
+            Issue.record("run-example did not serve: \(run.output)")
+            return
+        }
+        #expect(try client.get("/hello/world").text == "hello, world")
+
+        let home = try client.get("/")
+        #expect(home.status == 200)
+        let token = try #require(csrfToken(in: home.text))
+        let login = try client.request("POST", "/login", body: Array("csrf_token=\(token)&name=Frodo".utf8),
+                                       headers: ["Content-Type": "application/x-www-form-urlencoded"])
+        #expect(login.status == 303, "\(login.text)")
+        let page = try client.get("/")
+        let newToken = try #require(csrfToken(in: page.text))
+        #expect(page.text.contains("Welcome, Frodo."))
+        #expect(try client.request("POST", "/notes", body: Array("csrf_token=\(newToken)&text=buy+rope".utf8),
+                                   headers: ["Content-Type": "application/x-www-form-urlencoded"]).status == 303)
+        #expect(try client.get("/").text.contains("<li>buy rope</li>"))
+        #expect(try client.request("POST", "/notes", body: Array("text=forged".utf8),
+                                   headers: ["Content-Type": "application/x-www-form-urlencoded"]).status == 403)
+        #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")), "the embedded default is SQLite")
+    }
+
+    /// The value of the page's hidden `csrf_token` field.
+    func csrfToken(in html: String) -> String? {
+        html.components(separatedBy: "\"").first { $0.count == 40 && $0.allSatisfy(\.isHexDigit) }
+    }
+}
