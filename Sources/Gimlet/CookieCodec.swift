@@ -33,18 +33,20 @@ final class CookieCodec: Sendable {
         case invalid(reason: String)
     }
 
-    private let signingKeys: [[UInt8]]
+    private let signingKeys: [HMACKey]
     private let encryptionKey: [UInt8]?
     static let macLength = 32
     /// flags ‖ id ‖ created ‖ issued
     static let headerLength = 25
 
     init(secrets: [String], encryptionKey: String?) throws(SessionConfigurationError) {
-        var keys: [[UInt8]] = []
+        var keys: [HMACKey] = []
         for secret in secrets {
-            keys.append(try Crypto.hkdfSHA256(
+            var derived = try Crypto.hkdfSHA256(
                 key: Array(secret.utf8), salt: Array("gimlet-session".utf8), info: Array("cookie-signing-v1".utf8),
-                length: 32))
+                length: 32)
+            keys.append(try HMACKey(derived))
+            Crypto.cleanse(&derived)
         }
         signingKeys = keys
         self.encryptionKey = try encryptionKey.map(SessionConfiguration.decodeEncryptionKey)
@@ -72,7 +74,7 @@ final class CookieCodec: Sendable {
             out = [1]
             out.append(contentsOf: plain)
         }
-        out.append(contentsOf: Crypto.hmacSHA256(key: signingKeys[0], bound, out))
+        out.append(contentsOf: signingKeys[0].authenticate(bound, out))
         return Base64URL.encode(out)
     }
 
@@ -85,7 +87,7 @@ final class CookieCodec: Sendable {
         let mac = Array(raw[(raw.count - Self.macLength)...])
         let bound = Array(cookieName.utf8) + [0]
         guard let keyIndex = signingKeys.firstIndex(where: {
-            Crypto.constantTimeEquals(Crypto.hmacSHA256(key: $0, bound, signed), mac)
+            Crypto.constantTimeEquals($0.authenticate(bound, signed), mac)
         }) else { return .invalid(reason: "bad signature (tampered, another secret, or another cookie's value)") }
 
         let plain: [UInt8]

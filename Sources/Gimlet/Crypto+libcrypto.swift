@@ -1,17 +1,89 @@
 // The only file that calls OpenSSL. Every libcrypto call goes through here.
 import COpenSSL
+import Synchronization
+
+/// An HMAC-SHA256 key, set up once: OpenSSL's one-shot `HMAC()` fetches the
+/// algorithm from the provider store on every call, which costs more than
+/// the MAC itself on a short cookie. This keeps keyed contexts in a small
+/// pool; a MAC takes one, re-initializes it with its stored key
+/// (`EVP_MAC_init` with no key), and gives it back.
+///
+/// `@unchecked Sendable`: the template is written only in `init` and then
+/// only read by `EVP_MAC_CTX_dup`; a pooled context is used by the one
+/// thread that took it out of the mutex until it puts it back.
+final class HMACKey: @unchecked Sendable {
+    private let mac: OpaquePointer
+    private let template: OpaquePointer
+    // protected by: the mutex; a context taken out belongs to that thread until returned.
+    private let idle = Mutex<[MACContext]>([])
+
+    /// A keyed context owned by the pool.
+    private final class MACContext: @unchecked Sendable {
+        // @unchecked: used by one thread at a time, handed over under the pool's mutex.
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+        deinit { EVP_MAC_CTX_free(pointer) }
+    }
+
+    init(_ key: [UInt8]) throws(SessionConfigurationError) {
+        guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else {
+            throw SessionConfigurationError("OpenSSL has no HMAC (EVP_MAC_fetch)")
+        }
+        guard let template = EVP_MAC_CTX_new(mac) else {
+            EVP_MAC_free(mac)
+            throw SessionConfigurationError("EVP_MAC_CTX_new failed")
+        }
+        var digest = Array("SHA256".utf8CString)
+        let ok = digest.withUnsafeMutableBufferPointer { name -> Bool in
+            let parameters = [OSSL_PARAM_construct_utf8_string("digest", name.baseAddress, 0), OSSL_PARAM_construct_end()]
+            return key.withUnsafeBufferPointer { keyBuffer in
+                parameters.withUnsafeBufferPointer { EVP_MAC_init(template, keyBuffer.baseAddress, keyBuffer.count, $0.baseAddress) == 1 }
+            }
+        }
+        guard ok else {
+            EVP_MAC_CTX_free(template)
+            EVP_MAC_free(mac)
+            throw SessionConfigurationError("EVP_MAC_init(HMAC-SHA256) failed")
+        }
+        self.mac = mac
+        self.template = template
+    }
+
+    deinit {
+        idle.withLock { $0.removeAll() }
+        EVP_MAC_CTX_free(template)
+        EVP_MAC_free(mac)
+    }
+
+    /// HMAC-SHA256 of the concatenation of `parts`.
+    func authenticate(_ parts: [UInt8]...) -> [UInt8] {
+        let context: MACContext
+        if let pooled = idle.withLock({ $0.popLast() }) {
+            context = pooled
+            // Re-initialize with the key the context already holds.
+            guard EVP_MAC_init(context.pointer, nil, 0, nil) == 1 else { preconditionFailure("EVP_MAC_init (reset) failed") }
+        } else {
+            guard let copy = EVP_MAC_CTX_dup(template) else { preconditionFailure("EVP_MAC_CTX_dup: out of memory") }
+            context = MACContext(copy)
+        }
+        var ok = true
+        for part in parts where !part.isEmpty {
+            ok = ok && part.withUnsafeBufferPointer { EVP_MAC_update(context.pointer, $0.baseAddress, $0.count) == 1 }
+        }
+        var out = [UInt8](repeating: 0, count: 32)
+        var length = 0
+        ok = ok && out.withUnsafeMutableBufferPointer { EVP_MAC_final(context.pointer, $0.baseAddress, &length, 32) == 1 }
+        // A keyed HMAC-SHA256 over memory we own cannot fail short of memory exhaustion.
+        guard ok, length == 32 else { preconditionFailure("HMAC-SHA256 failed in libcrypto") }
+        idle.withLock { $0.append(context) }
+        return out
+    }
+}
 
 /// The cryptographic primitives sessions need, from OpenSSL's libcrypto.
 enum Crypto {
-    /// HMAC-SHA256 of `message` under `key`.
-    static func hmacSHA256(key: [UInt8], _ parts: [UInt8]...) -> [UInt8] {
-        var message: [UInt8] = []
-        message.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for part in parts { message.append(contentsOf: part) }
-        return hmacSHA256(key: key, message: message)
-    }
-
-    /// HMAC-SHA256 of `message` under `key`.
+    /// HMAC-SHA256 of `message` under `key`, with OpenSSL's one-shot `HMAC()`
+    /// (a second implementation path the tests hold ``HMACKey`` against).
     static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32

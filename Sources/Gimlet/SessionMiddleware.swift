@@ -52,9 +52,7 @@ public struct SessionMiddleware: Middleware {
     public var configuration: SessionConfiguration { context.configuration }
 
     public func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
-        let session = Session(context: context, cookies: request.cookies, now: context.configuration.clock.now(),
-                              logger: request.logger)
-        let holder = SessionHolder(session)
+        let holder = SessionHolder(context: context)
         request.storage[SessionHolderKey.self] = holder
         var response: Response
         do {
@@ -62,7 +60,7 @@ public struct SessionMiddleware: Middleware {
         } catch let error as SessionError where error.isBackendFailure {
             return unavailable(error, request: request)
         }
-        guard holder.touched else { return response }
+        guard let session = holder.made else { return response }
         response.headers.add("Vary", "Cookie")
         if let failure = session.failure { return unavailable(failure, request: request) }
 
@@ -96,11 +94,21 @@ public struct SessionMiddleware: Middleware {
     }
 }
 
-/// The request's session and whether the handler asked for it.
+/// The request's session, made the first time the handler asks for it: a
+/// request that never does decodes no cookie and verifies no signature.
 final class SessionHolder {
-    let session: Session
-    var touched = false
-    init(_ session: Session) { self.session = session }
+    let context: SessionContext
+    private(set) var made: Session?
+
+    init(context: SessionContext) { self.context = context }
+
+    func session(for request: Request) -> Session {
+        if let made { return made }
+        let session = Session(context: context, cookies: request.cookies, now: context.configuration.clock.now(),
+                              logger: request.logger)
+        made = session
+        return session
+    }
 }
 
 enum SessionHolderKey: RequestStorageKey { typealias Value = SessionHolder }
@@ -115,10 +123,6 @@ extension Request {
         guard let holder = storage[SessionHolderKey.self] else {
             preconditionFailure("request.session used, but SessionMiddleware is not installed: router.use(try SessionMiddleware(configuration))")
         }
-        holder.touched = true
-        return holder.session
+        return holder.session(for: self)
     }
-
-    /// The session if ``SessionMiddleware`` is installed, without marking it used.
-    public var sessionIfInstalled: Session? { storage[SessionHolderKey.self]?.session }
 }

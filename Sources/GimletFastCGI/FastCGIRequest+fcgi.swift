@@ -1,5 +1,6 @@
 // The only file that calls libfcgi. Every FCGX_* call goes through here.
 import CFastCGI
+import GimletHTTP
 import Glibc
 
 /// libfcgi's process-wide state, initialized once.
@@ -39,6 +40,8 @@ final class FastCGIRequest {
     }
 
     private let raw: UnsafeMutablePointer<FCGX_Request>
+    /// Reused for bodies of unknown length and for draining.
+    private var scratch = [CChar](repeating: 0, count: 16 * 1024)
 
     init(listenDescriptor: Int32) throws(FastCGIError) {
         raw = .allocate(capacity: 1)
@@ -74,64 +77,73 @@ final class FastCGIRequest {
         return fd >= 0 ? fd : nil
     }
 
-    /// The request's CGI environ.
-    func environ() -> [String: String] {
-        var environ: [String: String] = [:]
-        environ.reserveCapacity(40)
-        guard var cursor = UnsafePointer(raw.pointee.envp) else { return environ }
-        while let entry = cursor.pointee {
-            let length = strlen(entry)
-            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-                let buffer = UnsafeBufferPointer(start: bytes, count: length)
-                if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                    let key = String(decoding: UnsafeBufferPointer(rebasing: buffer[..<equals]), as: UTF8.self)
-                    let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(equals + 1)...]), as: UTF8.self)
-                    environ[key] = value
+    /// The request's CGI environ: one copy of the bytes, no decoding yet.
+    func environ() -> CGIEnvironment {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(2048)
+        var layout: [CGIEnvironment.EntryLayout] = []
+        layout.reserveCapacity(40)
+        if var cursor = UnsafePointer(raw.pointee.envp) {
+            while let entry = cursor.pointee {
+                let length = strlen(entry)
+                if let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) {
+                    let keyLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
+                    layout.append(.init(start: buffer.count, keyLength: keyLength, valueLength: length - keyLength - 1))
+                    entry.withMemoryRebound(to: UInt8.self, capacity: length) {
+                        buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+                    }
                 }
+                cursor += 1
             }
-            cursor += 1
         }
-        return environ
+        return CGIEnvironment(storage: buffer, layout: layout)
     }
 
-    /// Reads the body as `plan` says.
+    /// Reads the body.
     ///
     /// - Parameters:
     ///   - expected: the exact length to read, or `nil` to read to the end.
     ///   - limit: the most bytes accepted when reading to the end.
     func readBody(expected: Int?, limit: Int) -> BodyResult {
-        let target = expected ?? (limit + 1)
-        var body = [UInt8](repeating: 0, count: min(target, expected == nil ? 64 * 1024 : target))
-        var received = 0
-        while received < target {
-            if received == body.count {
-                body.append(contentsOf: repeatElement(0, count: min(body.count, target - body.count)))
-            }
-            let wanted = Int32(clamping: body.count - received)
-            let count = body.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                guard let start = buffer.baseAddress else { return 0 }
-                return UnsafeMutableRawPointer(start + received).withMemoryRebound(to: CChar.self, capacity: Int(wanted)) {
-                    FCGX_GetStr($0, wanted, raw.pointee.in)
+        if let expected {
+            guard expected > 0 else { return .complete([]) }
+            var received = 0
+            // Filled by FCGX_GetStr before it is read: no zeroing pass.
+            let body = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
+                while received < expected, let base = buffer.baseAddress {
+                    let wanted = Int32(clamping: expected - received)
+                    let got = UnsafeMutableRawPointer(base + received).withMemoryRebound(to: CChar.self, capacity: Int(wanted)) {
+                        FCGX_GetStr($0, wanted, raw.pointee.in)
+                    }
+                    if got <= 0 { break }
+                    received += Int(got)
                 }
+                count = received
             }
-            if count <= 0 { break }
-            received += Int(count)
+            return received < expected ? .short(received: received, expected: expected) : .complete(body)
         }
-        if expected == nil, received > limit {
-            drain()
-            return .tooLarge
+        // No length: read to the end through the worker's scratch buffer; a
+        // bodiless GET costs one call that returns nothing.
+        var body: [UInt8] = []
+        while true {
+            let got = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                guard let base = buffer.baseAddress else { return 0 }
+                return FCGX_GetStr(base, Int32(buffer.count), raw.pointee.in)
+            }
+            if got <= 0 { return .complete(body) }
+            scratch.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: UInt8.self) { body.append(contentsOf: $0.prefix(Int(got))) }
+            }
+            if body.count > limit {
+                drain()
+                return .tooLarge
+            }
         }
-        if let expected, received < expected {
-            return .short(received: received, expected: expected)
-        }
-        body.removeSubrange(received...)
-        return .complete(body)
     }
 
     /// Reads and drops what is left of the body (at most 64 MiB), so the web
     /// server is not cut off while it still sends.
     func drain() {
-        var scratch = [CChar](repeating: 0, count: 64 * 1024)
         var total = 0
         while total < 64 << 20 {
             let count = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in

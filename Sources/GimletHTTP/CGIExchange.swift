@@ -36,7 +36,7 @@ public enum CGIExchange {
     /// A response whose headers could split the header block is replaced by a
     /// logged 500; a `HEAD` request gets the headers without the body.
     public static func respond(
-        environ: [String: String], body: [UInt8], responder: some Responder, logger: Logger
+        environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger
     ) -> [UInt8] {
         let request = Request(environ: environ, body: body, logger: logger)
         let response = responder.respond(to: request)
@@ -44,7 +44,7 @@ public enum CGIExchange {
     }
 
     /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
-    public static func errorBytes(_ error: HTTPError, environ: [String: String], logger: Logger) -> [UInt8] {
+    public static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, logger: Logger) -> [UInt8] {
         bytes(for: error.response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
     }
 

@@ -19,7 +19,7 @@ import Logging
 /// ```
 public final class Request {
     /// The CGI environ: every parameter the server sent.
-    public let environ: [String: String]
+    public let environ: CGIEnvironment
     /// The request body, at most the host's configured maximum.
     public let body: [UInt8]
     /// The request method (`REQUEST_METHOD`).
@@ -41,13 +41,18 @@ public final class Request {
     ///   - environ: the CGI parameters (`REQUEST_METHOD`, `REQUEST_URI`, `HTTP_*`, …).
     ///   - body: the request body.
     ///   - logger: the logger handlers should use.
-    public init(environ: [String: String], body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
+    public init(environ: CGIEnvironment, body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
         self.environ = environ
         self.body = body
         self.logger = logger
         self.method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
         self.queryString = environ["QUERY_STRING"] ?? Self.queryPart(of: environ["REQUEST_URI"])
         self.path = Self.routedPath(environ)
+    }
+
+    /// Creates a request from a CGI environ given as a dictionary.
+    public convenience init(environ: [String: String], body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
+        self.init(environ: CGIEnvironment(environ), body: body, logger: logger)
     }
 
     /// The logger used when none is given: swift-log's, labelled `gimlet`.
@@ -89,22 +94,26 @@ public final class Request {
     public var bodyText: String? { String(validating: body, as: UTF8.self) }
 
     static func queryPart(of uri: String?) -> String {
-        guard let uri, let question = uri.firstIndex(of: "?") else { return "" }
-        let query = uri[uri.index(after: question)...]
-        return String(query.firstIndex(of: "#").map { query[..<$0] } ?? query)
+        guard let uri else { return "" }
+        let utf8 = uri.utf8
+        guard let question = utf8.firstIndex(of: UInt8(ascii: "?")) else { return "" }
+        let query = utf8[utf8.index(after: question)...]
+        let end = query.firstIndex(of: UInt8(ascii: "#")) ?? query.endIndex
+        return String(Substring(query[..<end]))
     }
 
-    static func routedPath(_ environ: [String: String]) -> String {
+    static func routedPath(_ environ: CGIEnvironment) -> String {
         if let uri = environ["REQUEST_URI"], !uri.isEmpty {
-            var path = uri[...]
-            if let question = path.firstIndex(of: "?") { path = path[..<question] }
-            if let fragment = path.firstIndex(of: "#") { path = path[..<fragment] }
+            let utf8 = uri.utf8
+            var end = utf8.endIndex
+            if let stop = utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = stop }
+            var path = Substring(utf8[..<end])
             // Absolute-form request targets (RFC 9112 §3.2.2): drop scheme and authority.
-            if !path.hasPrefix("/"), let schemeEnd = path.range(of: "://") {
-                let afterAuthority = path[schemeEnd.upperBound...]
-                path = afterAuthority.firstIndex(of: "/").map { afterAuthority[$0...] } ?? "/"
+            if path.utf8.first != UInt8(ascii: "/"), let scheme = path.firstRange(of: "://") {
+                let afterAuthority = path[scheme.upperBound...]
+                path = afterAuthority.utf8.firstIndex(of: UInt8(ascii: "/")).map { afterAuthority[$0...] } ?? "/"
             }
-            return path.isEmpty ? "/" : String(path)
+            return path.isEmpty ? "/" : (end == utf8.endIndex && path.utf8.count == utf8.count ? uri : String(path))
         }
         let joined = (environ["SCRIPT_NAME"] ?? "") + (environ["PATH_INFO"] ?? "")
         return joined.isEmpty ? "/" : joined

@@ -8,7 +8,7 @@
 /// request.headers["user-agent"]
 /// ```
 public struct RequestHeaders {
-    let environ: [String: String]
+    let environ: CGIEnvironment
 
     /// The value of the header `name`, if the server passed it.
     public subscript(name: String) -> String? {

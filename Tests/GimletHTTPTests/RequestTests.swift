@@ -138,3 +138,23 @@ import Testing
         #expect(form.map(\.name) == ["a", "b"])
     }
 }
+
+@Suite struct CGIEnvironmentStorage {
+    @Test func fromNulTerminatedEntries() {
+        let raw = Array("A=1\u{0}EMPTY=\u{0}junk\u{0}EQ=a=b\u{0}A=2\u{0}".utf8)
+        let environ = CGIEnvironment(nulTerminatedEntries: raw)
+        #expect(environ["A"] == "2", "a later duplicate wins")
+        #expect(environ["EMPTY"] == "")
+        #expect(environ["EQ"] == "a=b")
+        #expect(environ["junk"] == nil)
+        #expect(environ["MISSING"] == nil)
+        #expect(environ.count == 4)
+        #expect(environ.dictionary == ["A": "2", "EMPTY": "", "EQ": "a=b"])
+    }
+
+    @Test func dictionaryRoundTrip() {
+        let environ: CGIEnvironment = ["REQUEST_METHOD": "GET", "HTTP_X": "é"]
+        #expect(environ["HTTP_X"] == "é")
+        #expect(Set(environ.keys) == ["REQUEST_METHOD", "HTTP_X"])
+    }
+}

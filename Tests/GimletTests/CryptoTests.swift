@@ -12,6 +12,19 @@ import Testing
             == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
+    @Test func keyedHMACMatchesTheVectorAndTheOneShot() throws {
+        let key = try HMACKey(Array("Jefe".utf8))
+        #expect(Hex.encode(key.authenticate(Array("what do ya want ".utf8), Array("for nothing?".utf8)))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        let random = Crypto.randomBytes(32), message = Crypto.randomBytes(300)
+        let reused = try HMACKey(random)
+        for _ in 0..<3 {  // pooled contexts are reset between messages
+            #expect(reused.authenticate(message) == Crypto.hmacSHA256(key: random, message: message))
+            #expect(reused.authenticate([], message, []) == Crypto.hmacSHA256(key: random, message: message))
+            #expect(reused.authenticate([1]) != reused.authenticate([2]))
+        }
+    }
+
     @Test func hmacSHA256AgainstOpenSSLCommandLine() throws {
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }

@@ -1,0 +1,130 @@
+/// The CGI environ of one request: every parameter the web server sent.
+///
+/// The raw `KEY=VALUE` bytes are kept in one buffer as they arrived; a value
+/// becomes a `String` only when it is looked up, so the ~30 parameters nginx
+/// sends cost one copy, not 60 string allocations and a hash table. A later
+/// duplicate of a key wins, as with a dictionary.
+///
+/// ```swift
+/// request.environ["REMOTE_ADDR"]
+/// for (key, value) in request.environ { … }
+/// ```
+public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    private var bytes: [UInt8] = []
+    /// Start of each entry's key, its length, and its value's length (the value follows `=`).
+    private var entries: [(start: Int, keyLength: Int, valueLength: Int)] = []
+
+    /// An empty environ.
+    public init() {}
+
+    /// An environ from a dictionary (tests, other transports).
+    public init(_ dictionary: [String: String]) {
+        for (key, value) in dictionary { append(key: key, value: value) }
+    }
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        for (key, value) in elements { append(key: key, value: value) }
+    }
+
+    /// Where one entry lies in a transport's byte buffer.
+    public struct EntryLayout: Sendable {
+        public var start: Int
+        public var keyLength: Int
+        public var valueLength: Int
+
+        public init(start: Int, keyLength: Int, valueLength: Int) {
+            self.start = start
+            self.keyLength = keyLength
+            self.valueLength = valueLength
+        }
+    }
+
+    /// An environ over a transport's buffer of `KEY=VALUE` entries, with each
+    /// entry's place already found; entries that do not fit the buffer are dropped.
+    public init(storage: [UInt8], layout: [EntryLayout]) {
+        bytes = storage
+        entries.reserveCapacity(layout.count)
+        for entry in layout where entry.start >= 0 && entry.keyLength >= 0 && entry.valueLength >= 0
+            && entry.start + entry.keyLength + 1 + entry.valueLength <= storage.count {
+            entries.append((entry.start, entry.keyLength, entry.valueLength))
+        }
+    }
+
+    /// An environ from `KEY=VALUE` entries each followed by a NUL byte; an
+    /// entry without `=` is ignored.
+    public init(nulTerminatedEntries buffer: [UInt8]) {
+        bytes = buffer
+        var start = 0
+        var equals = -1
+        for index in buffer.indices {
+            let byte = buffer[index]
+            if byte == 0 {
+                if equals > start { entries.append((start, equals - start, index - equals - 1)) }
+                start = index + 1
+                equals = -1
+            } else if byte == UInt8(ascii: "="), equals < 0 {
+                equals = index
+            }
+        }
+    }
+
+    /// Adds (or overrides) one parameter.
+    public mutating func append(key: String, value: String) {
+        let start = bytes.count
+        bytes.append(contentsOf: key.utf8)
+        bytes.append(UInt8(ascii: "="))
+        bytes.append(contentsOf: value.utf8)
+        entries.append((start, key.utf8.count, value.utf8.count))
+    }
+
+    /// The value of `key`, if the server sent it (invalid UTF-8 repaired).
+    public subscript(key: String) -> String? {
+        guard let index = lastIndex(of: key) else { return nil }
+        return value(at: index)
+    }
+
+    /// The number of entries.
+    public var count: Int { entries.count }
+
+    /// The keys, in the order they came (duplicates included).
+    public var keys: [String] { entries.map { String(decoding: bytes[$0.start..<($0.start + $0.keyLength)], as: UTF8.self) } }
+
+    /// The environ as a dictionary.
+    public var dictionary: [String: String] {
+        var result: [String: String] = [:]
+        for (key, value) in self { result[key] = value }
+        return result
+    }
+
+    public func makeIterator() -> some IteratorProtocol<(key: String, value: String)> {
+        entries.indices.lazy.map { index in
+            let entry = entries[index]
+            return (String(decoding: bytes[entry.start..<(entry.start + entry.keyLength)], as: UTF8.self), value(at: index))
+        }.makeIterator()
+    }
+
+    public var description: String { dictionary.description }
+
+    private func value(at index: Int) -> String {
+        let entry = entries[index]
+        let valueStart = entry.start + entry.keyLength + 1
+        return String(decoding: bytes[valueStart..<(valueStart + entry.valueLength)], as: UTF8.self)
+    }
+
+    private func lastIndex(of key: String) -> Int? {
+        let wanted = key.utf8
+        let length = wanted.count
+        guard let first = wanted.first, let last = wanted.last else { return nil }
+        var index = entries.count - 1
+        while index >= 0 {
+            let entry = entries[index]
+            // Length, first and last byte rule out nearly every entry before a full compare.
+            if entry.keyLength == length, bytes[entry.start] == first, bytes[entry.start + length - 1] == last,
+               bytes[entry.start..<(entry.start + length)].elementsEqual(wanted) {
+                return index
+            }
+            index -= 1
+        }
+        return nil
+    }
+}
