@@ -98,4 +98,36 @@ import Testing
         #expect(try stack.client.get("/set/other/1").status == 200)
         #expect(try stack.client.get("/get/seed").text == "0")
     }
+
+    /// `spawn-fcgi -F 4`: four processes on one SQLite file, one session written from all of them.
+    @Test func fourProcessesShareOneSQLiteFile() throws {
+        let directory = try TemporaryDirectory("gimlet-forks")
+        let socket = directory.file("lab.sock")
+        let database = directory.file("sessions.sqlite")
+        let status = try runDaemonizer(
+            try Tool.spawnFCGI(),
+            ["-s", socket, "-M", "0666", "-F", "4", "-P", directory.file("lab.pid"), "--",
+             try Repository.binary("session-lab"), "--threads", "2", "--secret", SessionLabBehindNginx.secret,
+             "--backend", "sqlite://" + database],
+            outputPath: directory.file("spawn.log"))
+        #expect(status == 0)
+        let pids = ((try? String(contentsOfFile: directory.file("lab.pid"), encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+        defer { for pid in pids { kill(pid, SIGTERM) } }
+        #expect(pids.count == 4, "spawn-fcgi -F 4 writes four PIDs")
+        let nginx = try Nginx(socket: socket)
+        var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        client.cookieJar = directory.file("jar")
+        #expect(waitUntil(seconds: 10) { (try? client.get("/hello").status) == 200 })
+        #expect(try client.get("/set/seed/0").text == "ok")
+        let cookie = ((try? String(contentsOfFile: directory.file("jar"), encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { line -> String? in
+                let fields = line.split(separator: "\t")
+                return fields.count == 7 ? "\(fields[5])=\(fields[6])" : nil
+            }.joined(separator: "; ")
+        let results = try client.parallelGets(count: 64, connections: 16, headers: ["Cookie": cookie]) { "/set/k\($0)/v" }
+        #expect(results.allSatisfy { $0.status == 200 }, "\(Set(results.map(\.status)))")
+        #expect(try client.get("/len").text == "65", "every process's writes are in the one file")
+        for pid in pids { #expect(processIsAlive(pid)) }
+    }
 }

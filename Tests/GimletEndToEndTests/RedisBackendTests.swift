@@ -26,6 +26,18 @@ import Testing
         #expect(try backend.load([id]) == [id: ["user": "frodo"]])
     }
 
+    @Test func passwordAndDatabaseFromTheURL() throws {
+        let redis = try RedisServer(password: "s3cr3t/pass")
+        #expect(throws: (any Error).self, "a wrong password is refused at start-up") {
+            try RedisSessionBackend(.init(url: "redis://:wrong@127.0.0.1:\(redis.port)/0"))
+        }
+        let backend = try RedisSessionBackend(.init(url: "redis://:s3cr3t%2Fpass@127.0.0.1:\(redis.port)/5"))
+        let id = SessionID.random()
+        try backend.commit([SessionChange(id: id, upserts: ["a": 1], timeToLive: 60)])
+        #expect(try redis.cli("-n", "5", "HGET", "gimlet:\(id.hex)", "a") == "1\n")
+        #expect(try backend.load([id]) == [id: ["a": 1]])
+    }
+
     /// Exact Redis commands for each request shape of the sessions issue, counted by Redis itself.
     @Test func commandsPerRequestShape() throws {
         let redis = try RedisServer()

@@ -11,21 +11,24 @@ final class RedisServer: @unchecked Sendable {
     var url: String { "redis://127.0.0.1:\(port)/0" }
     var socket: String { directory.file("redis.sock") }
 
-    init() throws {
+    let password: String?
+
+    init(password: String? = nil) throws {
         directory = try TemporaryDirectory("gimlet-redis")
         port = try freeLoopbackPort()
-        process = try Self.start(port: port, directory: directory)
+        self.password = password
+        process = try Self.start(port: port, directory: directory, password: password)
     }
 
     deinit { stop() }
 
-    private static func start(port: Int, directory: TemporaryDirectory) throws -> ManagedProcess {
+    private static func start(port: Int, directory: TemporaryDirectory, password: String?) throws -> ManagedProcess {
         let server = try Tool.path("redis-server", package: "redis-server")
         let process = try ManagedProcess(
             "redis-server", executable: server,
             arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--unixsocket", directory.file("redis.sock"),
                         "--unixsocketperm", "777", "--dir", directory.path, "--save", "", "--appendonly", "no",
-                        "--daemonize", "no", "--protected-mode", "no"],
+                        "--daemonize", "no", "--protected-mode", "no"] + (password.map { ["--requirepass", $0] } ?? []),
             outputPath: directory.file("redis-\(UUID().uuidString).log"))
         guard waitUntil(seconds: 10, { canConnect(port: port) }) else {
             throw SetupError("redis-server did not start: \(process.output)")
@@ -42,14 +45,14 @@ final class RedisServer: @unchecked Sendable {
     }
 
     /// Starts it again on the same port.
-    func restart() throws { process = try Self.start(port: port, directory: directory) }
+    func restart() throws { process = try Self.start(port: port, directory: directory, password: password) }
 
     /// Runs redis-cli against this server and returns its output.
     @discardableResult
     func cli(_ arguments: String...) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Tool.path("redis-cli", package: "redis-tools"))
-        process.arguments = ["-p", "\(port)"] + arguments
+        process.arguments = ["-p", "\(port)"] + (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
