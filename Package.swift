@@ -66,11 +66,13 @@ let package = Package(
         ),
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
+        // What both transports share: listen addresses, sockets, the stop signal, worker wake-ups.
+        .target(name: "GimletTransport", dependencies: ["CLinuxEvents"]),
         // FastCGI transport on libfcgi.
         .target(
             name: "GimletFastCGI",
             dependencies: [
-                "GimletHTTP", "CFastCGI", "CLinuxEvents",
+                "GimletHTTP", "GimletTransport", "CFastCGI",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -78,7 +80,7 @@ let package = Package(
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletFastCGI", "Gimlet", "GimletSQLite", "GimletRedis",
+                "GimletHTTP", "GimletTransport", "GimletFastCGI", "Gimlet", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -115,7 +117,7 @@ let package = Package(
 
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
         .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
-        .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletHTTP"]),
+        .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletTransport", "GimletHTTP"]),
         .testTarget(name: "GimletSQLiteTests", dependencies: ["GimletSQLite", "GimletTesting", "Gimlet"]),
         .testTarget(name: "GimletRedisTests", dependencies: ["GimletRedis", "Gimlet"]),
         .testTarget(

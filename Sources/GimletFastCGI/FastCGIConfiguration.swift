@@ -1,3 +1,4 @@
+import GimletTransport
 /// How the FastCGI transport listens and reads requests.
 ///
 /// ```swift

@@ -1,20 +1,21 @@
 // The only file that calls libfcgi. Every FCGX_* call goes through here.
 import CFastCGI
 import GimletHTTP
+import GimletTransport
 import Glibc
 
 /// libfcgi's process-wide state, initialized once.
 enum FastCGILibrary {
     /// `FCGX_Init` is idempotent; it must run before the first request slot.
-    static func initialize() throws(FastCGIError) {
-        guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
+    static func initialize() throws(TransportError) {
+        guard FCGX_Init() == 0 else { throw TransportError("FCGX_Init failed") }
     }
 
     /// Opens a listening socket with `FCGX_OpenSocket`.
-    static func openSocket(_ address: ListenAddress, backlog: Int) throws(FastCGIError) -> Int32 {
+    static func openSocket(_ address: ListenAddress, backlog: Int) throws(TransportError) -> Int32 {
         let fd = FCGX_OpenSocket(address.libfcgiPath, Int32(clamping: backlog))
         guard fd >= 0 else {
-            throw FastCGIError("cannot listen on \(address) (is another process using it, or is the directory missing?)", errno: errno)
+            throw TransportError("cannot listen on \(address) (is another process using it, or is the directory missing?)", errno: errno)
         }
         return fd
     }
@@ -43,11 +44,11 @@ final class FastCGIRequest {
     /// Reused for bodies of unknown length and for draining.
     private var scratch = [CChar](repeating: 0, count: 16 * 1024)
 
-    init(listenDescriptor: Int32) throws(FastCGIError) {
+    init(listenDescriptor: Int32) throws(TransportError) {
         raw = .allocate(capacity: 1)
         guard FCGX_InitRequest(raw, listenDescriptor, FCGI_FAIL_ACCEPT_ON_INTR) == 0 else {
             raw.deallocate()
-            throw FastCGIError("FCGX_InitRequest failed")
+            throw TransportError("FCGX_InitRequest failed")
         }
     }
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GimletHTTP
+import GimletTransport
 import Logging
 
 /// Serves a ``Responder`` over FastCGI with a fixed set of worker threads.
@@ -26,11 +27,11 @@ public final class FastCGIServer: Sendable {
 
     /// Opens the listening socket (or checks the inherited one).
     ///
-    /// - Throws: ``FastCGIError`` if the address cannot be listened on, or if
+    /// - Throws: ``TransportError`` if the address cannot be listened on, or if
     ///   ``ListenAddress/inherited`` is asked for and fd 0 is not a listening socket.
     public init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger) throws {
-        guard configuration.threads >= 1 else { throw FastCGIError("threads must be at least 1") }
-        guard configuration.maxBodyBytes >= 0 else { throw FastCGIError("the maximum body size cannot be negative") }
+        guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
+        guard configuration.maxBodyBytes >= 0 else { throw TransportError("the maximum body size cannot be negative") }
         try FastCGILibrary.initialize()
         // A client that goes away must cost a failed write, not the process.
         signal(SIGPIPE, SIG_IGN)
@@ -41,7 +42,7 @@ public final class FastCGIServer: Sendable {
         switch configuration.listen {
         case .inherited:
             guard SocketCalls.isListeningSocket(0) else {
-                throw FastCGIError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
+                throw TransportError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
             }
             listener = 0
             ownedSocket = nil

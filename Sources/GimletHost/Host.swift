@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GimletFastCGI
+import GimletTransport
 import GimletHTTP
 import Logging
 
@@ -33,7 +34,7 @@ public struct Host: Sendable {
 
     /// Serves until SIGTERM or SIGINT, then returns once in-flight requests have finished.
     ///
-    /// - Throws: the responder's configuration error, or a ``FastCGIError`` if
+    /// - Throws: the responder's configuration error, or a ``TransportError`` if
     ///   the socket cannot be opened — before any request is accepted.
     public func run() throws {
         Self.bootstrapLogging()
@@ -71,7 +72,7 @@ public struct Host: Sendable {
             exit(0)
         } catch let error as HostConfigurationError {
             fail(error.description)
-        } catch let error as FastCGIError {
+        } catch let error as TransportError {
             fail(error.description)
         } catch let error as RouterConfigurationError {
             fail(error.description)

@@ -1,4 +1,5 @@
 import GimletFastCGI
+import GimletTransport
 import Logging
 
 extension HostConfiguration {

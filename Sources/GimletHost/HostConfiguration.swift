@@ -1,4 +1,5 @@
 import GimletFastCGI
+import GimletTransport
 import Logging
 
 /// Everything the host process needs to serve: where, with how many threads,

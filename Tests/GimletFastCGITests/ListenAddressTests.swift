@@ -1,5 +1,6 @@
 import Testing
-@testable import GimletFastCGI
+@testable import GimletTransport
+import GimletTransport
 
 @Suite struct ListenAddressParsing {
     @Test(arguments: [
@@ -17,7 +18,7 @@ import Testing
     @Test(arguments: ["", "unix:", "9000", "host:0", "host:65536", "host:x", "[::1]:9000", "::1:9000",
                       "unix:/a:b", "unix:/" + String(repeating: "x", count: 120)])
     func refuses(text: String) {
-        #expect(throws: FastCGIError.self) { try ListenAddress(parsing: text) }
+        #expect(throws: TransportError.self) { try ListenAddress(parsing: text) }
     }
 
     @Test func libfcgiForm() {

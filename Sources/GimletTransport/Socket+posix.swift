@@ -3,18 +3,18 @@ import CLinuxEvents
 import Glibc
 
 /// `strerror` as a Swift string.
-func systemErrorDescription(_ code: Int32) -> String {
+public func systemErrorDescription(_ code: Int32) -> String {
     String(cString: strerror(code))
 }
 
 /// The number of cores this process may run on.
-func activeProcessorCount() -> Int {
+public func activeProcessorCount() -> Int {
     max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 }
 
-enum SocketCalls {
+public enum SocketCalls {
     /// Whether `fd` is a listening socket (spawn-fcgi leaves one on fd 0).
-    static func isListeningSocket(_ fd: Int32) -> Bool {
+    public static func isListeningSocket(_ fd: Int32) -> Bool {
         var accepting: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 && accepting != 0
@@ -22,49 +22,49 @@ enum SocketCalls {
 
     /// Removes a socket file left behind by an earlier run; refuses to touch
     /// anything that is not a socket.
-    static func removeStaleSocket(at path: String) throws(FastCGIError) {
+    public static func removeStaleSocket(at path: String) throws(TransportError) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & 0o170_000 == 0o140_000 else {  // S_ISSOCK
-            throw FastCGIError("\(path) exists and is not a socket; remove it or listen elsewhere")
+            throw TransportError("\(path) exists and is not a socket; remove it or listen elsewhere")
         }
-        guard Glibc.unlink(path) == 0 else { throw FastCGIError("cannot remove stale socket \(path)", errno: errno) }
+        guard Glibc.unlink(path) == 0 else { throw TransportError("cannot remove stale socket \(path)", errno: errno) }
     }
 
-    static func chmod(_ path: String, mode: UInt32) throws(FastCGIError) {
+    public static func chmod(_ path: String, mode: UInt32) throws(TransportError) {
         guard Glibc.chmod(path, mode_t(mode)) == 0 else {
-            throw FastCGIError("cannot set mode \(String(mode, radix: 8)) on \(path)", errno: errno)
+            throw TransportError("cannot set mode \(String(mode, radix: 8)) on \(path)", errno: errno)
         }
     }
 
-    static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+    public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
 
-    static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     /// Makes `fd` non-blocking, so a worker that lost the race for a
     /// connection gets `EAGAIN` instead of sleeping in `accept`.
-    static func setNonBlocking(_ fd: Int32) throws(FastCGIError) {
+    public static func setNonBlocking(_ fd: Int32) throws(TransportError) {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw FastCGIError("cannot make the listening socket non-blocking", errno: errno)
+            throw TransportError("cannot make the listening socket non-blocking", errno: errno)
         }
     }
 }
 
 /// A unix socket file this process created, removed only while it is still
 /// the same file: a newer process that took over the path keeps its socket.
-struct OwnedSocketFile: Sendable {
+public struct OwnedSocketFile: Sendable {
     let path: String
     let inode: UInt
 
-    init?(path: String) {
+    public init?(path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
         self.path = path
         self.inode = UInt(info.st_ino)
     }
 
-    func remove() {
+    public func remove() {
         var info = stat()
         guard lstat(path, &info) == 0, UInt(info.st_ino) == inode else { return }
         SocketCalls.unlink(path)
@@ -73,22 +73,22 @@ struct OwnedSocketFile: Sendable {
 
 /// A flag that wakes every waiting worker at once: an `eventfd` that is
 /// written once and never read, so it stays readable.
-final class StopSignal: Sendable {
-    let descriptor: Int32
+public final class StopSignal: Sendable {
+    public let descriptor: Int32
 
-    init() throws(FastCGIError) {
+    public init() throws(TransportError) {
         descriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard descriptor >= 0 else { throw FastCGIError("eventfd failed", errno: errno) }
+        guard descriptor >= 0 else { throw TransportError("eventfd failed", errno: errno) }
     }
 
     deinit { SocketCalls.close(descriptor) }
 
-    func raise() {
+    public func raise() {
         var one: UInt64 = 1
         _ = Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
     }
 
-    var isRaised: Bool {
+    public var isRaised: Bool {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return poll(&entry, 1, 0) == 1
     }
@@ -99,16 +99,16 @@ final class StopSignal: Sendable {
 ///
 /// The listener is registered with `EPOLLEXCLUSIVE`, so a new connection
 /// wakes one idle worker rather than all of them.
-final class ConnectionWaiter {
-    enum Event { case ready, stop }
+public final class ConnectionWaiter {
+    public enum Event { case ready, stop }
 
     private let epoll: Int32
     private let stop: StopSignal
 
-    init(listener: Int32, stop: StopSignal) throws(FastCGIError) {
+    public init(listener: Int32, stop: StopSignal) throws(TransportError) {
         self.stop = stop
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw FastCGIError("epoll_create1 failed", errno: errno) }
+        guard epoll >= 0 else { throw TransportError("epoll_create1 failed", errno: errno) }
         var listenEvent = epoll_event()
         listenEvent.events = EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue
         listenEvent.data.fd = listener
@@ -120,14 +120,14 @@ final class ConnectionWaiter {
         else {
             let code = errno
             SocketCalls.close(epoll)
-            throw FastCGIError("epoll_ctl failed", errno: code)
+            throw TransportError("epoll_ctl failed", errno: code)
         }
     }
 
     deinit { SocketCalls.close(epoll) }
 
     /// Waits for a new connection or the stop signal; stop wins a tie.
-    func waitForConnection() -> Event {
+    public func waitForConnection() -> Event {
         var events = [epoll_event](repeating: epoll_event(), count: 2)
         while true {
             let count = epoll_wait(epoll, &events, 2, -1)
@@ -141,7 +141,7 @@ final class ConnectionWaiter {
     }
 
     /// Waits for the next request on a connection the web server keeps open.
-    func waitForRequest(on connection: Int32) -> Event {
+    public func waitForRequest(on connection: Int32) -> Event {
         var entries = [
             pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
             pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0),

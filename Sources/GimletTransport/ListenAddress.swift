@@ -19,30 +19,30 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses an address.
     ///
-    /// - Throws: ``FastCGIError`` saying which forms are accepted.
-    public init(parsing text: String) throws(FastCGIError) {
+    /// - Throws: ``TransportError`` saying which forms are accepted.
+    public init(parsing text: String) throws(TransportError) {
         let forms = "use unix:/path/to.sock, 127.0.0.1:9000 or :9000"
         if text.hasPrefix("unix:") || text.hasPrefix("/") {
             let path = text.hasPrefix("unix:") ? String(text.dropFirst(5)) : text
-            guard !path.isEmpty else { throw FastCGIError("empty unix socket path in \(String(reflecting: text)); \(forms)") }
+            guard !path.isEmpty else { throw TransportError("empty unix socket path in \(String(reflecting: text)); \(forms)") }
             guard !path.contains(":") else {
-                throw FastCGIError("unix socket path \(String(reflecting: path)) contains ':', which libfcgi reads as host:port; pick another path")
+                throw TransportError("unix socket path \(String(reflecting: path)) contains ':', which libfcgi reads as host:port; pick another path")
             }
             guard path.utf8.count <= Self.maximumUnixPathLength else {
-                throw FastCGIError("unix socket path \(String(reflecting: path)) is longer than \(Self.maximumUnixPathLength) bytes; pick a shorter one")
+                throw TransportError("unix socket path \(String(reflecting: path)) is longer than \(Self.maximumUnixPathLength) bytes; pick a shorter one")
             }
             self = .unix(path: path)
             return
         }
         guard let colon = text.lastIndex(of: ":") else {
-            throw FastCGIError("cannot read listen address \(String(reflecting: text)); \(forms)")
+            throw TransportError("cannot read listen address \(String(reflecting: text)); \(forms)")
         }
         let host = String(text[..<colon])
         guard let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
-            throw FastCGIError("port in \(String(reflecting: text)) is not a number from 1 to 65535; \(forms)")
+            throw TransportError("port in \(String(reflecting: text)) is not a number from 1 to 65535; \(forms)")
         }
         guard !host.contains(":"), !host.contains("[") else {
-            throw FastCGIError("IPv6 address \(String(reflecting: text)) is not supported by libfcgi; use an IPv4 address or a unix socket")
+            throw TransportError("IPv6 address \(String(reflecting: text)) is not supported by libfcgi; use an IPv4 address or a unix socket")
         }
         self = .tcp(host: host, port: port)
     }
@@ -56,7 +56,7 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The form `FCGX_OpenSocket` takes: a path, or `host:port`.
-    var libfcgiPath: String {
+    public var libfcgiPath: String {
         switch self {
         case .unix(let path): path
         case .tcp(let host, let port): "\(host):\(port)"
