@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "GimletSQLite", targets: ["GimletSQLite"]),
         .library(name: "GimletRedis", targets: ["GimletRedis"]),
         .library(name: "GimletFastCGI", targets: ["GimletFastCGI"]),
+        .library(name: "GimletSCGI", targets: ["GimletSCGI"]),
         .library(name: "GimletHost", targets: ["GimletHost"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "session-lab", targets: ["session-lab"]),
@@ -76,11 +77,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // SCGI transport: its own socket I/O and a strict netstring parser.
+        .target(
+            name: "GimletSCGI",
+            dependencies: ["GimletHTTP", "GimletTransport", .product(name: "Logging", package: "swift-log")]
+        ),
         // The process: options, worker threads, signals.
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletTransport", "GimletFastCGI", "Gimlet", "GimletSQLite", "GimletRedis",
+                "GimletHTTP", "GimletTransport", "GimletFastCGI", "GimletSCGI", "Gimlet", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -118,13 +124,14 @@ let package = Package(
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
         .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletTransport", "GimletHTTP"]),
+        .testTarget(name: "GimletSCGITests", dependencies: ["GimletSCGI", "GimletHTTP"]),
         .testTarget(name: "GimletSQLiteTests", dependencies: ["GimletSQLite", "GimletTesting", "Gimlet"]),
         .testTarget(name: "GimletRedisTests", dependencies: ["GimletRedis", "Gimlet"]),
         .testTarget(
             name: "GimletEndToEndTests",
             dependencies: [
-                "GimletFastCGI", "GimletHTTP", "Gimlet", "GimletTesting", "GimletRedis", "GimletSQLite",
-                "GimletHost", "SessionLabApp",
+                "GimletFastCGI", "GimletSCGI", "GimletTransport", "GimletHTTP", "Gimlet", "GimletTesting",
+                "GimletRedis", "GimletSQLite", "GimletHost", "SessionLabApp",
             ]
         ),
     ]

@@ -16,7 +16,7 @@ import Logging
 ///     responder: router, logger: logger)
 /// server.run()   // until server.stop() is called from another thread
 /// ```
-public final class FastCGIServer: Sendable {
+public final class FastCGIServer: TransportServer {
     /// The configuration it was created with.
     public let configuration: FastCGIConfiguration
     private let responder: any Responder

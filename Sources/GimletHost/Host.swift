@@ -2,11 +2,12 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GimletFastCGI
+import GimletSCGI
 import GimletTransport
 import GimletHTTP
 import Logging
 
-/// The application-server process: it serves a responder over FastCGI with
+/// The application-server process: it serves a responder over FastCGI (or SCGI) with
 /// worker threads, and stops cleanly on SIGTERM or SIGINT (no new requests,
 /// in-flight ones finish, exit status 0).
 ///
@@ -41,7 +42,9 @@ public struct Host: Sendable {
         var logger = Logger(label: "gimlet")
         logger.logLevel = configuration.logLevel
         try responder.validate()
-        let server = try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
+        let server: any TransportServer = configuration.scgi != nil
+            ? try SCGIServer(configuration: configuration.scgiConfiguration, responder: responder, logger: logger)
+            : try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
         // A parent may have left these blocked (a test runner, a shell's
         // background job); a blocked SIGTERM would make the app unstoppable.
         var unblock = sigset_t()

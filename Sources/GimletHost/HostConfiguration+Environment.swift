@@ -8,6 +8,7 @@ extension HostConfiguration {
     /// | variable | meaning | example |
     /// | --- | --- | --- |
     /// | `GIMLET_FASTCGI` | FastCGI address | `unix:/run/app/app.sock`, `127.0.0.1:9000` |
+    /// | `GIMLET_SCGI` | SCGI address (instead of FastCGI) | `unix:/run/app/app.sock`, `127.0.0.1:4000` |
     /// | `GIMLET_THREADS` | worker threads | `8` |
     /// | `GIMLET_MAX_BODY` | largest body in bytes | `1048576` |
     /// | `GIMLET_SOCKET_MODE` | octal mode of the unix socket | `660` |
@@ -17,7 +18,7 @@ extension HostConfiguration {
     public init(environment: [String: String]) throws {
         self.init()
         try apply(
-            fastcgi: environment["GIMLET_FASTCGI"], threads: environment["GIMLET_THREADS"],
+            fastcgi: environment["GIMLET_FASTCGI"], scgi: environment["GIMLET_SCGI"], threads: environment["GIMLET_THREADS"],
             maxBody: environment["GIMLET_MAX_BODY"], socketMode: environment["GIMLET_SOCKET_MODE"],
             logLevel: environment["GIMLET_LOG_LEVEL"], source: "GIMLET_")
     }
@@ -25,7 +26,7 @@ extension HostConfiguration {
     /// Overrides the fields whose text is given; `source` names where they came
     /// from in error messages (`GIMLET_` for variables, `--` for options).
     mutating func apply(
-        fastcgi: String?, threads: String?, maxBody: String?, socketMode: String?, logLevel: String?,
+        fastcgi: String?, scgi: String?, threads: String?, maxBody: String?, socketMode: String?, logLevel: String?,
         source: String
     ) throws {
         func name(_ key: String) -> String {
@@ -35,6 +36,14 @@ extension HostConfiguration {
             do { self.fastcgi = try ListenAddress(parsing: fastcgi) } catch {
                 throw HostConfigurationError("\(name("fastcgi")): \(error)")
             }
+        }
+        if let scgi, !scgi.isEmpty {
+            do { self.scgi = try ListenAddress(parsing: scgi) } catch {
+                throw HostConfigurationError("\(name("scgi")): \(error)")
+            }
+        }
+        if self.fastcgi != nil && self.scgi != nil {
+            throw HostConfigurationError("both a FastCGI and an SCGI address are set; pick one (--fastcgi or --scgi)")
         }
         if let threads, !threads.isEmpty {
             guard let value = Int(threads), (1...1024).contains(value) else {

@@ -1,4 +1,5 @@
 import GimletFastCGI
+import GimletSCGI
 import GimletTransport
 import Logging
 
@@ -8,8 +9,10 @@ import Logging
 /// Fill it from the command line and environment with ``HostOptions``, from
 /// the environment alone with ``init(environment:)``, or by hand.
 public struct HostConfiguration: Sendable, Equatable {
-    /// The FastCGI address; `nil` serves the socket on fd 0 (spawn-fcgi).
+    /// The FastCGI address; `nil` (and no ``scgi``) serves the socket on fd 0 (spawn-fcgi).
     public var fastcgi: ListenAddress?
+    /// The SCGI address; when set, the host speaks SCGI instead of FastCGI.
+    public var scgi: ListenAddress?
     /// Worker threads.
     public var threads: Int
     /// The largest request body accepted (`413` past it).
@@ -21,14 +24,20 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
-        fastcgi: ListenAddress? = nil, threads: Int = FastCGIConfiguration.defaultThreads,
+        fastcgi: ListenAddress? = nil, scgi: ListenAddress? = nil, threads: Int = FastCGIConfiguration.defaultThreads,
         maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, logLevel: Logger.Level = .info
     ) {
         self.fastcgi = fastcgi
+        self.scgi = scgi
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
         self.socketMode = socketMode
         self.logLevel = logLevel
+    }
+
+    /// The SCGI transport's share of the configuration.
+    public var scgiConfiguration: SCGIConfiguration {
+        SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode)
     }
 
     /// The transport's share of the configuration.

@@ -25,6 +25,10 @@ public struct HostOptions: ParsableArguments, Sendable {
     public var fastcgi: String?
 
     @Option(name: .long, help: ArgumentHelp(
+        "Speak SCGI instead, on unix:/path.sock or host:port (env GIMLET_SCGI).", valueName: "address"))
+    public var scgi: String?
+
+    @Option(name: .long, help: ArgumentHelp(
         "Worker threads (env GIMLET_THREADS; default: 2 per core).", valueName: "n"))
     public var threads: String?
 
@@ -52,8 +56,8 @@ public struct HostOptions: ParsableArguments, Sendable {
     ) throws -> HostConfiguration {
         var configuration = try HostConfiguration(environment: environment)
         try configuration.apply(
-            fastcgi: fastcgi, threads: threads, maxBody: maxBody, socketMode: socketMode, logLevel: logLevel,
-            source: "--")
+            fastcgi: fastcgi, scgi: scgi, threads: threads, maxBody: maxBody, socketMode: socketMode,
+            logLevel: logLevel, source: "--")
         return configuration
     }
 }

@@ -6,6 +6,7 @@ import Testing
     enum Launch: String, CaseIterable, CustomTestStringConvertible {
         case fastcgiOption = "hello --fastcgi unix:…"
         case spawnFCGI = "spawn-fcgi -s … -- hello"
+        case scgiOption = "hello --scgi unix:… (nginx scgi_pass)"
         var testDescription: String { rawValue }
     }
 
@@ -41,8 +42,14 @@ import Testing
                 }
                 spawned = try PIDFileProcess(pidFile: directory.file("hello.pid"))
                 app = nil
+            case .scgiOption:
+                app = try ManagedProcess(
+                    "hello", executable: hello,
+                    arguments: ["--scgi", "unix:" + socket, "--socket-mode", "666", "--threads", "\(threads)"],
+                    outputPath: directory.file("hello.log"))
+                spawned = nil
             }
-            nginx = try Nginx(socket: socket)
+            nginx = try Nginx(socket: socket, config: launch == .scgiOption ? "gimlet-scgi.conf" : "gimlet.conf")
             client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
             let client = self.client
             guard waitUntil(seconds: 10, { (try? client.get("/").status) == 200 }) else {

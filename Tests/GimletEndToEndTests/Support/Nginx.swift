@@ -9,11 +9,11 @@ final class Nginx: @unchecked Sendable {
     let process: ManagedProcess
 
     /// The deploy config with its port and socket replaced by the test's.
-    static func serverBlock(port: Int, socket: String) throws -> String {
-        let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/gimlet.conf"), encoding: .utf8)
+    static func serverBlock(port: Int, socket: String, config: String = "gimlet.conf") throws -> String {
+        let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
         let placeholders = ["listen 8080;", "unix:/run/gimlet/app.sock"]
         for placeholder in placeholders where !template.contains(placeholder) {
-            throw SetupError("deploy/nginx/gimlet.conf no longer contains \(placeholder); update the test template")
+            throw SetupError("deploy/nginx/\(config) no longer contains \(placeholder); update the test template")
         }
         return template
             .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(port);")
@@ -42,12 +42,16 @@ final class Nginx: @unchecked Sendable {
             """
     }
 
-    init(socket: String) throws {
+    /// nginx from `deploy/nginx/<config>` in front of `socket`.
+    init(socket: String, config: String = "gimlet.conf") throws {
         let nginx = try Tool.nginx()
         directory = try TemporaryDirectory("gimlet-nginx")
         port = try freeLoopbackPort()
-        try FileManager.default.copyItem(atPath: "/etc/nginx/fastcgi_params", toPath: directory.file("fastcgi_params"))
-        try Self.serverBlock(port: port, socket: socket).write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
+        for params in ["fastcgi_params", "scgi_params"] {
+            try FileManager.default.copyItem(atPath: "/etc/nginx/" + params, toPath: directory.file(params))
+        }
+        try Self.serverBlock(port: port, socket: socket, config: config)
+            .write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
         try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"))
             .write(toFile: directory.file("nginx.conf"), atomically: true, encoding: .utf8)
         process = try ManagedProcess(

@@ -1,0 +1,174 @@
+import Foundation
+import GimletHTTP
+import GimletTransport
+import Logging
+
+/// How the SCGI transport listens and reads requests.
+public struct SCGIConfiguration: Sendable, Equatable {
+    /// Where to listen; ``ListenAddress/inherited`` serves a socket passed on fd 0.
+    public var listen: ListenAddress
+    /// Worker threads, each handling one connection at a time.
+    public var threads: Int
+    /// The largest request body accepted; larger ones get `413`.
+    public var maxBodyBytes: Int
+    /// The largest SCGI header block accepted; a larger one closes the connection.
+    public var maxHeaderBytes: Int
+    /// How long a read or write may stall before the connection is closed.
+    public var timeoutMilliseconds: Int
+    /// Permission bits for a unix socket this process creates.
+    public var socketMode: UInt32?
+    /// The listen backlog.
+    public var backlog: Int
+
+    /// Creates a configuration; every parameter has a safe default.
+    public init(listen: ListenAddress = .inherited, threads: Int = max(2, 2 * activeProcessorCount()),
+                maxBodyBytes: Int = 1 << 20, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
+                socketMode: UInt32? = nil, backlog: Int = 1024) {
+        self.listen = listen
+        self.threads = threads
+        self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.socketMode = socketMode
+        self.backlog = backlog
+    }
+}
+
+/// Serves a ``Responder`` over SCGI with a fixed set of worker threads.
+///
+/// Each connection carries one request: the worker reads the netstring
+/// header block and the body, runs the same `Request` → middleware → router
+/// pipeline as FastCGI (``CGIExchange``), writes the CGI response and closes.
+/// Malformed or oversized heads, stalled clients (past the timeout) and
+/// clients that go away cost a closed connection and a log line, never a worker.
+///
+/// ```swift
+/// let server = try SCGIServer(configuration: SCGIConfiguration(listen: .tcp(host: "127.0.0.1", port: 4000)),
+///                             responder: router, logger: logger)
+/// server.run()
+/// ```
+public final class SCGIServer: TransportServer {
+    /// The configuration it was created with.
+    public let configuration: SCGIConfiguration
+    private let responder: any Responder
+    private let logger: Logger
+    private let listener: Int32
+    private let ownedSocket: OwnedSocketFile?
+    private let stopSignal: StopSignal
+
+    /// Opens the listening socket.
+    ///
+    /// - Throws: ``TransportError`` if the address cannot be listened on.
+    public init(configuration: SCGIConfiguration, responder: some Responder, logger: Logger) throws {
+        guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        stopSignal = try StopSignal()
+        listener = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
+                                            socketMode: configuration.socketMode)
+        if case .unix(let path) = configuration.listen { ownedSocket = OwnedSocketFile(path: path) } else { ownedSocket = nil }
+    }
+
+    deinit {
+        SocketCalls.close(listener)
+        ownedSocket?.remove()
+    }
+
+    /// Runs the workers until ``stop()``; returns when every accepted request has finished.
+    public func run() {
+        logger.info("serving SCGI", metadata: [
+            "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
+            "max_body": "\(configuration.maxBodyBytes)",
+        ])
+        let group = DispatchGroup()
+        for index in 0..<configuration.threads {
+            group.enter()
+            let thread = Thread { [self] in
+                self.work(worker: index)
+                group.leave()
+            }
+            thread.name = "gimlet-scgi-\(index)"
+            thread.start()
+        }
+        group.wait()
+        logger.info("stopped: every accepted request has finished")
+    }
+
+    /// Stops accepting; in-flight requests finish. Safe from any thread.
+    public func stop() {
+        stopSignal.raise()
+        ownedSocket?.remove()
+    }
+
+    private func work(worker: Int) {
+        let waiter: ConnectionWaiter
+        do { waiter = try ConnectionWaiter(listener: listener, stop: stopSignal) } catch {
+            logger.critical("worker \(worker) could not start: \(error)")
+            stop()
+            return
+        }
+        while waiter.waitForConnection() == .ready {
+            switch Connection.accept(from: listener, timeoutMilliseconds: configuration.timeoutMilliseconds) {
+            case .accepted(let connection): serve(connection)
+            case .noConnection: continue
+            case .failed(let code):
+                logger.warning("SCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])
+            }
+        }
+    }
+
+    private func serve(_ connection: Connection) {
+        var input: [UInt8] = []
+        input.reserveCapacity(4096)
+        let head: SCGIRequestHead
+        readHead: while true {
+            switch SCGIRequestHead.parse(input, maximumHeaderBytes: configuration.maxHeaderBytes) {
+            case .complete(let parsed):
+                head = parsed
+                break readHead
+            case .invalid(let reason):
+                logger.warning("closing SCGI connection: \(reason)")
+                return
+            case .needMore:
+                guard let problem = read(connection, into: &input) else { continue }
+                logger.warning("closing SCGI connection while reading the head: \(problem)")
+                return
+            }
+        }
+        let limit = configuration.maxBodyBytes
+        guard head.contentLength <= limit else {
+            // Read what the server sends (bounded), so it sees our 413 and not a reset.
+            var drained = input.count - head.headLength
+            while drained < min(head.contentLength, 64 << 20) {
+                var scratch: [UInt8] = []
+                guard read(connection, into: &scratch) == nil else { break }
+                drained += scratch.count
+            }
+            _ = connection.write(CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ, logger: logger))
+            return
+        }
+        var body = Array(input[head.headLength...])
+        while body.count < head.contentLength {
+            if let problem = read(connection, into: &body) {
+                logger.warning("closing SCGI connection: body ended early (\(body.count) of \(head.contentLength) bytes): \(problem)")
+                return
+            }
+        }
+        if body.count > head.contentLength { body.removeSubrange(head.contentLength...) }
+        let output = CGIExchange.respond(environ: head.environ, body: body, responder: responder, logger: logger)
+        if !connection.write(output) {
+            logger.debug("the web server closed the SCGI connection before the response was written")
+        }
+    }
+
+    /// Reads more; `nil` when bytes came, else what stopped it.
+    private func read(_ connection: Connection, into buffer: inout [UInt8]) -> String? {
+        switch connection.read(into: &buffer, maximum: 64 * 1024) {
+        case .bytes: return nil
+        case .end: return "the peer closed the connection"
+        case .timedOut: return "no data for \(configuration.timeoutMilliseconds) ms"
+        case .failed(let code): return systemErrorDescription(code)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// A raw TCP client for protocol-level tests: send exact bytes, read what comes back.
+final class RawClient {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SetupError("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw SetupError("connect() to 127.0.0.1:\(port) failed")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Everything until the peer closes (or 10 s pass).
+    func readToEnd() -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return out }
+            out += buffer[..<count]
+        }
+    }
+
+    func closeWrite() { shutdown(fd, Int32(SHUT_WR)) }
+}
+
+/// An SCGI request as bytes.
+func scgiRequest(_ pairs: [(String, String)], body: [UInt8] = []) -> [UInt8] {
+    var block: [UInt8] = []
+    for (name, value) in [("CONTENT_LENGTH", String(body.count)), ("SCGI", "1")] + pairs {
+        block += Array(name.utf8) + [0] + Array(value.utf8) + [0]
+    }
+    return Array("\(block.count):".utf8) + block + Array(",".utf8) + body
+}
