@@ -42,6 +42,17 @@ public struct Host: Sendable {
         var logger = Logger(label: "gimlet")
         logger.logLevel = configuration.logLevel
         try responder.validate()
+        var configuration = self.configuration
+        if Supervisor.isWorker(ProcessInfo.processInfo.environment) {
+            // Started by a supervisor: serve the socket it passed on fd 0.
+            if configuration.scgi != nil { configuration.scgi = .inherited } else { configuration.fastcgi = nil }
+            configuration.workers = 0
+            logger[metadataKey: "worker"] = "\(getpid())"
+        }
+        if configuration.workers > 0 {
+            try supervise(configuration, logger: logger)
+            return
+        }
         let server: any TransportServer = configuration.scgi != nil
             ? try SCGIServer(configuration: configuration.scgiConfiguration, responder: responder, logger: logger)
             : try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
@@ -63,6 +74,19 @@ public struct Host: Sendable {
         }
         server.run()
         sources.forEach { $0.cancel() }
+    }
+
+    /// Opens the socket and runs the supervisor of `configuration.workers` worker processes.
+    private func supervise(_ configuration: HostConfiguration, logger: Logger) throws {
+        let address = configuration.scgi ?? configuration.fastcgi ?? .inherited
+        let listener = try ListeningSocket.open(address, backlog: 1024, socketMode: configuration.socketMode)
+        let owned: OwnedSocketFile? = if case .unix(let path) = address { OwnedSocketFile(path: path) } else { nil }
+        defer {
+            SocketCalls.close(listener)
+            owned?.remove()
+        }
+        logger.info("listening", metadata: ["address": "\(address)", "protocol": "\(configuration.scgi != nil ? "SCGI" : "FastCGI")"])
+        try Supervisor(count: configuration.workers, logger: logger).run(listener: listener)
     }
 
     /// Parses the host options from the command line and environment, serves

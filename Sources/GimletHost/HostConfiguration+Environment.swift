@@ -9,7 +9,8 @@ extension HostConfiguration {
     /// | --- | --- | --- |
     /// | `GIMLET_FASTCGI` | FastCGI address | `unix:/run/app/app.sock`, `127.0.0.1:9000` |
     /// | `GIMLET_SCGI` | SCGI address (instead of FastCGI) | `unix:/run/app/app.sock`, `127.0.0.1:4000` |
-    /// | `GIMLET_THREADS` | worker threads | `8` |
+    /// | `GIMLET_WORKERS` | worker processes under a supervisor | `4` |
+    /// | `GIMLET_THREADS` | worker threads (per process) | `8` |
     /// | `GIMLET_MAX_BODY` | largest body in bytes | `1048576` |
     /// | `GIMLET_SOCKET_MODE` | octal mode of the unix socket | `660` |
     /// | `GIMLET_LOG_LEVEL` | `trace` … `critical` | `info` |
@@ -18,7 +19,8 @@ extension HostConfiguration {
     public init(environment: [String: String]) throws {
         self.init()
         try apply(
-            fastcgi: environment["GIMLET_FASTCGI"], scgi: environment["GIMLET_SCGI"], threads: environment["GIMLET_THREADS"],
+            fastcgi: environment["GIMLET_FASTCGI"], scgi: environment["GIMLET_SCGI"], workers: environment["GIMLET_WORKERS"],
+            threads: environment["GIMLET_THREADS"],
             maxBody: environment["GIMLET_MAX_BODY"], socketMode: environment["GIMLET_SOCKET_MODE"],
             logLevel: environment["GIMLET_LOG_LEVEL"], source: "GIMLET_")
     }
@@ -26,7 +28,7 @@ extension HostConfiguration {
     /// Overrides the fields whose text is given; `source` names where they came
     /// from in error messages (`GIMLET_` for variables, `--` for options).
     mutating func apply(
-        fastcgi: String?, scgi: String?, threads: String?, maxBody: String?, socketMode: String?, logLevel: String?,
+        fastcgi: String?, scgi: String?, workers: String?, threads: String?, maxBody: String?, socketMode: String?, logLevel: String?,
         source: String
     ) throws {
         func name(_ key: String) -> String {
@@ -44,6 +46,12 @@ extension HostConfiguration {
         }
         if self.fastcgi != nil && self.scgi != nil {
             throw HostConfigurationError("both a FastCGI and an SCGI address are set; pick one (--fastcgi or --scgi)")
+        }
+        if let workers, !workers.isEmpty {
+            guard let value = Int(workers), (0...256).contains(value) else {
+                throw HostConfigurationError("\(name("workers")) must be a whole number from 0 to 256, not \(String(reflecting: workers))")
+            }
+            self.workers = value
         }
         if let threads, !threads.isEmpty {
             guard let value = Int(threads), (1...1024).contains(value) else {

@@ -13,7 +13,9 @@ public struct HostConfiguration: Sendable, Equatable {
     public var fastcgi: ListenAddress?
     /// The SCGI address; when set, the host speaks SCGI instead of FastCGI.
     public var scgi: ListenAddress?
-    /// Worker threads.
+    /// Worker processes under a supervisor; 0 serves in this process.
+    public var workers: Int
+    /// Worker threads (per worker process).
     public var threads: Int
     /// The largest request body accepted (`413` past it).
     public var maxBodyBytes: Int
@@ -24,11 +26,13 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
-        fastcgi: ListenAddress? = nil, scgi: ListenAddress? = nil, threads: Int = FastCGIConfiguration.defaultThreads,
+        fastcgi: ListenAddress? = nil, scgi: ListenAddress? = nil, workers: Int = 0,
+        threads: Int = FastCGIConfiguration.defaultThreads,
         maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, logLevel: Logger.Level = .info
     ) {
         self.fastcgi = fastcgi
         self.scgi = scgi
+        self.workers = workers
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
         self.socketMode = socketMode

@@ -29,7 +29,12 @@ public struct HostOptions: ParsableArguments, Sendable {
     public var scgi: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Worker threads (env GIMLET_THREADS; default: 2 per core).", valueName: "n"))
+        "Worker processes under a supervisor that restarts them; SIGHUP replaces them one by one (env GIMLET_WORKERS; default 0: serve in this process).",
+        valueName: "n"))
+    public var workers: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Worker threads per process (env GIMLET_THREADS; default: 2 per core).", valueName: "n"))
     public var threads: String?
 
     @Option(name: .customLong("max-body"), help: ArgumentHelp(
@@ -56,7 +61,7 @@ public struct HostOptions: ParsableArguments, Sendable {
     ) throws -> HostConfiguration {
         var configuration = try HostConfiguration(environment: environment)
         try configuration.apply(
-            fastcgi: fastcgi, scgi: scgi, threads: threads, maxBody: maxBody, socketMode: socketMode,
+            fastcgi: fastcgi, scgi: scgi, workers: workers, threads: threads, maxBody: maxBody, socketMode: socketMode,
             logLevel: logLevel, source: "--")
         return configuration
     }

@@ -111,3 +111,18 @@ func processIsAlive(_ pid: Int32) -> Bool {
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
     return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
 }
+
+/// The PIDs of the live children of `parent`, from /proc.
+func childPIDs(of parent: Int32) -> Set<Int32> {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    var children = Set<Int32>()
+    for entry in entries {
+        guard let pid = Int32(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let afterName = stat.split(separator: ")").last
+        else { continue }
+        let fields = afterName.split(separator: " ")
+        if fields.count > 1, fields[0] != "Z", Int32(fields[1]) == parent { children.insert(pid) }
+    }
+    return children
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// `--workers N` under a supervisor, and spawn-fcgi's own `-F`, behind nginx.
+@Suite(.serialized) struct WorkerProcesses {
+    final class Stack: @unchecked Sendable {
+        // @unchecked: immutable after init.
+        let directory: TemporaryDirectory
+        let supervisor: ManagedProcess
+        let nginx: Nginx
+        let client: HTTPClient
+
+        init(workers: Int) throws {
+            directory = try TemporaryDirectory("gimlet-workers")
+            let socket = directory.file("hello.sock")
+            supervisor = try ManagedProcess(
+                "hello", executable: try Repository.binary("hello"),
+                arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666", "--workers", "\(workers)", "--threads", "2"],
+                outputPath: directory.file("hello.log"))
+            nginx = try Nginx(socket: socket)
+            client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+            let client = self.client
+            guard waitUntil(seconds: 15, { (try? client.get("/").status) == 200 }) else {
+                throw SetupError("hello --workers did not answer: \(supervisor.output)")
+            }
+            let supervisor = self.supervisor
+            _ = waitUntil(seconds: 10) { childPIDs(of: supervisor.pid).count == workers }
+        }
+
+        deinit {
+            nginx.process.stop()
+            let workers = childPIDs(of: supervisor.pid)
+            supervisor.stop()
+            for pid in workers where processIsAlive(pid) { kill(pid, SIGKILL) }
+        }
+
+        var workers: Set<Int32> { childPIDs(of: supervisor.pid) }
+
+        /// Starts `count` GETs in the background; `take` gives (status, body) per request.
+        func load(count: Int) -> Handoff<[(status: Int, body: String)]> {
+            let finished = Handoff<[(status: Int, body: String)]>()
+            let client = self.client
+            Thread { finished.put((try? client.parallelGets(count: count, connections: 8) { "/hello/n\($0)" }) ?? []) }.start()
+            let marker = directory.file("par-50")
+            _ = waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: marker) }
+            return finished
+        }
+    }
+
+    @Test func aKilledWorkerIsReplacedAndCostsOnlyItsInFlightRequests() throws {
+        let stack = try Stack(workers: 3)
+        let before = stack.workers
+        #expect(before.count == 3)
+        let load = stack.load(count: 1500)
+        let victim = try #require(before.first)
+        kill(victim, SIGKILL)
+        let results = try #require(load.take(seconds: 120))
+        let failed = results.enumerated().filter { $0.element.body != "hello, n\($0.offset)" }
+        #expect(results.count == 1500)
+        #expect(failed.count <= 2, "at most the killed worker's 2 in-flight requests: \(failed.count) failed")
+        #expect(waitUntil(seconds: 10) { stack.workers.count == 3 }, "back to 3 workers")
+        #expect(!stack.workers.contains(victim))
+        #expect(stack.supervisor.output.contains("killed by signal 9; replacing it"))
+    }
+
+    @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() throws {
+        let stack = try Stack(workers: 3)
+        let before = stack.workers
+        let load = stack.load(count: 5000)
+        stack.supervisor.send(SIGHUP)
+        let results = try #require(load.take(seconds: 120))
+        let failed = results.enumerated().filter { $0.element.status != 200 || $0.element.body != "hello, n\($0.offset)" }
+        #expect(results.count == 5000)
+        #expect(failed.isEmpty, "\(failed.count) requests failed during the reload")
+        #expect(waitUntil(seconds: 10) { stack.workers.count == 3 && stack.workers.isDisjoint(with: before) },
+                "three new workers")
+    }
+
+    @Test func sigtermStopsEveryWorkerAfterItsInFlightRequests() throws {
+        let stack = try Stack(workers: 2)
+        let workers = stack.workers
+        let load = stack.load(count: 3000)
+        stack.supervisor.send(SIGTERM)
+        #expect(stack.supervisor.waitForExit(seconds: 40) == 0, "the supervisor exits 0: \(stack.supervisor.output.suffix(400))")
+        _ = load.take(seconds: 120)
+        for pid in workers { #expect(!processIsAlive(pid)) }
+        #expect(!stack.nginx.errorLog.contains("prematurely closed"), "no response cut off")
+        #expect(stack.supervisor.output.contains("stopped: every worker has finished"))
+    }
+
+    @Test func spawnFCGIForksAndGimletDoesNotSupervise() throws {
+        let directory = try TemporaryDirectory("gimlet-spawn")
+        let socket = directory.file("hello.sock")
+        let status = try runDaemonizer(
+            try Tool.spawnFCGI(),
+            ["-s", socket, "-M", "0666", "-F", "2", "-P", directory.file("hello.pid"), "--", try Repository.binary("hello"), "--threads", "2"],
+            outputPath: directory.file("spawn.log"))
+        #expect(status == 0)
+        let pids = ((try? String(contentsOfFile: directory.file("hello.pid"), encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+        defer { for pid in pids { kill(pid, SIGTERM) } }
+        #expect(pids.count == 2)
+        let nginx = try Nginx(socket: socket)
+        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
+        let results = try client.parallelGets(count: 200, connections: 16) { "/hello/n\($0)" }
+        #expect(results.enumerated().allSatisfy { $0.element.body == "hello, n\($0.offset)" })
+        for pid in pids { #expect(childPIDs(of: pid).isEmpty, "no supervisor under spawn-fcgi") }
+    }
+}
