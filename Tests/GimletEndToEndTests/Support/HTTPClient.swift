@@ -23,6 +23,14 @@ struct HTTPClient {
     let scratch: TemporaryDirectory
     /// A curl cookie jar file kept between requests, like a browser's.
     var cookieJar: String?
+    /// Accept a self-signed certificate (the tests' own TLS).
+    var insecure = false
+
+    init(baseURL: String, scratch: TemporaryDirectory, insecure: Bool = false) {
+        self.baseURL = baseURL
+        self.scratch = scratch
+        self.insecure = insecure
+    }
 
     func get(_ path: String, headers: [String: String] = [:]) throws -> HTTPResult {
         try request("GET", path, headers: headers)
@@ -34,6 +42,7 @@ struct HTTPClient {
         if method == "HEAD" { arguments.append("-I") } else { arguments += ["-X", method] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
+        if insecure { arguments.append("-k") }
         if let body {
             let file = scratch.file("body-\(UUID().uuidString)")
             _ = FileManager.default.createFile(atPath: file, contents: Data(body))

@@ -42,16 +42,23 @@ final class Nginx: @unchecked Sendable {
             """
     }
 
-    /// nginx from `deploy/nginx/<config>` in front of `socket`.
-    init(socket: String, config: String = "gimlet.conf") throws {
+    /// nginx from `deploy/nginx/<config>` in front of `socket`; `customize`, when
+    /// given, does the template's substitutions itself (it gets the file and the port).
+    init(socket: String, config: String = "gimlet.conf", customize: ((String, Int) -> String)? = nil) throws {
         let nginx = try Tool.nginx()
         directory = try TemporaryDirectory("gimlet-nginx")
         port = try freeLoopbackPort()
         for params in ["fastcgi_params", "scgi_params"] {
             try FileManager.default.copyItem(atPath: "/etc/nginx/" + params, toPath: directory.file(params))
         }
-        try Self.serverBlock(port: port, socket: socket, config: config)
-            .write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
+        let serverBlock: String
+        if let customize {
+            let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
+            serverBlock = customize(template, port)
+        } else {
+            serverBlock = try Self.serverBlock(port: port, socket: socket, config: config)
+        }
+        try serverBlock.write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
         try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"))
             .write(toFile: directory.file("nginx.conf"), atomically: true, encoding: .utf8)
         process = try ManagedProcess(
