@@ -12,16 +12,16 @@ import Testing
         let nginx: Nginx
         let client: HTTPClient
 
-        init(_ extra: [String] = []) throws {
+        init(_ extra: [String] = [], scgi: Bool = false) throws {
             directory = try TemporaryDirectory("gimlet-lab")
             let socket = directory.file("lab.sock")
             app = try ManagedProcess(
                 "session-lab", executable: try Repository.binary("session-lab"),
-                arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4",
+                arguments: [scgi ? "--scgi" : "--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4",
                             "--secret", SessionLabBehindNginx.secret] + extra,
                 outputPath: directory.file("lab.log"),
                 environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 })
-            nginx = try Nginx(socket: socket)
+            nginx = try Nginx(socket: socket, config: scgi ? "gimlet-scgi.conf" : "gimlet.conf")
             var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
             client.cookieJar = directory.file("cookies.txt")
             self.client = client
@@ -104,6 +104,15 @@ import Testing
         let replay = HTTPClient(baseURL: stack.nginx.baseURL, scratch: stack.directory)
         let oldCookies = before.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
         #expect(try replay.get("/counter", headers: ["Cookie": oldCookies]).text == "1")
+    }
+
+    @Test func sessionsOverSCGIWithSeveralSetCookies() throws {
+        let stack = try Stack(scgi: true)
+        #expect(try stack.client.get("/set/a/1?permanent=1&clientside=1").text == "ok")
+        #expect(try stack.client.get("/set/b/2?permanent=0").text == "ok")
+        #expect(try stack.client.get("/get/a").text == "1")
+        #expect(try stack.client.get("/get/b").text == "2")
+        #expect(try stack.client.get("/invalidate").headers("Set-Cookie").count == 2, "both cookies in one response")
     }
 
     @Test func mangledCookiesNeverCauseA5xx() throws {
