@@ -80,6 +80,7 @@ public final class FastCGIServer: TransportServer {
             thread.start()
         }
         group.wait()
+        ownedSocket?.remove()
         logger.info("stopped: every accepted request has finished")
     }
 
@@ -89,8 +90,10 @@ public final class FastCGIServer: TransportServer {
     /// A unix socket this server created is removed at once, so the web server
     /// fails fast instead of queueing connections nobody will accept.
     public func stop() {
-        stopSignal.raise()
+        // The file first: once the signal is up, workers finish and the
+        // process may exit before this thread runs another line.
         ownedSocket?.remove()
+        stopSignal.raise()
     }
 
     /// Whether ``stop()`` was called.

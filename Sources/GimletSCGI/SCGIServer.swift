@@ -92,13 +92,16 @@ public final class SCGIServer: TransportServer {
             thread.start()
         }
         group.wait()
+        ownedSocket?.remove()
         logger.info("stopped: every accepted request has finished")
     }
 
     /// Stops accepting; in-flight requests finish. Safe from any thread.
     public func stop() {
-        stopSignal.raise()
+        // The file first: once the signal is up, workers finish and the
+        // process may exit before this thread runs another line.
         ownedSocket?.remove()
+        stopSignal.raise()
     }
 
     private func work(worker: Int) {
