@@ -23,6 +23,18 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
     /// The 32 lowercase hex digits.
     public var hex: String { Hex.encode(bytes) }
 
+    /// Hashes the 16 bytes as two words: a dictionary lookup by id is on
+    /// every server-side load, and byte-by-byte hashing cost more than the lookup.
+    public func hash(into hasher: inout Hasher) {
+        var high: UInt64 = 0, low: UInt64 = 0
+        for index in 0..<8 { high = high << 8 | UInt64(bytes[index]) }
+        for index in 8..<16 { low = low << 8 | UInt64(bytes[index]) }
+        hasher.combine(high)
+        hasher.combine(low)
+    }
+
+    public static func == (lhs: SessionID, rhs: SessionID) -> Bool { lhs.bytes == rhs.bytes }
+
     public var description: String { hex }
 }
 

@@ -119,9 +119,17 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         while index >= 0 {
             let entry = entries[index]
             // Length, first and last byte rule out nearly every entry before a full compare.
-            if entry.keyLength == length, bytes[entry.start] == first, bytes[entry.start + length - 1] == last,
-               bytes[entry.start..<(entry.start + length)].elementsEqual(wanted) {
-                return index
+            if entry.keyLength == length, bytes[entry.start] == first, bytes[entry.start + length - 1] == last {
+                var position = entry.start
+                var same = true
+                for byte in wanted {
+                    if bytes[position] != byte {
+                        same = false
+                        break
+                    }
+                    position += 1
+                }
+                if same { return index }
             }
             index -= 1
         }

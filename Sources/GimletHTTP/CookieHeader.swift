@@ -12,32 +12,37 @@ public enum CookieHeader {
     /// ```
     public static func parse(_ header: String) -> [String: String] {
         var cookies: [String: String] = [:]
-        for piece in header.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: true) {
-            guard let equals = piece.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let name = trimmed(piece[piece.startIndex..<equals])
-            var value = trimmed(piece[piece.index(after: equals)...])
-            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { continue }
-            if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
-                value = value.dropFirst().dropLast()
+        let bytes = Array(header.utf8)
+        var index = 0
+        while index < bytes.count {
+            // One `name=value` piece, up to the next ';'.
+            var end = index
+            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+            var equals = index
+            while equals < end, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+            if equals < end {
+                var (nameStart, nameEnd) = (index, equals)
+                trim(bytes, &nameStart, &nameEnd)
+                var (valueStart, valueEnd) = (equals + 1, end)
+                trim(bytes, &valueStart, &valueEnd)
+                if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
+                    valueStart += 1
+                    valueEnd -= 1
+                }
+                if nameEnd > nameStart, bytes[nameStart..<nameEnd].allSatisfy(isTokenByte),
+                   let value = String(validating: bytes[valueStart..<valueEnd], as: UTF8.self) {
+                    // A token is ASCII, so the name needs no validation.
+                    let name = String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self)
+                    if cookies[name] == nil { cookies[name] = value }
+                }
             }
-            guard let nameString = String(validating: name, as: UTF8.self),
-                  let valueString = String(validating: value, as: UTF8.self)
-            else { continue }
-            if cookies[nameString] == nil {
-                cookies[nameString] = valueString
-            }
+            index = end + 1
         }
         return cookies
     }
 
-    private static func trimmed(_ bytes: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
-        var bytes = bytes
-        while let first = bytes.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
-            bytes = bytes.dropFirst()
-        }
-        while let last = bytes.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
-            bytes = bytes.dropLast()
-        }
-        return bytes
+    private static func trim(_ bytes: [UInt8], _ start: inout Int, _ end: inout Int) {
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
     }
 }
