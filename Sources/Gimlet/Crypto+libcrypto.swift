@@ -82,24 +82,6 @@ final class HMACKey: @unchecked Sendable {
 
 /// The cryptographic primitives sessions need, from OpenSSL's libcrypto.
 enum Crypto {
-    /// HMAC-SHA256 of `message` under `key`, with OpenSSL's one-shot `HMAC()`
-    /// (a second implementation path the tests hold ``HMACKey`` against).
-    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let ok = key.withUnsafeBufferPointer { keyBuffer in
-            message.withUnsafeBufferPointer { messageBuffer in
-                out.withUnsafeMutableBufferPointer { outBuffer in
-                    HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
-                         messageBuffer.baseAddress, messageBuffer.count, outBuffer.baseAddress, &length) != nil
-                }
-            }
-        }
-        // HMAC-SHA256 over memory we own cannot fail short of memory exhaustion.
-        guard ok, length == 32 else { preconditionFailure("HMAC-SHA256 failed in libcrypto") }
-        return out
-    }
-
     /// HKDF-SHA256 (RFC 5869): `length` bytes from `key`, `salt` and `info`.
     static func hkdfSHA256(key: [UInt8], salt: [UInt8], info: [UInt8], length: Int) throws(SessionConfigurationError) -> [UInt8] {
         guard let context = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nil) else {

@@ -67,12 +67,6 @@ public final class MemoryBackend: SessionBackend {
         }
     }
 
-    /// The number of live channels (for tests and monitoring).
-    public var channelCount: Int {
-        let now = clock.now()
-        return channels.withLock { $0.values.filter { $0.expires > now }.count }
-    }
-
     /// Used in a process forked after it was made (pre-forked workers), each
     /// process has its own copy: say so once in the log.
     private func warnIfForked() {

@@ -50,24 +50,6 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         }
     }
 
-    /// An environ from `KEY=VALUE` entries each followed by a NUL byte; an
-    /// entry without `=` is ignored.
-    public init(nulTerminatedEntries buffer: [UInt8]) {
-        bytes = buffer
-        var start = 0
-        var equals = -1
-        for index in buffer.indices {
-            let byte = buffer[index]
-            if byte == 0 {
-                if equals > start { entries.append((start, equals - start, index - equals - 1)) }
-                start = index + 1
-                equals = -1
-            } else if byte == UInt8(ascii: "="), equals < 0 {
-                equals = index
-            }
-        }
-    }
-
     /// Adds (or overrides) one parameter.
     public mutating func append(key: String, value: String) {
         let start = bytes.count

@@ -140,15 +140,20 @@ import Testing
 }
 
 @Suite struct CGIEnvironmentStorage {
-    @Test func fromNulTerminatedEntries() {
-        let raw = Array("A=1\u{0}EMPTY=\u{0}junk\u{0}EQ=a=b\u{0}A=2\u{0}".utf8)
-        let environ = CGIEnvironment(nulTerminatedEntries: raw)
+    @Test func fromATransportBufferAndLayout() {
+        // As a transport hands it over: KEY=VALUE entries back to back, places found.
+        let raw = Array("A=1EMPTY=EQ=a=bA=2".utf8)
+        let layout: [CGIEnvironment.EntryLayout] = [
+            .init(start: 0, keyLength: 1, valueLength: 1), .init(start: 3, keyLength: 5, valueLength: 0),
+            .init(start: 9, keyLength: 2, valueLength: 3), .init(start: 15, keyLength: 1, valueLength: 1),
+            .init(start: 15, keyLength: 1, valueLength: 99), .init(start: -1, keyLength: 1, valueLength: 1),
+        ]
+        let environ = CGIEnvironment(storage: raw, layout: layout)
+        #expect(environ.count == 4, "entries outside the buffer are dropped")
         #expect(environ["A"] == "2", "a later duplicate wins")
         #expect(environ["EMPTY"] == "")
         #expect(environ["EQ"] == "a=b")
-        #expect(environ["junk"] == nil)
         #expect(environ["MISSING"] == nil)
-        #expect(environ.count == 4)
         #expect(environ.dictionary == ["A": "2", "EMPTY": "", "EQ": "a=b"])
     }
 

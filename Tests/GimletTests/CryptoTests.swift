@@ -7,21 +7,13 @@ import Testing
 @Suite struct CryptoKnownAnswers {
     func hex(_ text: String) -> [UInt8] { Hex.decode(text) ?? [] }
 
-    @Test func hmacSHA256RFC4231() {
-        #expect(Hex.encode(Crypto.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-    }
-
-    @Test func keyedHMACMatchesTheVectorAndTheOneShot() throws {
+    @Test func hmacSHA256RFC4231() throws {
         let key = try HMACKey(Array("Jefe".utf8))
-        #expect(Hex.encode(key.authenticate(Array("what do ya want ".utf8), Array("for nothing?".utf8)))
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        let random = Crypto.randomBytes(32), message = Crypto.randomBytes(300)
-        let reused = try HMACKey(random)
         for _ in 0..<3 {  // pooled contexts are reset between messages
-            #expect(reused.authenticate(message) == Crypto.hmacSHA256(key: random, message: message))
-            #expect(reused.authenticate([], message, []) == Crypto.hmacSHA256(key: random, message: message))
-            #expect(reused.authenticate([1]) != reused.authenticate([2]))
+            #expect(Hex.encode(key.authenticate(Array("what do ya want for nothing?".utf8)))
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+            #expect(Hex.encode(key.authenticate(Array("what do ya want ".utf8), [], Array("for nothing?".utf8)))
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         }
     }
 
@@ -30,7 +22,7 @@ import Testing
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let message = (0..<1000).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let output = try openssl(["dgst", "-sha256", "-mac", "HMAC", "-macopt", "hexkey:" + Hex.encode(key)], input: message)
-        #expect(output.hasSuffix("= " + Hex.encode(Crypto.hmacSHA256(key: key, message: message))))
+        #expect(output.hasSuffix("= " + Hex.encode(try HMACKey(key).authenticate(message))))
     }
 
     @Test func hkdfRFC5869Case1() throws {

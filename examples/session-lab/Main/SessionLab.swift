@@ -45,9 +45,10 @@ struct SessionLab: ParsableCommand {
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
         let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends.open(url:))
         let hostConfiguration = try host.configuration()
-        if let backend = sessions.backend, !backend.sharesAcrossProcesses, hostConfiguration.fastcgi == nil {
+        let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
+        if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
             FileHandle.standardError.write(Data(
-                "warning: the \(backend.name) backend keeps sessions inside one process; under spawn-fcgi -F N each process has its own\n".utf8))
+                "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
         }
         try Host(try SessionLabApp.router(sessions), configuration: hostConfiguration).run()
     }
