@@ -1,5 +1,4 @@
-import Dispatch
-import Foundation
+import Glibc
 import GimletHTTP
 import GimletTransport
 import Logging
@@ -21,9 +20,7 @@ public final class FastCGIServer: TransportServer {
     public let configuration: FastCGIConfiguration
     private let responder: any Responder
     private let logger: Logger
-    private let listener: Int32
-    private let ownedSocket: OwnedSocketFile?
-    private let stopSignal: StopSignal
+    private let listener: Listener
 
     /// Opens the listening socket (or checks the inherited one).
     ///
@@ -38,29 +35,24 @@ public final class FastCGIServer: TransportServer {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        self.stopSignal = try StopSignal()
+        let descriptor: Int32
+        var ownedPath: String?
         switch configuration.listen {
         case .inherited:
             guard SocketCalls.isListeningSocket(0) else {
                 throw TransportError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
             }
-            listener = 0
-            ownedSocket = nil
+            descriptor = 0
         case .unix(let path):
             try SocketCalls.removeStaleSocket(at: path)
-            listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
-            ownedSocket = OwnedSocketFile(path: path)
+            descriptor = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
+            ownedPath = path
             if let mode = configuration.socketMode { try SocketCalls.chmod(path, mode: mode) }
         case .tcp:
-            listener = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
-            ownedSocket = nil
+            descriptor = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
         }
-        try SocketCalls.setNonBlocking(listener)
-    }
-
-    deinit {
-        SocketCalls.close(listener)
-        ownedSocket?.remove()
+        listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
+        try SocketCalls.setNonBlocking(descriptor)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -69,42 +61,25 @@ public final class FastCGIServer: TransportServer {
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
             "max_body": "\(configuration.maxBodyBytes)",
         ])
-        let group = DispatchGroup()
-        for index in 0..<configuration.threads {
-            group.enter()
-            let thread = Thread { [self] in
-                self.work(worker: index)
-                group.leave()
-            }
-            thread.name = "gimlet-fastcgi-\(index)"
-            thread.start()
-        }
-        group.wait()
-        ownedSocket?.remove()
+        listener.runWorkers(count: configuration.threads, name: "gimlet-fastcgi") { [self] in self.work(worker: $0) }
         logger.info("stopped: every accepted request has finished")
     }
 
     /// Stops accepting requests; in-flight ones finish. Safe from any thread
-    /// (a signal handler's dispatch source, another worker, a test).
-    ///
-    /// A unix socket this server created is removed at once, so the web server
-    /// fails fast instead of queueing connections nobody will accept.
-    public func stop() {
-        // The file first: once the signal is up, workers finish and the
-        // process may exit before this thread runs another line.
-        ownedSocket?.remove()
-        stopSignal.raise()
-    }
+    /// (a signal handler's dispatch source, another worker, a test). A unix
+    /// socket this server created is removed at once, so the web server fails
+    /// fast instead of queueing connections nobody will accept.
+    public func stop() { listener.stop() }
 
     /// Whether ``stop()`` was called.
-    public var isStopping: Bool { stopSignal.isRaised }
+    public var isStopping: Bool { listener.isStopping }
 
     private func work(worker: Int) {
         let slot: FastCGIRequest
         let waiter: ConnectionWaiter
         do {
-            slot = try FastCGIRequest(listenDescriptor: listener)
-            waiter = try ConnectionWaiter(listener: listener, stop: stopSignal)
+            slot = try FastCGIRequest(listenDescriptor: listener.descriptor)
+            waiter = try ConnectionWaiter(listener: listener.descriptor, stop: listener.stopSignal)
         } catch {
             logger.critical("worker \(worker) could not start: \(error)")
             stop()

@@ -1,4 +1,3 @@
-import Foundation
 import GimletHTTP
 import GimletTransport
 import Logging
@@ -52,9 +51,7 @@ public final class SCGIServer: TransportServer {
     public let configuration: SCGIConfiguration
     private let responder: any Responder
     private let logger: Logger
-    private let listener: Int32
-    private let ownedSocket: OwnedSocketFile?
-    private let stopSignal: StopSignal
+    private let listener: Listener
 
     /// Opens the listening socket.
     ///
@@ -64,15 +61,10 @@ public final class SCGIServer: TransportServer {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        stopSignal = try StopSignal()
-        listener = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
-                                            socketMode: configuration.socketMode)
-        if case .unix(let path) = configuration.listen { ownedSocket = OwnedSocketFile(path: path) } else { ownedSocket = nil }
-    }
-
-    deinit {
-        SocketCalls.close(listener)
-        ownedSocket?.remove()
+        let descriptor = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
+                                                  socketMode: configuration.socketMode)
+        let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
+        listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -81,38 +73,22 @@ public final class SCGIServer: TransportServer {
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
             "max_body": "\(configuration.maxBodyBytes)",
         ])
-        let group = DispatchGroup()
-        for index in 0..<configuration.threads {
-            group.enter()
-            let thread = Thread { [self] in
-                self.work(worker: index)
-                group.leave()
-            }
-            thread.name = "gimlet-scgi-\(index)"
-            thread.start()
-        }
-        group.wait()
-        ownedSocket?.remove()
+        listener.runWorkers(count: configuration.threads, name: "gimlet-scgi") { [self] in self.work(worker: $0) }
         logger.info("stopped: every accepted request has finished")
     }
 
     /// Stops accepting; in-flight requests finish. Safe from any thread.
-    public func stop() {
-        // The file first: once the signal is up, workers finish and the
-        // process may exit before this thread runs another line.
-        ownedSocket?.remove()
-        stopSignal.raise()
-    }
+    public func stop() { listener.stop() }
 
     private func work(worker: Int) {
         let waiter: ConnectionWaiter
-        do { waiter = try ConnectionWaiter(listener: listener, stop: stopSignal) } catch {
+        do { waiter = try ConnectionWaiter(listener: listener.descriptor, stop: listener.stopSignal) } catch {
             logger.critical("worker \(worker) could not start: \(error)")
             stop()
             return
         }
         while waiter.waitForConnection() == .ready {
-            switch Connection.accept(from: listener, timeoutMilliseconds: configuration.timeoutMilliseconds) {
+            switch Connection.accept(from: listener.descriptor, timeoutMilliseconds: configuration.timeoutMilliseconds) {
             case .accepted(let connection): serve(connection)
             case .noConnection: continue
             case .failed(let code):
