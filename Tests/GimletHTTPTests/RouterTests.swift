@@ -159,3 +159,36 @@ import Testing
         #expect(request.storage[UserKey.self] == "frodo")
     }
 }
+
+/// The README's "An app" routes, as written (without `Host.main`).
+@Suite struct ReadmeAnApp {
+    var router: Router {
+        var router = Router()
+
+        router.get("/hello/:name") { request in
+            .text("hello, \(request.parameters["name"] ?? "")")
+        }
+
+        router.post("/login") { request in
+            guard let user = request.form["user"], !user.isEmpty else {
+                throw HTTPError(.badRequest, "who are you?")
+            }
+            var response = Response.redirect(to: "/", status: .seeOther)
+            try response.setCookie(SetCookie(name: "user", value: user, secure: request.isSecure))
+            return response
+        }
+        return router
+    }
+
+    @Test func itWorksAsWritten() {
+        let hello = router.respond(to: Request(environ: ["REQUEST_METHOD": "GET", "REQUEST_URI": "/hello/world"]))
+        #expect(String(decoding: hello.body, as: UTF8.self) == "hello, world")
+        let form = ["REQUEST_METHOD": "POST", "REQUEST_URI": "/login", "CONTENT_TYPE": "application/x-www-form-urlencoded"]
+        let login = router.respond(to: Request(environ: form, body: Array("user=frodo".utf8)))
+        #expect(login.status == .seeOther)
+        #expect(login.headers["Set-Cookie"] == "user=frodo; Path=/; HttpOnly; SameSite=Lax")
+        #expect(router.respond(to: Request(environ: form, body: [])).status == .badRequest)
+        // A value a cookie cannot carry is refused, not sent: a logged 500.
+        #expect(router.respond(to: Request(environ: form, body: Array("user=two+words".utf8))).status == .internalServerError)
+    }
+}
