@@ -101,19 +101,21 @@ public struct Router: Responder {
         guard let segments = RoutePattern.decodedSegments(of: request.path) else {
             throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
         }
+        // HEAD falls back to GET; no per-request array for that, and the
+        // captured values allocate only when a route has parameters.
         var values: [String] = []
-        values.reserveCapacity(4)
-        let lookup = request.method == .head ? [HTTPMethod.head, .get] : [request.method]
-        for method in lookup {
-            values.removeAll(keepingCapacity: true)
-            if let route = root.find(segments[...], method: method, values: &values) {
-                if !route.parameterNames.isEmpty {
-                    var parameters: [String: String] = [:]
-                    for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
-                    request.parameters = parameters
-                }
-                return try route.handler(request)
+        var route = root.find(segments[...], method: request.method, values: &values)
+        if route == nil, request.method == .head {
+            values.removeAll()
+            route = root.find(segments[...], method: .get, values: &values)
+        }
+        if let route {
+            if !route.parameterNames.isEmpty {
+                var parameters: [String: String] = [:]
+                for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
+                request.parameters = parameters
             }
+            return try route.handler(request)
         }
         var allowed = Set<HTTPMethod>()
         root.collectMethods(segments[...], into: &allowed)
