@@ -30,16 +30,7 @@ public enum ListeningSocket {
                 raw.copyBytes(from: bytes)
                 raw[bytes.count] = 0
             }
-            let bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard bound == 0 else {
-                let code = errno
-                Glibc.close(fd)
-                throw TransportError("cannot bind \(address) (is the directory missing?)", errno: code)
-            }
+            try bind(fd, &socketAddress, address, hint: "is the directory missing?")
             if let socketMode { try SocketCalls.chmod(path, mode: socketMode) }
         case .tcp(let host, let port):
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -54,16 +45,7 @@ public enum ListeningSocket {
                 Glibc.close(fd)
                 throw TransportError("\(host) is not an IPv4 address; use one such as 127.0.0.1, or a unix socket")
             }
-            let bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else {
-                let code = errno
-                Glibc.close(fd)
-                throw TransportError("cannot bind \(address) (is another process using it?)", errno: code)
-            }
+            try bind(fd, &socketAddress, address, hint: "is another process using it?")
         }
         if address != .inherited, listen(fd, Int32(clamping: backlog)) != 0 {
             let code = errno
@@ -72,6 +54,24 @@ public enum ListeningSocket {
         }
         try SocketCalls.setNonBlocking(fd)
         return fd
+    }
+}
+
+extension ListeningSocket {
+    /// Binds `fd` to a `sockaddr_un` or `sockaddr_in`; on failure closes it and says why.
+    fileprivate static func bind<SocketAddress>(
+        _ fd: Int32, _ socketAddress: inout SocketAddress, _ address: ListenAddress, hint: String
+    ) throws(TransportError) {
+        let bound = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<SocketAddress>.size))
+            }
+        }
+        guard bound == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw TransportError("cannot bind \(address) (\(hint))", errno: code)
+        }
     }
 }
 
