@@ -24,27 +24,42 @@ final class Handoff<Value: Sendable>: Sendable {
 
 /// FastCGIServer in the test process, behind a real nginx.
 @Suite(.serialized) struct InProcessServer {
+    /// A running server with `router` (plus `GET /` → "up") and nginx in front,
+    /// answering; `stopped` gets `true` once `run()` has returned.
+    struct Running {
+        let server: FastCGIServer
+        let nginx: Nginx
+        let client: HTTPClient
+        let stopped: Handoff<Bool>
+    }
+
+    func start(_ router: Router, threads: Int, in directory: TemporaryDirectory) throws -> Running {
+        var router = router
+        router.get("/") { _ in .text("up") }
+        let socket = directory.file("app.sock")
+        let server = try FastCGIServer(
+            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: threads, socketMode: 0o666),
+            responder: router, logger: Logger(label: "test"))
+        let stopped = Handoff<Bool>()
+        Thread { server.run(); stopped.put(true) }.start()
+        let nginx = try Nginx(socket: socket)
+        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
+        return Running(server: server, nginx: nginx, client: client, stopped: stopped)
+    }
+
     @Test func stopLetsTheRequestInFlightFinishThenRefusesNewOnes() throws {
         let directory = try TemporaryDirectory("gimlet-stop")
-        let socket = directory.file("app.sock")
         let handlerStarted = DispatchSemaphore(value: 0)
         var router = Router()
-        router.get("/") { _ in .text("up") }
         router.get("/slow") { _ in
             handlerStarted.signal()
             Thread.sleep(forTimeInterval: 1.5)
             return .text("done slowly")
         }
-        let server = try FastCGIServer(
-            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 2, socketMode: 0o666),
-            responder: router, logger: Logger(label: "test"))
-        let stopped = Handoff<Bool>()
-        Thread { server.run(); stopped.put(true) }.start()
+        let running = try start(router, threads: 2, in: directory)
+        let (server, client, stopped) = (running.server, running.client, running.stopped)
         defer { server.stop() }
-
-        let nginx = try Nginx(socket: socket)
-        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
-        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
 
         let slow = Handoff<HTTPResult?>()
         Thread { slow.put(try? client.get("/slow")) }.start()
@@ -62,24 +77,17 @@ final class Handoff<Value: Sendable>: Sendable {
 
     @Test func aClientThatGoesAwayDoesNotCostTheWorker() throws {
         let directory = try TemporaryDirectory("gimlet-abort")
-        let socket = directory.file("app.sock")
         let written = DispatchSemaphore(value: 0)
         var router = Router()
-        router.get("/") { _ in .text("up") }
         router.get("/big-and-late") { _ in
             Thread.sleep(forTimeInterval: 1.0)
             defer { written.signal() }
             return .bytes([UInt8](repeating: 0x61, count: 4 << 20), contentType: "text/plain")
         }
         // One thread: the worker that loses its client must be the one that serves next.
-        let server = try FastCGIServer(
-            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 1, socketMode: 0o666),
-            responder: router, logger: Logger(label: "test"))
-        Thread { server.run() }.start()
-        defer { server.stop() }
-        let nginx = try Nginx(socket: socket)
-        let client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
-        #expect(waitUntil(seconds: 10) { (try? client.get("/").status) == 200 })
+        let running = try start(router, threads: 1, in: directory)
+        let (nginx, client) = (running.nginx, running.client)
+        defer { running.server.stop() }
 
         let abandoned = try ManagedProcess(
             "curl", executable: try Tool.curl(),
