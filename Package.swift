@@ -59,11 +59,11 @@ let package = Package(
         // The server-side backends.
         .target(
             name: "GimletSQLite",
-            dependencies: ["Gimlet", "CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Gimlet", "GimletHTTP", "CSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "GimletRedis",
-            dependencies: ["Gimlet", "CHiredis", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Gimlet", "GimletHTTP", "CHiredis", .product(name: "Logging", package: "swift-log")]
         ),
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),

@@ -56,7 +56,7 @@ final class CookieCodec: Sendable {
         var plain: [UInt8] = []
         plain.reserveCapacity(Self.headerLength + payload.client.count * 16)
         plain.append(payload.hasServerData ? 1 : 0)
-        plain.append(contentsOf: payload.id.bytes)
+        payload.id.appendBytes(to: &plain)
         appendTime(payload.created, to: &plain)
         appendTime(payload.issued, to: &plain)
         if !payload.client.isEmpty { SessionValue.object(payload.client).encode(into: &plain) }
@@ -101,7 +101,7 @@ final class CookieCodec: Sendable {
         } else {
             plain = Array(signed[1...])
         }
-        guard plain.count >= Self.headerLength, plain[0] <= 1, let id = SessionID(bytes: Array(plain[1..<17])) else {
+        guard plain.count >= Self.headerLength, plain[0] <= 1, let id = SessionID(bytes: plain[1..<17]) else {
             return .invalid(reason: "truncated payload or unknown flags")
         }
         var client: [String: SessionValue] = [:]

@@ -1,51 +1,102 @@
 /// A channel's identifier: 16 random bytes, shown as 32 lowercase hex digits.
+///
+/// Kept as two words, not an array: an id is hashed, compared and written
+/// into a cookie or a backend key on every request that uses a session, and
+/// none of that should allocate.
 public struct SessionID: Hashable, Sendable, CustomStringConvertible {
-    /// The 16 bytes.
-    public let bytes: [UInt8]
+    private let high: UInt64
+    private let low: UInt64
 
     /// A fresh id from OpenSSL's random generator.
-    public static func random() -> SessionID { SessionID(validBytes: Crypto.randomBytes(16)) }
+    public static func random() -> SessionID {
+        // randomBytes(16) always returns 16 bytes.
+        SessionID(bytes: Crypto.randomBytes(16)[...]) ?? SessionID(high: 0, low: 0)
+    }
 
-    init(validBytes: [UInt8]) { bytes = validBytes }
+    private init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
 
     /// An id from its 16 bytes; `nil` for any other length.
     public init?(bytes: [UInt8]) {
+        self.init(bytes: bytes[...])
+    }
+
+    /// An id from 16 bytes of a larger buffer; `nil` for any other length.
+    init?(bytes: ArraySlice<UInt8>) {
         guard bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        var high: UInt64 = 0, low: UInt64 = 0
+        var index = bytes.startIndex
+        for _ in 0..<8 {
+            high = high << 8 | UInt64(bytes[index])
+            index += 1
+        }
+        for _ in 0..<8 {
+            low = low << 8 | UInt64(bytes[index])
+            index += 1
+        }
+        self.init(high: high, low: low)
     }
 
     /// An id from 32 hex digits; `nil` for anything else.
     public init?(hex: String) {
         guard let bytes = Hex.decode(hex), bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        self.init(bytes: bytes[...])
+    }
+
+    /// The 16 bytes.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        appendBytes(to: &out)
+        return out
     }
 
     /// The 32 lowercase hex digits.
-    public var hex: String { Hex.encode(bytes) }
-
-    /// Hashes the 16 bytes as two words: a dictionary lookup by id is on
-    /// every server-side load, and byte-by-byte hashing cost more than the lookup.
-    public func hash(into hasher: inout Hasher) {
-        var high: UInt64 = 0, low: UInt64 = 0
-        for index in 0..<8 { high = high << 8 | UInt64(bytes[index]) }
-        for index in 8..<16 { low = low << 8 | UInt64(bytes[index]) }
-        hasher.combine(high)
-        hasher.combine(low)
+    public var hex: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        appendHex(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public static func == (lhs: SessionID, rhs: SessionID) -> Bool { lhs.bytes == rhs.bytes }
+    /// Appends the 16 bytes, most significant first.
+    func appendBytes(to out: inout [UInt8]) {
+        Self.appendBytes(of: high, to: &out)
+        Self.appendBytes(of: low, to: &out)
+    }
+
+    /// Appends the 32 lowercase hex digits, as backends spell the id in their keys.
+    public func appendHex(to out: inout [UInt8]) {
+        Self.appendHex(of: high, to: &out)
+        Self.appendHex(of: low, to: &out)
+    }
+
+    private static func appendBytes(of word: UInt64, to out: inout [UInt8]) {
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+    }
+
+    private static func appendHex(of word: UInt64, to out: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            out.append(Hex.digit(UInt8(truncatingIfNeeded: word >> UInt64(shift)) & 0xF))
+        }
+    }
 
     public var description: String { hex }
 }
 
 enum Hex {
+    static func digit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
     static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+            out.append(digit(byte >> 4))
+            out.append(digit(byte & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -111,24 +162,39 @@ enum Base64URL {
 
     /// Decodes; `nil` for characters outside the alphabet, padding, or an impossible length.
     static func decode(_ text: String) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count % 4 != 1 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(utf8.count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for byte in utf8 {
-            let value = reverse[Int(byte)]
-            guard value != 0xFF else { return nil }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-            }
+        let input = Array(text.utf8)
+        let count = input.count
+        guard count % 4 != 1 else { return nil }
+        let table = reverse
+        var out = [UInt8](repeating: 0, count: count * 3 / 4)
+        var index = 0, written = 0
+        // Four characters make three bytes; 0xFF marks a character outside the alphabet.
+        while index + 4 <= count {
+            let a = table[Int(input[index])], b = table[Int(input[index + 1])]
+            let c = table[Int(input[index + 2])], d = table[Int(input[index + 3])]
+            guard (a | b | c | d) & 0xC0 == 0 else { return nil }
+            let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+            out[written] = UInt8(truncatingIfNeeded: word >> 16)
+            out[written + 1] = UInt8(truncatingIfNeeded: word >> 8)
+            out[written + 2] = UInt8(truncatingIfNeeded: word)
+            index += 4
+            written += 3
         }
         // Leftover bits must be zero, so every byte string has one encoding.
-        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        switch count - index {
+        case 2:
+            let a = table[Int(input[index])], b = table[Int(input[index + 1])]
+            guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else { return nil }
+            out[written] = a << 2 | b >> 4
+        case 3:
+            let a = table[Int(input[index])], b = table[Int(input[index + 1])], c = table[Int(input[index + 2])]
+            guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else { return nil }
+            let word = UInt32(a) << 12 | UInt32(b) << 6 | UInt32(c)
+            out[written] = UInt8(truncatingIfNeeded: word >> 10)
+            out[written + 1] = UInt8(truncatingIfNeeded: word >> 2)
+        default:
+            break
+        }
         return out
     }
 }

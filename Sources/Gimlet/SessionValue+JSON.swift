@@ -1,3 +1,5 @@
+import GimletHTTP
+
 extension SessionValue {
     /// The value as compact JSON (object members sorted, so equal values encode equally).
     public var json: [UInt8] {
@@ -130,7 +132,7 @@ struct JSONParser {
             guard depth <= Self.maximumDepth else { throw fail("nested too deeply") }
             defer { depth -= 1 }
             index += 1
-            var members: [String: SessionValue] = [:]
+            var members = [String: SessionValue](minimumCapacity: 4)
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
             while true {
@@ -153,13 +155,24 @@ struct JSONParser {
 
     private mutating func parseString() throws(SessionValueError) -> String {
         index += 1  // opening quote
-        var out: [UInt8] = []
+        // Fast path, nearly every string: no escape, so the text is the bytes up to the quote.
+        var end = index
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+            end += 1
+        }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            guard let string = UTF8Text.string(bytes[index..<end]) else { throw fail("string is not UTF-8") }
+            index = end + 1
+            return string
+        }
+        var out = Array(bytes[index..<end])
+        index = end
         while index < bytes.count {
             let byte = bytes[index]
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let string = String(validating: out, as: UTF8.self) else { throw fail("string is not UTF-8") }
+                guard let string = UTF8Text.string(out) else { throw fail("string is not UTF-8") }
                 return string
             case UInt8(ascii: "\\"):
                 guard index < bytes.count else { throw fail("unterminated escape") }

@@ -80,19 +80,31 @@ final class FastCGIRequest {
 
     /// The request's CGI environ: one copy of the bytes, no decoding yet.
     func environ() -> CGIEnvironment {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(2048)
+        // First pass: where each entry goes and how long all of them are;
+        // second pass: one copy into a buffer of exactly that size.
         var layout: [CGIEnvironment.EntryLayout] = []
         layout.reserveCapacity(40)
+        var total = 0
         if var cursor = UnsafePointer(raw.pointee.envp) {
             while let entry = cursor.pointee {
                 let length = strlen(entry)
                 if let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) {
                     let keyLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
-                    layout.append(.init(start: buffer.count, keyLength: keyLength, valueLength: length - keyLength - 1))
-                    entry.withMemoryRebound(to: UInt8.self, capacity: length) {
-                        buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
-                    }
+                    layout.append(.init(start: total, keyLength: keyLength, valueLength: length - keyLength - 1))
+                    total += length
+                }
+                cursor += 1
+            }
+        }
+        let buffer = [UInt8](unsafeUninitializedCapacity: total) { bytes, count in
+            count = 0
+            guard let base = bytes.baseAddress, var cursor = UnsafePointer(raw.pointee.envp) else { return }
+            while let entry = cursor.pointee {
+                let length = strlen(entry)
+                // Only entries with "=" were laid out, in this order.
+                if count + length <= total, memchr(entry, Int32(UInt8(ascii: "=")), length) != nil {
+                    memcpy(base + count, entry, length)
+                    count += length
                 }
                 cursor += 1
             }

@@ -12,7 +12,7 @@
 public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
     private var bytes: [UInt8] = []
     /// Start of each entry's key, its length, and its value's length (the value follows `=`).
-    private var entries: [(start: Int, keyLength: Int, valueLength: Int)] = []
+    private var entries: [EntryLayout] = []
 
     /// An empty environ.
     public init() {}
@@ -43,11 +43,11 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     /// entry's place already found; entries that do not fit the buffer are dropped.
     public init(storage: [UInt8], layout: [EntryLayout]) {
         bytes = storage
-        entries.reserveCapacity(layout.count)
-        for entry in layout where entry.start >= 0 && entry.keyLength >= 0 && entry.valueLength >= 0
-            && entry.start + entry.keyLength + 1 + entry.valueLength <= storage.count {
-            entries.append((entry.start, entry.keyLength, entry.valueLength))
+        let fits = { (entry: EntryLayout) in
+            entry.start >= 0 && entry.keyLength >= 0 && entry.valueLength >= 0
+                && entry.start + entry.keyLength + 1 + entry.valueLength <= storage.count
         }
+        entries = layout.allSatisfy(fits) ? layout : layout.filter(fits)
     }
 
     /// Adds (or overrides) one parameter.
@@ -56,7 +56,7 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         bytes.append(contentsOf: key.utf8)
         bytes.append(UInt8(ascii: "="))
         bytes.append(contentsOf: value.utf8)
-        entries.append((start, key.utf8.count, value.utf8.count))
+        entries.append(EntryLayout(start: start, keyLength: key.utf8.count, valueLength: value.utf8.count))
     }
 
     /// The value of `key`, if the server sent it (invalid UTF-8 repaired).
@@ -94,24 +94,21 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     }
 
     private func lastIndex(of key: String) -> Int? {
-        let wanted = key.utf8
+        // Spans: bounds-checked like arrays, without the array and string-view overhead per byte.
+        let wanted = key.utf8.span
         let length = wanted.count
-        guard let first = wanted.first, let last = wanted.last else { return nil }
+        guard length > 0 else { return nil }
+        let first = wanted[0]
+        let bytes = bytes.span
+        let entries = entries.span
         var index = entries.count - 1
         while index >= 0 {
             let entry = entries[index]
-            // Length, first and last byte rule out nearly every entry before a full compare.
-            if entry.keyLength == length, bytes[entry.start] == first, bytes[entry.start + length - 1] == last {
-                var position = entry.start
-                var same = true
-                for byte in wanted {
-                    if bytes[position] != byte {
-                        same = false
-                        break
-                    }
-                    position += 1
-                }
-                if same { return index }
+            // Length and first byte rule out nearly every entry before a full compare.
+            if entry.keyLength == length, bytes[entry.start] == first {
+                var offset = 1
+                while offset < length, bytes[entry.start + offset] == wanted[offset] { offset += 1 }
+                if offset == length { return index }
             }
             index -= 1
         }

@@ -11,8 +11,8 @@ public enum CookieHeader {
     /// CookieHeader.parse(#"a=1; b="two"; junk; a=3"#)   // ["a": "1", "b": "two"]
     /// ```
     public static func parse(_ header: String) -> [String: String] {
-        var cookies: [String: String] = [:]
         let bytes = Array(header.utf8)
+        var cookies = [String: String](minimumCapacity: bytes.count(where: { $0 == UInt8(ascii: ";") }) + 1)
         var index = 0
         while index < bytes.count {
             // One `name=value` piece, up to the next ';'.
@@ -30,7 +30,7 @@ public enum CookieHeader {
                     valueEnd -= 1
                 }
                 if nameEnd > nameStart, bytes[nameStart..<nameEnd].allSatisfy(isTokenByte),
-                   let value = String(validating: bytes[valueStart..<valueEnd], as: UTF8.self) {
+                   let value = UTF8Text.string(bytes[valueStart..<valueEnd]) {
                     // A token is ASCII, so the name needs no validation.
                     let name = String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self)
                     if cookies[name] == nil { cookies[name] = value }

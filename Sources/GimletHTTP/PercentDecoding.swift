@@ -34,7 +34,7 @@ enum PercentDecoding {
             }
             index = utf8.index(after: index)
         }
-        return String(validating: bytes, as: UTF8.self)
+        return UTF8Text.string(bytes)
     }
 
     /// Encodes every byte outside RFC 3986's unreserved set.

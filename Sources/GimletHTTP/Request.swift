@@ -91,7 +91,7 @@ public final class Request {
     public var remoteAddress: String? { environ["REMOTE_ADDR"] }
 
     /// The body as UTF-8 text, or `nil` if it is not valid UTF-8.
-    public var bodyText: String? { String(validating: body, as: UTF8.self) }
+    public var bodyText: String? { UTF8Text.string(body) }
 
     static func queryPart(of uri: String?) -> String {
         guard let uri else { return "" }

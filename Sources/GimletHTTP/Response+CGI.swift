@@ -9,35 +9,53 @@ extension Response {
     /// - Throws: ``UnsafeHeaderError`` if a header name is not a token or a
     ///   value contains CR, LF or NUL; the caller then sends a 500 instead.
     public func cgiBytes(includeBody: Bool = true) throws(UnsafeHeaderError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + headers.count * 48 + (includeBody ? body.count : 0))
-        out.append(contentsOf: "Status: ".utf8)
-        out.append(contentsOf: String(status.code).utf8)
-        out.append(UInt8(ascii: " "))
-        guard status.reasonPhrase.utf8.allSatisfy(Self.isSafeValueByte), (100...999).contains(status.code) else {
+        guard (100...999).contains(status.code), Self.isSafeValue(status.reasonPhrase) else {
             throw UnsafeHeaderError(name: "Status")
         }
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + headers.count * 64 + (includeBody ? body.count : 0))
+        out.append(contentsOf: Self.statusPrefix)
+        Self.appendDecimal(status.code, to: &out)
+        out.append(UInt8(ascii: " "))
         out.append(contentsOf: status.reasonPhrase.utf8)
-        out.append(contentsOf: "\r\n".utf8)
+        Self.appendLineEnd(to: &out)
         var hasLength = false
         for (name, value) in headers {
-            guard isToken(name), value.utf8.allSatisfy(Self.isSafeValueByte) else {
-                throw UnsafeHeaderError(name: name)
-            }
+            guard isToken(name), Self.isSafeValue(value) else { throw UnsafeHeaderError(name: name) }
             if !hasLength, asciiCaseInsensitiveEquals(name, "Content-Length") { hasLength = true }
             out.append(contentsOf: name.utf8)
-            out.append(contentsOf: ": ".utf8)
+            out.append(UInt8(ascii: ":"))
+            out.append(UInt8(ascii: " "))
             out.append(contentsOf: value.utf8)
-            out.append(contentsOf: "\r\n".utf8)
+            Self.appendLineEnd(to: &out)
         }
         if !hasLength {
-            out.append(contentsOf: "Content-Length: ".utf8)
-            out.append(contentsOf: String(body.count).utf8)
-            out.append(contentsOf: "\r\n".utf8)
+            out.append(contentsOf: Self.contentLengthPrefix)
+            Self.appendDecimal(body.count, to: &out)
+            Self.appendLineEnd(to: &out)
         }
-        out.append(contentsOf: "\r\n".utf8)
+        Self.appendLineEnd(to: &out)
         if includeBody { out.append(contentsOf: body) }
         return out
+    }
+
+    private static let statusPrefix = Array("Status: ".utf8)
+    private static let contentLengthPrefix = Array("Content-Length: ".utf8)
+
+    private static func appendLineEnd(to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value >= 10 { appendDecimal(value / 10, to: &out) }
+        out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
+    }
+
+    private static func isSafeValue(_ text: String) -> Bool {
+        let bytes = text.utf8.span
+        for index in bytes.indices where !isSafeValueByte(bytes[index]) { return false }
+        return true
     }
 
     /// Field-value bytes (RFC 9110 §5.5): anything but CR, LF and NUL.

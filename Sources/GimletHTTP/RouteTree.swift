@@ -56,8 +56,9 @@ enum RoutePattern {
     /// The path's non-empty segments, percent-decoded; `nil` if one is not UTF-8.
     static func decodedSegments(of path: String) -> [String]? {
         var segments: [String] = []
-        for piece in path.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = PercentDecoding.decode(piece, plusAsSpace: false) else { return nil }
+        // Split the bytes, not the characters: no grapheme breaking for a path.
+        for piece in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            guard let decoded = PercentDecoding.decode(Substring(piece), plusAsSpace: false) else { return nil }
             segments.append(decoded)
         }
         return segments

@@ -41,7 +41,7 @@ public struct URLEncodedForm: Sendable, Sequence, Equatable {
     public init(bytes: [UInt8]) {
         pairs = []
         for piece in bytes.split(separator: UInt8(ascii: "&")) {
-            guard let text = String(validating: piece, as: UTF8.self) else { continue }
+            guard let text = UTF8Text.string(piece) else { continue }
             pairs.append(contentsOf: URLEncodedForm(text).pairs)
         }
     }

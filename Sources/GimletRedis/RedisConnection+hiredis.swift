@@ -62,13 +62,20 @@ final class RedisConnection: @unchecked Sendable {
     /// Sends every command, then reads every reply: one round trip.
     ///
     /// - Throws: ``RedisError`` with `connectionLost` for I/O failures and timeouts.
-    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
-        for command in commands {
-            try append(command)
+    func pipeline(_ pipeline: RedisPipeline) throws(RedisError) -> [RedisReply] {
+        precondition(pipeline.isComplete, "a Redis command is missing arguments")
+        // The bytes are RESP already: hiredis only queues them.
+        let queued = pipeline.bytes.withUnsafeBufferPointer { bytes in
+            bytes.baseAddress.map { base in
+                base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    redisAppendFormattedCommand(context, $0, bytes.count)
+                }
+            } ?? REDIS_OK
         }
+        guard queued == REDIS_OK else { throw RedisError(message: Self.errorString(context), connectionLost: true) }
         var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(pipeline.count)
+        for _ in 0..<pipeline.count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 throw RedisError(message: Self.errorString(context), connectionLost: true)
@@ -78,35 +85,6 @@ final class RedisConnection: @unchecked Sendable {
             freeReplyObject(raw)
         }
         return replies
-    }
-
-    private func append(_ arguments: [[UInt8]]) throws(RedisError) {
-        // One contiguous buffer, with argv pointing into it: no per-argument allocation.
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(arguments.reduce(0) { $0 + $1.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            buffer.append(contentsOf: argument)
-            lengths.append(argument.count)
-        }
-        let rc = buffer.withUnsafeBufferPointer { bytes -> Int32 in
-            var scratch: CChar = 0
-            let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
-            var argv: [UnsafePointer<CChar>?] = []
-            argv.reserveCapacity(lengths.count)
-            var offset = 0
-            for length in lengths {
-                argv.append(base.map { $0 + offset } ?? withUnsafePointer(to: &scratch) { $0 })
-                offset += length
-            }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    redisAppendCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
-                }
-            }
-        }
-        guard rc == REDIS_OK else { throw RedisError(message: Self.errorString(context), connectionLost: true) }
     }
 
     private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {

@@ -1,4 +1,5 @@
 import Gimlet
+import GimletHTTP
 import Logging
 import Synchronization
 
@@ -54,6 +55,8 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     public let configuration: Configuration
+    /// The key prefix as bytes, made once.
+    private let prefixBytes: [UInt8]
     // protected by: the mutex; a connection taken out is used by that thread alone until put back.
     private let idle = Mutex<[RedisConnection]>([])
 
@@ -62,6 +65,7 @@ public final class RedisSessionBackend: SessionBackend {
     /// - Throws: ``RedisError`` if Redis cannot be reached or refuses `AUTH`/`SELECT`.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
+        prefixBytes = Array(configuration.prefix.utf8)
         let connection = try connect()
         idle.withLock { $0.append(connection) }
     }
@@ -75,11 +79,18 @@ public final class RedisSessionBackend: SessionBackend {
         }
     }
 
-    func key(_ id: SessionID) -> [UInt8] { Array(configuration.prefix.utf8) + Array(id.hex.utf8) }
+    func key(_ id: SessionID) -> [UInt8] {
+        var key = prefixBytes
+        key.reserveCapacity(key.count + 32)
+        id.appendHex(to: &key)
+        return key
+    }
 
     public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
         guard !ids.isEmpty else { return [:] }
-        let replies = try exchange(ids.map { [Array("HGETALL".utf8), key($0)] })
+        var pipeline = RedisPipeline()
+        for id in ids { pipeline.command("HGETALL", key(id)) }
+        let replies = try exchange(pipeline)
         var found: [SessionID: [String: SessionValue]] = [:]
         for (id, reply) in zip(ids, replies) {
             guard case .array(let elements) = reply else {
@@ -90,7 +101,7 @@ public final class RedisSessionBackend: SessionBackend {
             var index = 0
             while index + 1 < elements.count {
                 if case .string(let field) = elements[index], case .string(let json) = elements[index + 1],
-                   let key = String(validating: field, as: UTF8.self), let value = try? SessionValue(json: json) {
+                   let key = UTF8Text.string(field), let value = try? SessionValue(json: json) {
                     values[key] = value
                 }
                 index += 2
@@ -101,31 +112,36 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     public func commit(_ changes: [SessionChange]) throws {
-        var commands: [[[UInt8]]] = []
+        var pipeline = RedisPipeline()
         for change in changes {
             let key = key(change.id)
-            if change.removeAll { commands.append([Array("DEL".utf8), key]) }
+            if change.removeAll { pipeline.command("DEL", key) }
             if !change.removals.isEmpty {
-                commands.append([Array("HDEL".utf8), key] + change.removals.sorted().map { Array($0.utf8) })
+                pipeline.begin("HDEL", arguments: 1 + change.removals.count)
+                pipeline.argument(key)
+                for field in change.removals.sorted() { pipeline.argument(field) }
             }
             if !change.upserts.isEmpty {
-                var hset = [Array("HSET".utf8), key]
+                pipeline.begin("HSET", arguments: 1 + 2 * change.upserts.count)
+                pipeline.argument(key)
                 for (field, value) in change.upserts.sorted(by: { $0.key < $1.key }) {
-                    hset.append(Array(field.utf8))
-                    hset.append(value.json)
+                    pipeline.argument(field)
+                    pipeline.argument(value.json)
                 }
-                commands.append(hset)
             }
             if !change.upserts.isEmpty || change.isRenewalOnly {
-                commands.append([Array("EXPIRE".utf8), key, Array(String(change.timeToLive).utf8)])
+                pipeline.begin("EXPIRE", arguments: 2)
+                pipeline.argument(key)
+                pipeline.argument(String(change.timeToLive))
             }
         }
-        guard !commands.isEmpty else { return }
+        let commands = pipeline.count
+        guard commands > 0 else { return }
         // One command needs no transaction; several go in MULTI/EXEC so a
         // request's changes land together or not at all.
-        let wrapped = commands.count == 1 ? commands : [[Array("MULTI".utf8)]] + commands + [[Array("EXEC".utf8)]]
-        let replies = try exchange(wrapped)
-        if commands.count > 1 {
+        pipeline.wrapInTransaction()
+        let replies = try exchange(pipeline)
+        if commands > 1 {
             guard case .array(let results)? = replies.last else {
                 throw SessionBackendError(backend: name, message: "transaction aborted: \(replies.last.map { "\($0)" } ?? "no reply")")
             }
@@ -136,7 +152,7 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     /// One pipelined round trip on a pooled connection; a failed connection is dropped.
-    func exchange(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+    func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
         let connection: RedisConnection
         do {
             connection = try idle.withLock { $0.popLast() } ?? connect()
@@ -145,7 +161,7 @@ public final class RedisSessionBackend: SessionBackend {
         }
         let replies: [RedisReply]
         do {
-            replies = try connection.pipeline(commands)
+            replies = try connection.pipeline(pipeline)
         } catch {
             // Dropped: the next request connects afresh.
             throw SessionBackendError(backend: name, message: error.description)
@@ -159,14 +175,17 @@ public final class RedisSessionBackend: SessionBackend {
 
     private func connect() throws(RedisError) -> RedisConnection {
         let connection = try RedisConnection(configuration.endpoint, timeoutMilliseconds: configuration.timeoutMilliseconds)
-        var setup: [[[UInt8]]] = []
+        var setup = RedisPipeline()
         if let password = configuration.password {
-            setup.append([Array("AUTH".utf8)] + (configuration.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+            setup.begin("AUTH", arguments: configuration.username == nil ? 1 : 2)
+            if let username = configuration.username { setup.argument(username) }
+            setup.argument(password)
         }
         if configuration.database != 0 {
-            setup.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
+            setup.begin("SELECT", arguments: 1)
+            setup.argument(String(configuration.database))
         }
-        if !setup.isEmpty {
+        if setup.count > 0 {
             for reply in try connection.pipeline(setup) {
                 if case .error(let message) = reply {
                     throw RedisError(message: "Redis refused the connection setup: \(message)", connectionLost: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+import GimletHTTP
 import Logging
 import Synchronization
 
@@ -110,7 +111,7 @@ public final class SQLiteSessionBackend: SessionBackend {
                 }
                 try connection.run(sql, bind: bind) { row in
                     guard let id = SessionID(bytes: row.blob(0)),
-                          let key = String(validating: row.text(1), as: UTF8.self),
+                          let key = UTF8Text.string(row.text(1)),
                           let value = try? SessionValue(json: row.text(2))
                     else {
                         logger.warning("skipping an unreadable session row")
