@@ -43,8 +43,19 @@ final class FastCGIRequest {
     private let raw: UnsafeMutablePointer<FCGX_Request>
     /// Reused for bodies of unknown length and for draining.
     private var scratch = [CChar](repeating: 0, count: 16 * 1024)
+    /// Whether a finished connection is closed at once, without libfcgi's linger.
+    private let closesAtOnce: Bool
 
+    /// A request slot on `listenDescriptor`.
+    ///
+    /// On a unix socket a finished connection is simply closed. libfcgi would
+    /// otherwise shut down its side, then wait (up to 2 s, in `poll`) for the
+    /// web server to close first, reading what it sends: a guard against TCP
+    /// resetting a connection whose response is still unread. A unix socket
+    /// keeps written data for the reader whatever the writer does, so the
+    /// worker need not block there, and moves on to the next connection.
     init(listenDescriptor: Int32) throws(TransportError) {
+        closesAtOnce = SocketCalls.isUnixSocket(listenDescriptor)
         raw = .allocate(capacity: 1)
         guard FCGX_InitRequest(raw, listenDescriptor, FCGI_FAIL_ACCEPT_ON_INTR) == 0 else {
             raw.deallocate()
@@ -69,6 +80,8 @@ final class FastCGIRequest {
     /// Ends the current request: flushes and, unless the server asked to keep
     /// the connection, closes it.
     func finish() {
+        // A detached request is closed without the shutdown-and-wait.
+        if closesAtOnce { _ = FCGX_Detach(raw) }
         FCGX_Finish_r(raw)
     }
 
@@ -82,15 +95,14 @@ final class FastCGIRequest {
     func environ() -> CGIEnvironment {
         // First pass: where each entry goes and how long all of them are;
         // second pass: one copy into a buffer of exactly that size.
-        var layout: [CGIEnvironment.EntryLayout] = []
-        layout.reserveCapacity(40)
+        var layout = CGIEnvironment.Layout(capacity: 40)
         var total = 0
         if var cursor = UnsafePointer(raw.pointee.envp) {
             while let entry = cursor.pointee {
                 let length = strlen(entry)
                 if let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) {
                     let keyLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
-                    layout.append(.init(start: total, keyLength: keyLength, valueLength: length - keyLength - 1))
+                    layout.append(start: total, keyLength: keyLength, valueLength: length - keyLength - 1)
                     total += length
                 }
                 cursor += 1

@@ -85,13 +85,16 @@ public final class FastCGIServer: TransportServer {
             stop()
             return
         }
+        var accepted = false
         while true {
-            let event = slot.keptConnection.map(waiter.waitForRequest(on:)) ?? waiter.waitForConnection()
+            let event = slot.keptConnection.map(waiter.waitForRequest(on:)) ?? waiter.next(afterAccepting: accepted)
             guard event == .ready else { return }
+            accepted = false
             switch slot.accept() {
             case .accepted:
                 handle(slot)
                 slot.finish()
+                accepted = true
             case .noConnection:
                 continue
             case .failed(let code):

@@ -87,9 +87,13 @@ public final class SCGIServer: TransportServer {
             stop()
             return
         }
-        while waiter.waitForConnection() == .ready {
+        var accepted = false
+        while waiter.next(afterAccepting: accepted) == .ready {
+            accepted = false
             switch Connection.accept(from: listener.descriptor, timeoutMilliseconds: configuration.timeoutMilliseconds) {
-            case .accepted(let connection): serve(connection)
+            case .accepted(let connection):
+                serve(connection)
+                accepted = true
             case .noConnection: continue
             case .failed(let code):
                 logger.warning("SCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])

@@ -1,6 +1,7 @@
 // Plain POSIX and Linux calls on descriptors: listening sockets, epoll, eventfd.
 import CLinuxEvents
 import Glibc
+import Synchronization
 
 /// `strerror` as a Swift string.
 public func systemErrorDescription(_ code: Int32) -> String {
@@ -18,6 +19,13 @@ public enum SocketCalls {
         var accepting: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 && accepting != 0
+    }
+
+    /// Whether `fd` is a unix-domain socket (as opposed to TCP).
+    public static func isUnixSocket(_ fd: Int32) -> Bool {
+        var domain: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_UNIX
     }
 
     /// Removes a socket file left behind by an earlier run; refuses to touch
@@ -75,6 +83,8 @@ public struct OwnedSocketFile: Sendable {
 /// written once and never read, so it stays readable.
 public final class StopSignal: Sendable {
     public let descriptor: Int32
+    /// Set before the eventfd is written, so a check needs no system call.
+    private let raised = Atomic<Bool>(false)
 
     public init() throws(TransportError) {
         descriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
@@ -84,14 +94,12 @@ public final class StopSignal: Sendable {
     deinit { SocketCalls.close(descriptor) }
 
     public func raise() {
+        raised.store(true, ordering: .releasing)
         var one: UInt64 = 1
         _ = Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
     }
 
-    public var isRaised: Bool {
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) == 1
-    }
+    public var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
 /// One worker's wait for work: a new connection on the shared listener, the
@@ -104,6 +112,7 @@ public final class ConnectionWaiter {
 
     private let epoll: Int32
     private let stop: StopSignal
+    private var events = [epoll_event](repeating: epoll_event(), count: 2)
 
     public init(listener: Int32, stop: StopSignal) throws(TransportError) {
         self.stop = stop
@@ -126,9 +135,17 @@ public final class ConnectionWaiter {
 
     deinit { SocketCalls.close(epoll) }
 
+    /// What a worker does next. Right after serving a connection it tries to
+    /// accept again at once: under load the next one is usually queued
+    /// already, and this saves an `epoll_wait` per request. After an accept
+    /// that found nothing it waits.
+    public func next(afterAccepting accepted: Bool) -> Event {
+        if accepted { return stop.isRaised ? .stop : .ready }
+        return waitForConnection()
+    }
+
     /// Waits for a new connection or the stop signal; stop wins a tie.
     public func waitForConnection() -> Event {
-        var events = [epoll_event](repeating: epoll_event(), count: 2)
         while true {
             let count = epoll_wait(epoll, &events, 2, -1)
             if count < 0 {

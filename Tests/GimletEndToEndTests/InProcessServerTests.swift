@@ -99,4 +99,30 @@ final class Handoff<Value: Sendable>: Sendable {
         #expect(after.status == 200)
         #expect(after.text == "up")
     }
+
+    @Test func aFinishedUnixConnectionIsClosedAtOnce() throws {
+        let directory = try TemporaryDirectory("gimlet-linger")
+        var router = Router()
+        router.get("/x") { _ in .text("x") }
+        let socket = directory.file("app.sock")
+        let server = try FastCGIServer(
+            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 1, socketMode: 0o666),
+            responder: router, logger: Logger(label: "test"))
+        let stopped = Handoff<Bool>()
+        Thread { server.run(); stopped.put(true) }.start()
+        defer {
+            server.stop()
+            _ = stopped.take(seconds: 10)
+        }
+
+        // Our side stays open, as nginx's does until it has read the response.
+        let client = try RawClient(unixPath: socket)
+        client.send(fastCGIRequest([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/x")]))
+        let response = client.readToEnd()
+        #expect(String(decoding: response, as: UTF8.self).contains("Status: 200 OK"))
+        #expect(response.count >= 16 && response[response.count - 16 + 1] == 3, "ends with FCGI_END_REQUEST")
+        // libfcgi's linger would have shut down the server's side only and kept
+        // the socket open, waiting for ours to close: a write would still go through.
+        #expect(client.send([0]) == EPIPE, "the worker closed the connection instead of waiting")
+    }
 }

@@ -1,8 +1,33 @@
 import Foundation
 
-/// A raw TCP client for protocol-level tests: send exact bytes, read what comes back.
+/// A raw TCP or unix-socket client for protocol-level tests: send exact bytes, read what comes back.
 final class RawClient {
     private let fd: Int32
+
+    /// Connects to a unix socket.
+    init(unixPath: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SetupError("socket() failed") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(unixPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw SetupError("socket path too long: \(unixPath)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw SetupError("connect() to \(unixPath) failed")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -24,8 +49,11 @@ final class RawClient {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    /// Sends; 0, or the errno of the failure (EPIPE once the peer has closed its end).
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Int32 {
+        let sent = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        return sent == bytes.count ? 0 : errno
     }
 
     func send(_ text: String) { send(Array(text.utf8)) }
@@ -51,4 +79,20 @@ func scgiRequest(_ pairs: [(String, String)], body: [UInt8] = []) -> [UInt8] {
         block += Array(name.utf8) + [0] + Array(value.utf8) + [0]
     }
     return Array("\(block.count):".utf8) + block + Array(",".utf8) + body
+}
+
+/// A FastCGI responder request as nginx sends it: BEGIN_REQUEST (no keep-conn),
+/// the params, an empty PARAMS record, an empty STDIN record.
+func fastCGIRequest(_ params: [(String, String)]) -> [UInt8] {
+    func record(_ type: UInt8, _ content: [UInt8]) -> [UInt8] {
+        [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0] + content
+    }
+    func length(_ count: Int) -> [UInt8] {
+        count < 128 ? [UInt8(count)] : [UInt8(count >> 24 | 0x80), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)]
+    }
+    var encoded: [UInt8] = []
+    for (name, value) in params {
+        encoded += length(name.utf8.count) + length(value.utf8.count) + Array(name.utf8) + Array(value.utf8)
+    }
+    return record(1, [0, 1, 0, 0, 0, 0, 0, 0]) + record(4, encoded) + record(4, []) + record(5, [])
 }
