@@ -11,8 +11,8 @@
 /// ```
 public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
     private var bytes: [UInt8] = []
-    /// Start of each entry's key, its length, and its value's length (the value follows `=`).
-    private var entries: [EntryLayout] = []
+    /// Where the entries lie.
+    private var entries = Layout()
 
     /// An empty environ.
     public init() {}
@@ -26,28 +26,60 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         for (key, value) in elements { append(key: key, value: value) }
     }
 
-    /// Where one entry lies in a transport's byte buffer.
-    public struct EntryLayout: Sendable {
-        public var start: Int
-        public var keyLength: Int
-        public var valueLength: Int
+    /// Where the entries lie in a transport's byte buffer: for each, the start
+    /// of its key, the key's length and the value's length (the value follows
+    /// one separator byte, `=` or NUL).
+    ///
+    /// Three integers per entry in one `[Int]`: an array of a struct of ours
+    /// would cost a generic metadata lookup each time one is allocated.
+    public struct Layout: Sendable {
+        @usableFromInline var values: [Int] = []
 
-        public init(start: Int, keyLength: Int, valueLength: Int) {
-            self.start = start
-            self.keyLength = keyLength
-            self.valueLength = valueLength
+        /// An empty layout with room for `capacity` entries.
+        @inlinable
+        public init(capacity: Int = 0) {
+            values.reserveCapacity(capacity * 3)
+        }
+
+        /// Adds an entry.
+        @inlinable
+        public mutating func append(start: Int, keyLength: Int, valueLength: Int) {
+            values.append(start)
+            values.append(keyLength)
+            values.append(valueLength)
+        }
+
+        /// The number of entries.
+        public var count: Int { values.count / 3 }
+
+        /// Whether there are no entries.
+        public var isEmpty: Bool { values.isEmpty }
+
+        func start(_ index: Int) -> Int { values[index * 3] }
+        func keyLength(_ index: Int) -> Int { values[index * 3 + 1] }
+        func valueLength(_ index: Int) -> Int { values[index * 3 + 2] }
+
+        func fits(_ index: Int, in size: Int) -> Bool {
+            let start = start(index), key = keyLength(index), value = valueLength(index)
+            guard start >= 0, key >= 0, value >= 0, start <= size else { return false }
+            // Subtractions only: no overflow whatever the numbers.
+            let room = size - start
+            return key < room && value <= room - key - 1
         }
     }
 
     /// An environ over a transport's buffer of `KEY=VALUE` entries, with each
     /// entry's place already found; entries that do not fit the buffer are dropped.
-    public init(storage: [UInt8], layout: [EntryLayout]) {
+    public init(storage: [UInt8], layout: Layout) {
         bytes = storage
-        let fits = { (entry: EntryLayout) in
-            entry.start >= 0 && entry.keyLength >= 0 && entry.valueLength >= 0
-                && entry.start + entry.keyLength + 1 + entry.valueLength <= storage.count
+        let all = 0..<layout.count
+        if all.allSatisfy({ layout.fits($0, in: storage.count) }) {
+            entries = layout
+        } else {
+            for index in all where layout.fits(index, in: storage.count) {
+                entries.append(start: layout.start(index), keyLength: layout.keyLength(index), valueLength: layout.valueLength(index))
+            }
         }
-        entries = layout.allSatisfy(fits) ? layout : layout.filter(fits)
     }
 
     /// Adds (or overrides) one parameter.
@@ -56,7 +88,7 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         bytes.append(contentsOf: key.utf8)
         bytes.append(UInt8(ascii: "="))
         bytes.append(contentsOf: value.utf8)
-        entries.append(EntryLayout(start: start, keyLength: key.utf8.count, valueLength: value.utf8.count))
+        entries.append(start: start, keyLength: key.utf8.count, valueLength: value.utf8.count)
     }
 
     /// The value of `key`, if the server sent it (invalid UTF-8 repaired).
@@ -69,7 +101,7 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     public var count: Int { entries.count }
 
     /// The keys, in the order they came (duplicates included).
-    public var keys: [String] { entries.map { String(decoding: bytes[$0.start..<($0.start + $0.keyLength)], as: UTF8.self) } }
+    public var keys: [String] { (0..<entries.count).map(key(at:)) }
 
     /// The environ as a dictionary.
     public var dictionary: [String: String] {
@@ -79,18 +111,19 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     }
 
     public func makeIterator() -> some IteratorProtocol<(key: String, value: String)> {
-        entries.indices.lazy.map { index in
-            let entry = entries[index]
-            return (String(decoding: bytes[entry.start..<(entry.start + entry.keyLength)], as: UTF8.self), value(at: index))
-        }.makeIterator()
+        (0..<entries.count).lazy.map { index in (key(at: index), value(at: index)) }.makeIterator()
     }
 
     public var description: String { dictionary.description }
 
+    private func key(at index: Int) -> String {
+        let start = entries.start(index)
+        return String(decoding: bytes[start..<(start + entries.keyLength(index))], as: UTF8.self)
+    }
+
     private func value(at index: Int) -> String {
-        let entry = entries[index]
-        let valueStart = entry.start + entry.keyLength + 1
-        return String(decoding: bytes[valueStart..<(valueStart + entry.valueLength)], as: UTF8.self)
+        let valueStart = entries.start(index) + entries.keyLength(index) + 1
+        return String(decoding: bytes[valueStart..<(valueStart + entries.valueLength(index))], as: UTF8.self)
     }
 
     private func lastIndex(of key: String) -> Int? {
@@ -100,14 +133,14 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         guard length > 0 else { return nil }
         let first = wanted[0]
         let bytes = bytes.span
-        let entries = entries.span
+        let layout = entries.values.span
         var index = entries.count - 1
         while index >= 0 {
-            let entry = entries[index]
+            let start = layout[index * 3]
             // Length and first byte rule out nearly every entry before a full compare.
-            if entry.keyLength == length, bytes[entry.start] == first {
+            if layout[index * 3 + 1] == length, bytes[start] == first {
                 var offset = 1
-                while offset < length, bytes[entry.start + offset] == wanted[offset] { offset += 1 }
+                while offset < length, bytes[start + offset] == wanted[offset] { offset += 1 }
                 if offset == length { return index }
             }
             index -= 1

@@ -21,7 +21,18 @@ public struct RequestStorage {
 
     /// The value stored under `key`.
     public subscript<Key: RequestStorageKey>(key: Key.Type) -> Key.Value? {
-        get { values[ObjectIdentifier(key)] as? Key.Value }
-        set { values[ObjectIdentifier(key)] = newValue }
+        // Cast to Key.Value, not Key.Value?: casting to an optional looked up
+        // the optional's generic metadata at run time on every access.
+        get {
+            guard let value = values[ObjectIdentifier(key)] else { return nil }
+            return value as? Key.Value
+        }
+        set {
+            if let newValue {
+                values[ObjectIdentifier(key)] = newValue
+            } else {
+                values.removeValue(forKey: ObjectIdentifier(key))
+            }
+        }
     }
 }

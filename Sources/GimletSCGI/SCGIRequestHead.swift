@@ -43,7 +43,7 @@ public struct SCGIRequestHead: Sendable {
         guard length > 0, input[end - 1] == 0 else { return .invalid("header block does not end with NUL") }
 
         // NAME\0VALUE\0 pairs.
-        var layout: [CGIEnvironment.EntryLayout] = []
+        var layout = CGIEnvironment.Layout(capacity: 32)
         var seen = Set<ArraySlice<UInt8>>()
         var fieldStart = start
         var nameEnd = -1
@@ -69,7 +69,7 @@ public struct SCGIRequestHead: Sendable {
                 guard value.elementsEqual("1".utf8) else { return .invalid("SCGI is not 1") }
                 scgi = true
             }
-            layout.append(.init(start: fieldStart - start, keyLength: name.count, valueLength: value.count))
+            layout.append(start: fieldStart - start, keyLength: name.count, valueLength: value.count)
             fieldStart = position + 1
             nameEnd = -1
         }

@@ -143,11 +143,10 @@ import Testing
     @Test func fromATransportBufferAndLayout() {
         // As a transport hands it over: KEY=VALUE entries back to back, places found.
         let raw = Array("A=1EMPTY=EQ=a=bA=2".utf8)
-        let layout: [CGIEnvironment.EntryLayout] = [
-            .init(start: 0, keyLength: 1, valueLength: 1), .init(start: 3, keyLength: 5, valueLength: 0),
-            .init(start: 9, keyLength: 2, valueLength: 3), .init(start: 15, keyLength: 1, valueLength: 1),
-            .init(start: 15, keyLength: 1, valueLength: 99), .init(start: -1, keyLength: 1, valueLength: 1),
-        ]
+        var layout = CGIEnvironment.Layout()
+        for (start, key, value) in [(0, 1, 1), (3, 5, 0), (9, 2, 3), (15, 1, 1), (15, 1, 99), (-1, 1, 1), (Int.max, 1, 1), (0, Int.max, 1), (0, 1, Int.max)] {
+            layout.append(start: start, keyLength: key, valueLength: value)
+        }
         let environ = CGIEnvironment(storage: raw, layout: layout)
         #expect(environ.count == 4, "entries outside the buffer are dropped")
         #expect(environ["A"] == "2", "a later duplicate wins")
