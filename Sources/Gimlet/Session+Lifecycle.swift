@@ -55,17 +55,17 @@ extension Session {
     /// - Parameter secure: whether the request came over HTTPS (`Secure` cookies).
     /// - Throws: ``SessionError`` if a cookie would be too large for browsers.
     func outcome(secure: Bool) throws -> Outcome {
-        let configuration = context.configuration
+        let context = context
         var changes: [SessionChange] = []
         var cookies: [String] = []
         for id in deletedIDs {
-            changes.append(SessionChange(id: id, removeAll: true, timeToLive: configuration.sessionTimeToLive))
+            changes.append(SessionChange(id: id, removeAll: true, timeToLive: context.configuration.sessionTimeToLive))
         }
         for index in channels.indices {
             var channel = channels[index]
-            let ttl = channel.permanent ? configuration.permanentTimeToLive : configuration.sessionTimeToLive
-            let renewal = channel.hadCookie && now - channel.issued >= min(configuration.renewAfter, ttl / 2)
-            let name = channel.permanent ? configuration.permanentCookieName : configuration.sessionCookieName
+            let ttl = channel.permanent ? context.configuration.permanentTimeToLive : context.configuration.sessionTimeToLive
+            let renewal = channel.hadCookie && now - channel.issued >= min(context.configuration.renewAfter, ttl / 2)
+            let name = channel.permanent ? context.configuration.permanentCookieName : context.configuration.sessionCookieName
 
             let flagFlips = channel.hadCookie && channel.willHaveServerData != channel.cookieSaysServerData
             let send = channel.clientDirty || channel.mustReissue || renewal || flagFlips
@@ -79,7 +79,7 @@ extension Session {
                                   hasServerData: channel.willHaveServerData),
                     cookieName: name)
                 var cookie = baseCookie(name: name, value: value, secure: secure)
-                if channel.permanent { cookie.maxAge = Int(configuration.permanentMaxAge) }
+                if channel.permanent { cookie.maxAge = Int(context.configuration.permanentMaxAge) }
                 let header = try cookie.headerValue()
                 let line = "Set-Cookie: ".utf8.count + header.utf8.count
                 guard line <= 4096 else { throw SessionError.cookieTooLarge(cookie: name, bytes: line) }
@@ -102,8 +102,7 @@ extension Session {
     }
 
     private func baseCookie(name: String, value: String, secure: Bool) -> SetCookie {
-        let configuration = context.configuration
-        return SetCookie(name: name, value: value, path: configuration.cookiePath, domain: configuration.cookieDomain,
-                         secure: secure, httpOnly: true, sameSite: configuration.sameSite)
+        SetCookie(name: name, value: value, path: context.configuration.cookiePath, domain: context.configuration.cookieDomain,
+                  secure: secure, httpOnly: true, sameSite: context.configuration.sameSite)
     }
 }

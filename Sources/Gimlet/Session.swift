@@ -39,13 +39,14 @@ public final class Session {
     init(context: SessionContext, cookies: [String: String], now: Int64, logger: Logger) {
         self.context = context
         self.now = now
-        let configuration = context.configuration
+        // Fields read through the context: copying the whole configuration
+        // struct retained and released each of its strings per request.
         channels = [true, false].map { permanent in
-            let name = permanent ? configuration.permanentCookieName : configuration.sessionCookieName
+            let name = permanent ? context.configuration.permanentCookieName : context.configuration.sessionCookieName
             guard let value = cookies[name] else { return .fresh(permanent: permanent, now: now) }
             switch context.codec.decode(value, cookieName: name) {
             case .valid(let payload, let stale):
-                if let lifetime = configuration.absoluteLifetime, now - payload.created >= lifetime {
+                if let lifetime = context.configuration.absoluteLifetime, now - payload.created >= lifetime {
                     var channel = SessionChannel.fresh(permanent: permanent, now: now)
                     channel.hadBadCookie = true
                     return channel
@@ -103,16 +104,17 @@ public final class Session {
     ///   backend; a backend failure when server-side data had to be loaded.
     public func get(_ key: String, permanent: Bool? = nil, clientside: Bool? = nil) throws -> SessionValue? {
         if permanent == nil && clientside == nil {
-            for channel in channels { if let value = channel.client[key] { return value } }
+            // By index: a `for channel in channels` loop copied each channel and its dictionaries.
+            for index in channels.indices { if let value = channels[index].client[key] { return value } }
             guard context.backend != nil else { return nil }
             try loadServerData()
-            for channel in channels { if let value = channel.server[key] { return value } }
+            for index in channels.indices { if let value = channels[index].server[key] { return value } }
             return nil
         }
         let (index, client) = try place(permanent: permanent, clientside: clientside)
         if client { return channels[index].client[key] }
         // A client-side value shadows any server-side copy of the key.
-        if channels.contains(where: { $0.client[key] != nil }) { return nil }
+        if channels.indices.contains(where: { channels[$0].client[key] != nil }) { return nil }
         try loadServerData()
         return channels[index].server[key]
     }
@@ -194,25 +196,23 @@ public final class Session {
 
     /// Where `set` puts a key given these options.
     func place(permanent: Bool?, clientside: Bool?) throws -> (channel: Int, clientside: Bool) {
-        let configuration = context.configuration
         if clientside == false && context.backend == nil { throw SessionError.noBackend }
-        let client = clientside ?? configuration.resolvedClientsideDefault
-        return ((permanent ?? configuration.permanentByDefault) ? 0 : 1, client)
+        let client = clientside ?? context.configuration.resolvedClientsideDefault
+        return ((permanent ?? context.configuration.permanentByDefault) ? 0 : 1, client)
     }
 
     /// Where `key` is, if that is known without I/O.
     func knownPlace(of key: String) -> (channel: Int, clientside: Bool)? {
-        for (index, channel) in channels.enumerated() {
-            if channel.client[key] != nil { return (index, true) }
-            if channel.server[key] != nil { return (index, false) }
+        for index in channels.indices {
+            if channels[index].client[key] != nil { return (index, true) }
+            if channels[index].server[key] != nil { return (index, false) }
         }
         return nil
     }
 
     func storeWithDefaults(_ key: String, _ value: SessionValue) {
-        let configuration = context.configuration
-        store(key, value, channel: configuration.permanentByDefault ? 0 : 1,
-              clientside: configuration.resolvedClientsideDefault)
+        store(key, value, channel: context.configuration.permanentByDefault ? 0 : 1,
+              clientside: context.configuration.resolvedClientsideDefault)
     }
 
     /// Puts `key` in one place and takes it out of the others. A server-side

@@ -74,12 +74,18 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func appendBytes(of word: UInt64, to out: inout [UInt8]) {
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        var shift: UInt64 = 64
+        while shift > 0 {
+            shift -= 8
+            out.append(UInt8(truncatingIfNeeded: word >> shift))
+        }
     }
 
     private static func appendHex(of word: UInt64, to out: inout [UInt8]) {
-        for shift in stride(from: 60, through: 0, by: -4) {
-            out.append(Hex.digit(UInt8(truncatingIfNeeded: word >> UInt64(shift)) & 0xF))
+        var shift: UInt64 = 64
+        while shift > 0 {
+            shift -= 4
+            out.append(Hex.digit(UInt8(truncatingIfNeeded: word >> shift) & 0xF))
         }
     }
 

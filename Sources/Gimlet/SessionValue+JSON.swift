@@ -132,7 +132,7 @@ struct JSONParser {
             guard depth <= Self.maximumDepth else { throw fail("nested too deeply") }
             defer { depth -= 1 }
             index += 1
-            var members = [String: SessionValue](minimumCapacity: 4)
+            var members: [String: SessionValue] = [:]
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
             while true {

@@ -11,8 +11,8 @@ public enum CookieHeader {
     /// CookieHeader.parse(#"a=1; b="two"; junk; a=3"#)   // ["a": "1", "b": "two"]
     /// ```
     public static func parse(_ header: String) -> [String: String] {
+        var cookies: [String: String] = [:]
         let bytes = Array(header.utf8)
-        var cookies = [String: String](minimumCapacity: bytes.count(where: { $0 == UInt8(ascii: ";") }) + 1)
         var index = 0
         while index < bytes.count {
             // One `name=value` piece, up to the next ';'.
