@@ -64,27 +64,43 @@ public struct SetCookie: Sendable, Equatable {
     /// - Throws: ``CookieError`` naming the offending part.
     public func headerValue() throws(CookieError) -> String {
         guard isToken(name) else { throw CookieError(.invalidName, name) }
-        guard value.utf8.allSatisfy(Self.isCookieOctet) else { throw CookieError(.invalidValue, name) }
-        var out = name + "=" + value
-        if let maxAge { out += "; Max-Age=\(maxAge)" }
-        if let expires { out += "; Expires=" + HTTPDate.format(unixSeconds: expires) }
+        guard Self.all(value, Self.isCookieOctet) else { throw CookieError(.invalidValue, name) }
+        // One byte buffer: concatenating strings made a new string per attribute.
+        var out: [UInt8] = []
+        out.reserveCapacity(name.utf8.count + value.utf8.count + 128)
+        out.append(contentsOf: name.utf8)
+        out.append(UInt8(ascii: "="))
+        out.append(contentsOf: value.utf8)
+        if let maxAge { Self.append("; Max-Age=", String(maxAge), to: &out) }
+        if let expires { Self.append("; Expires=", HTTPDate.format(unixSeconds: expires), to: &out) }
         if let path {
-            guard path.utf8.allSatisfy(Self.isAttributeValueByte) else { throw CookieError(.invalidPath, name) }
-            out += "; Path=" + path
+            guard Self.all(path, Self.isAttributeValueByte) else { throw CookieError(.invalidPath, name) }
+            Self.append("; Path=", path, to: &out)
         }
         if let domain {
-            guard !domain.isEmpty, domain.utf8.allSatisfy(Self.isDomainByte) else {
+            guard !domain.isEmpty, Self.all(domain, Self.isDomainByte) else {
                 throw CookieError(.invalidDomain, name)
             }
-            out += "; Domain=" + domain
+            Self.append("; Domain=", domain, to: &out)
         }
-        if secure { out += "; Secure" }
-        if httpOnly { out += "; HttpOnly" }
+        if secure { Self.append("; Secure", "", to: &out) }
+        if httpOnly { Self.append("; HttpOnly", "", to: &out) }
         if let sameSite {
             guard sameSite != .none || secure else { throw CookieError(.sameSiteNoneWithoutSecure, name) }
-            out += "; SameSite=" + sameSite.rawValue
+            Self.append("; SameSite=", sameSite.rawValue, to: &out)
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func append(_ attribute: String, _ value: String, to out: inout [UInt8]) {
+        out.append(contentsOf: attribute.utf8)
+        out.append(contentsOf: value.utf8)
+    }
+
+    private static func all(_ text: String, _ allowed: (UInt8) -> Bool) -> Bool {
+        let bytes = text.utf8.span
+        for index in bytes.indices where !allowed(bytes[index]) { return false }
+        return true
     }
 
     static func isCookieOctet(_ byte: UInt8) -> Bool {

@@ -19,15 +19,16 @@ public struct URLEncodedForm: Sendable, Sequence, Equatable {
     /// Parses `encoded` (a query string without the `?`, or a form body).
     public init<S: StringProtocol>(_ encoded: S) {
         pairs = []
-        for piece in encoded.split(separator: "&", omittingEmptySubsequences: true) {
-            let name: Substring.SubSequence
-            let value: Substring.SubSequence
-            let piece = Substring(piece)
-            if let equals = piece.firstIndex(of: "=") {
-                name = piece[..<equals]
-                value = piece[piece.index(after: equals)...]
+        // Bytes, not characters, as the standard says: no grapheme breaking,
+        // and an `&` followed by a combining mark still separates.
+        for piece in Substring(encoded).utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let name: Substring
+            let value: Substring
+            if let equals = piece.firstIndex(of: UInt8(ascii: "=")) {
+                name = Substring(piece[..<equals])
+                value = Substring(piece[piece.index(after: equals)...])
             } else {
-                name = piece[...]
+                name = Substring(piece)
                 value = ""
             }
             guard let decodedName = PercentDecoding.decode(name, plusAsSpace: true),

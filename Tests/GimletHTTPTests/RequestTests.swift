@@ -162,3 +162,15 @@ import Testing
         #expect(Set(environ.keys) == ["REQUEST_METHOD", "HTTP_X"])
     }
 }
+
+@Suite struct FormBytes {
+    @Test func pairsSplitOnBytesNotCharacters() {
+        // "&" or "=" followed by a combining mark is one Character, but still a separator.
+        let form = URLEncodedForm("a=1&\u{301}b=2&c=\u{301}&d")
+        #expect(form["a"] == "1")
+        #expect(form["\u{301}b"] == "2")
+        #expect(form["c"] == "\u{301}")
+        #expect(form["d"] == "")
+        #expect(form.map(\.name) == ["a", "\u{301}b", "c", "d"])
+    }
+}

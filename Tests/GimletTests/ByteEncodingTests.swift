@@ -50,4 +50,17 @@ import Testing
         #expect(Set([id, other, id]).count == 2)
         #expect(SessionID.random() != SessionID.random())
     }
+
+    @Test func randomBytesFromTheBlockAreNeverHandedOutTwice() {
+        // 600 ids are 9,600 bytes: more than two 4 KiB blocks, so refills are crossed.
+        let ids = (0..<600).map { _ in SessionID.random() }
+        #expect(Set(ids).count == ids.count)
+        let pieces = (0..<300).map { _ in Crypto.randomBytes(12) }
+        #expect(Set(pieces).count == pieces.count)
+        #expect(pieces.allSatisfy { $0.count == 12 })
+        #expect(Crypto.randomBytes(5000).count == 5000, "large requests go straight to OpenSSL")
+        // Not all zero, and the bytes vary (a broken copy would repeat one value).
+        let sample = Crypto.randomBytes(64)
+        #expect(Set(sample).count > 16)
+    }
 }
