@@ -119,7 +119,10 @@ final class CookieCodec: Sendable {
 
     private func appendTime(_ seconds: Int64, to bytes: inout [UInt8]) {
         let value = UInt32(clamping: seconds)
-        bytes.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)])
+        bytes.append(UInt8(value >> 24))
+        bytes.append(UInt8(value >> 16 & 0xFF))
+        bytes.append(UInt8(value >> 8 & 0xFF))
+        bytes.append(UInt8(value & 0xFF))
     }
 
     private func readTime(_ bytes: [UInt8], at offset: Int) -> Int64 {

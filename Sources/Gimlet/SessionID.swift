@@ -141,27 +141,25 @@ enum Base64URL {
     }()
 
     static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
+        let table = alphabet
+        let full = bytes.count / 3, rest = bytes.count % 3
+        var out = [UInt8](repeating: 0, count: full * 4 + (rest == 0 ? 0 : rest + 1))
+        var index = 0, written = 0
+        // Three bytes make four characters, written in place.
         while index + 3 <= bytes.count {
-            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
+            let word = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out[written] = table[Int(word >> 18 & 63)]
+            out[written + 1] = table[Int(word >> 12 & 63)]
+            out[written + 2] = table[Int(word >> 6 & 63)]
+            out[written + 3] = table[Int(word & 63)]
             index += 3
+            written += 4
         }
-        let rest = bytes.count - index
-        if rest == 1 {
-            let n = UInt32(bytes[index]) << 16
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-        } else if rest == 2 {
-            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
+        if rest > 0 {
+            let word = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out[written] = table[Int(word >> 18 & 63)]
+            out[written + 1] = table[Int(word >> 12 & 63)]
+            if rest == 2 { out[written + 2] = table[Int(word >> 6 & 63)] }
         }
         return String(decoding: out, as: UTF8.self)
     }
