@@ -56,12 +56,33 @@ enum RoutePattern {
     /// The path's non-empty segments, percent-decoded; `nil` if one is not UTF-8.
     static func decodedSegments(of path: String) -> [String]? {
         var segments: [String] = []
-        // Split the bytes, not the characters: no grapheme breaking for a path.
-        for piece in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
-            guard let decoded = PercentDecoding.decode(Substring(piece), plusAsSpace: false) else { return nil }
-            segments.append(decoded)
+        segments.reserveCapacity(4)
+        // One pass over the bytes (no grapheme breaking, no array of slices);
+        // a segment without '%' is already its own decoding.
+        let utf8 = path.utf8
+        var start = utf8.startIndex
+        var escaped = false
+        var index = start
+        while true {
+            let atEnd = index == utf8.endIndex
+            if atEnd || utf8[index] == UInt8(ascii: "/") {
+                if index != start {
+                    let piece = Substring(utf8[start..<index])
+                    if escaped {
+                        guard let decoded = PercentDecoding.decode(piece, plusAsSpace: false) else { return nil }
+                        segments.append(decoded)
+                    } else {
+                        segments.append(String(piece))
+                    }
+                }
+                if atEnd { return segments }
+                start = utf8.index(after: index)
+                escaped = false
+            } else if utf8[index] == UInt8(ascii: "%") {
+                escaped = true
+            }
+            index = utf8.index(after: index)
         }
-        return segments
     }
 }
 
