@@ -9,8 +9,10 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
 
     /// A fresh id from OpenSSL's random generator.
     public static func random() -> SessionID {
-        // randomBytes(16) always returns 16 bytes.
-        SessionID(bytes: Crypto.randomBytes(16)[...]) ?? SessionID(high: 0, low: 0)
+        guard let id = SessionID(bytes: Crypto.randomBytes(16)[...]) else {
+            preconditionFailure("Crypto.randomBytes(16) returned another length")
+        }
+        return id
     }
 
     private init(high: UInt64, low: UInt64) {

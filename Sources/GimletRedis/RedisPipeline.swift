@@ -7,7 +7,9 @@
 /// ```swift
 /// var pipeline = RedisPipeline()
 /// pipeline.command("HGETALL", key)
-/// pipeline.command("EXPIRE", key, "3600")
+/// pipeline.begin("EXPIRE", arguments: 2)
+/// pipeline.argument(key)
+/// pipeline.argument("3600")
 /// ```
 struct RedisPipeline {
     /// The RESP bytes of every command so far.
