@@ -56,8 +56,11 @@ final class HMACKey: @unchecked Sendable {
         EVP_MAC_free(mac)
     }
 
-    /// HMAC-SHA256 of the concatenation of `parts`.
-    func authenticate(_ parts: [UInt8]...) -> [UInt8] {
+    /// HMAC-SHA256 of the concatenation of the parts.
+    ///
+    /// Up to three parts, not a variadic list: an array of arrays cost a
+    /// run-time metadata lookup on every call.
+    func authenticate(_ first: [UInt8], _ second: [UInt8] = [], _ third: [UInt8] = []) -> [UInt8] {
         let context: MACContext
         if let pooled = idle.withLock({ $0.popLast() }) {
             context = pooled
@@ -67,11 +70,11 @@ final class HMACKey: @unchecked Sendable {
             guard let copy = EVP_MAC_CTX_dup(template) else { preconditionFailure("EVP_MAC_CTX_dup: out of memory") }
             context = MACContext(copy)
         }
-        var ok = true
-        for part in parts where !part.isEmpty {
-            ok = ok && part.withUnsafeBufferPointer { EVP_MAC_update(context.pointer, $0.baseAddress, $0.count) == 1 }
+        let update = { (part: [UInt8]) -> Bool in
+            part.isEmpty || part.withUnsafeBufferPointer { EVP_MAC_update(context.pointer, $0.baseAddress, $0.count) == 1 }
         }
-        var out = [UInt8](repeating: 0, count: 32)
+        var ok = update(first) && update(second) && update(third)
+        var out = [UInt8].zeroed(count: 32)
         var length = 0
         ok = ok && out.withUnsafeMutableBufferPointer { EVP_MAC_final(context.pointer, $0.baseAddress, &length, 32) == 1 }
         // A keyed HMAC-SHA256 over memory we own cannot fail short of memory exhaustion.
@@ -89,7 +92,7 @@ enum Crypto {
             throw SessionConfigurationError("OpenSSL has no HKDF (EVP_PKEY_HKDF)")
         }
         defer { EVP_PKEY_CTX_free(context) }
-        var out = [UInt8](repeating: 0, count: length)
+        var out = [UInt8].zeroed(count: length)
         var outLength = length
         let ok = key.withUnsafeBufferPointer { keyBuffer in
             salt.withUnsafeBufferPointer { saltBuffer in
@@ -113,7 +116,7 @@ enum Crypto {
     static func aesGCMSeal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], associatedData: [UInt8]) -> [UInt8] {
         let context = newCipherContext()
         defer { EVP_CIPHER_CTX_free(context) }
-        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
+        var out = [UInt8].zeroed(count: plaintext.count + 16)
         var length: Int32 = 0
         var total = 0
         let ok = key.withUnsafeBufferPointer { keyBuffer in
@@ -149,7 +152,7 @@ enum Crypto {
         defer { EVP_CIPHER_CTX_free(context) }
         let cipherCount = sealed.count - 16
         var tag = Array(sealed[cipherCount...])
-        var out = [UInt8](repeating: 0, count: cipherCount)
+        var out = [UInt8].zeroed(count: cipherCount)
         var length: Int32 = 0
         var total = 0
         let ok = key.withUnsafeBufferPointer { keyBuffer in
@@ -217,7 +220,7 @@ enum Crypto {
     private static let randomBlock = Mutex(RandomBlock(bytes: [], used: 0, owner: 0))
 
     private static func freshRandomBytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
+        var out = [UInt8].zeroed(count: count)
         let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32($0.count)) == 1 }
         // A CSPRNG that cannot seed is no place to mint session ids from.
         guard ok else { preconditionFailure("RAND_bytes failed: OpenSSL's random generator is not seeded") }

@@ -232,8 +232,8 @@ public final class Session {
                 channels[target].clientDirty = true
             }
         } else {
-            let channel = channels[target]
-            if channel.serverLoaded, channel.server[key] == value, !channel.removals.contains(key) { return }
+            if channels[target].serverLoaded, channels[target].server[key] == value,
+               !channels[target].removals.contains(key) { return }
             ensureID(target)
             channels[target].writeServer(key, value)
         }

@@ -60,27 +60,29 @@ struct SessionChannel {
         serverLoaded = true
     }
 
+    // The isEmpty checks spare a hash of the key: a lookup hashes it even in an empty dictionary.
+
     mutating func writeServer(_ key: String, _ value: SessionValue) {
         upserts[key] = value
-        removals.remove(key)
+        if !removals.isEmpty { removals.remove(key) }
         server[key] = value
     }
 
     /// Deletes `key` server-side. Without the data loaded it deletes blindly,
     /// and only where earlier requests may have stored something.
     mutating func removeServer(_ key: String) {
-        let known = server.removeValue(forKey: key) != nil
-        upserts.removeValue(forKey: key)
+        let known = !server.isEmpty && server.removeValue(forKey: key) != nil
+        if !upserts.isEmpty { upserts.removeValue(forKey: key) }
         if (known || !serverLoaded) && mayHaveServerData { removals.insert(key) }
     }
 
     /// Deletes `key` server-side only if it is known to be there (no blind delete).
     mutating func removeServerIfKnown(_ key: String) {
-        if serverLoaded || upserts[key] != nil { removeServer(key) }
+        if serverLoaded || (!upserts.isEmpty && upserts[key] != nil) { removeServer(key) }
     }
 
     mutating func removeClient(_ key: String) -> SessionValue? {
-        guard let old = client.removeValue(forKey: key) else { return nil }
+        guard !client.isEmpty, let old = client.removeValue(forKey: key) else { return nil }
         clientDirty = true
         return old
     }

@@ -145,7 +145,7 @@ enum Base64URL {
     static func encode(_ bytes: [UInt8]) -> String {
         let table = alphabet
         let full = bytes.count / 3, rest = bytes.count % 3
-        var out = [UInt8](repeating: 0, count: full * 4 + (rest == 0 ? 0 : rest + 1))
+        var out = [UInt8].zeroed(count: full * 4 + (rest == 0 ? 0 : rest + 1))
         var index = 0, written = 0
         // Three bytes make four characters, written in place.
         while index + 3 <= bytes.count {
@@ -172,7 +172,7 @@ enum Base64URL {
         let count = input.count
         guard count % 4 != 1 else { return nil }
         let table = reverse
-        var out = [UInt8](repeating: 0, count: count * 3 / 4)
+        var out = [UInt8].zeroed(count: count * 3 / 4)
         var index = 0, written = 0
         // Four characters make three bytes; 0xFF marks a character outside the alphabet.
         while index + 4 <= count {
