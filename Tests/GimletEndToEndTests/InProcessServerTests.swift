@@ -100,13 +100,18 @@ final class Handoff<Value: Sendable>: Sendable {
         #expect(after.text == "up")
     }
 
-    @Test func aFinishedUnixConnectionIsClosedAtOnce() throws {
+    /// On a unix socket a worker closes a finished connection at once; on TCP
+    /// it keeps libfcgi's linger (shut down its side, wait for the peer's close).
+    @Test(arguments: [true, false])
+    func aFinishedConnectionIsClosedAtOnceOnAUnixSocket(unix: Bool) throws {
         let directory = try TemporaryDirectory("gimlet-linger")
         var router = Router()
         router.get("/x") { _ in .text("x") }
         let socket = directory.file("app.sock")
+        let port = try freeLoopbackPort()
         let server = try FastCGIServer(
-            configuration: FastCGIConfiguration(listen: .unix(path: socket), threads: 1, socketMode: 0o666),
+            configuration: FastCGIConfiguration(listen: unix ? .unix(path: socket) : .tcp(host: "127.0.0.1", port: port),
+                                                threads: 1, socketMode: 0o666),
             responder: router, logger: Logger(label: "test"))
         let stopped = Handoff<Bool>()
         Thread { server.run(); stopped.put(true) }.start()
@@ -115,14 +120,21 @@ final class Handoff<Value: Sendable>: Sendable {
             _ = stopped.take(seconds: 10)
         }
 
-        // Our side stays open, as nginx's does until it has read the response.
-        let client = try RawClient(unixPath: socket)
-        client.send(fastCGIRequest([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/x")]))
-        let response = client.readToEnd()
-        #expect(String(decoding: response, as: UTF8.self).contains("Status: 200 OK"))
-        #expect(response.count >= 16 && response[response.count - 16 + 1] == 3, "ends with FCGI_END_REQUEST")
-        // libfcgi's linger would have shut down the server's side only and kept
-        // the socket open, waiting for ours to close: a write would still go through.
-        #expect(client.send([0]) == EPIPE, "the worker closed the connection instead of waiting")
+        do {
+            // Our side stays open, as nginx's does until it has read the response.
+            let client = unix ? try RawClient(unixPath: socket) : try RawClient(port: port)
+            client.send(fastCGIRequest([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/x")]))
+            let response = client.readToEnd()
+            #expect(String(decoding: response, as: UTF8.self).contains("Status: 200 OK"))
+            #expect(response.count >= 16 && response[response.count - 16 + 1] == 3, "ends with FCGI_END_REQUEST")
+            // The linger shuts down the server's side only and keeps the socket
+            // open, waiting for ours to close: a write still goes through.
+            let written = client.send([0])
+            if unix {
+                #expect(written == EPIPE, "the worker closed the connection instead of waiting")
+            } else {
+                #expect(written == 0, "on TCP the worker waits for the web server to close first")
+            }
+        }
     }
 }
