@@ -15,10 +15,10 @@ extension Response {
         var out: [UInt8] = []
         out.reserveCapacity(64 + headers.count * 64 + (includeBody ? body.count : 0))
         out.append(contentsOf: Self.statusPrefix)
-        Self.appendDecimal(status.code, to: &out)
+        out.appendDecimal(status.code)
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: status.reasonPhrase.utf8)
-        Self.appendLineEnd(to: &out)
+        out.appendLineEnd()
         var hasLength = false
         for (name, value) in headers {
             guard isToken(name), Self.isSafeValue(value) else { throw UnsafeHeaderError(name: name) }
@@ -27,30 +27,20 @@ extension Response {
             out.append(UInt8(ascii: ":"))
             out.append(UInt8(ascii: " "))
             out.append(contentsOf: value.utf8)
-            Self.appendLineEnd(to: &out)
+            out.appendLineEnd()
         }
         if !hasLength {
             out.append(contentsOf: Self.contentLengthPrefix)
-            Self.appendDecimal(body.count, to: &out)
-            Self.appendLineEnd(to: &out)
+            out.appendDecimal(body.count)
+            out.appendLineEnd()
         }
-        Self.appendLineEnd(to: &out)
+        out.appendLineEnd()
         if includeBody { out.append(contentsOf: body) }
         return out
     }
 
     private static let statusPrefix = Array("Status: ".utf8)
     private static let contentLengthPrefix = Array("Content-Length: ".utf8)
-
-    private static func appendLineEnd(to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\r"))
-        out.append(UInt8(ascii: "\n"))
-    }
-
-    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value >= 10 { appendDecimal(value / 10, to: &out) }
-        out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
-    }
 
     private static func isSafeValue(_ text: String) -> Bool {
         let bytes = text.utf8.span

@@ -1,3 +1,5 @@
+import GimletHTTP
+
 /// Commands for one round trip, encoded as RESP as they are added.
 ///
 /// Building the wire bytes directly (`*3\r\n$4\r\nHSET\r\n…`) costs one
@@ -33,8 +35,8 @@ struct RedisPipeline {
         precondition(argumentsLeft == 0, "the previous Redis command is missing arguments")
         count += 1
         bytes.append(UInt8(ascii: "*"))
-        appendDecimal(arguments + 1)
-        appendLineEnd()
+        bytes.appendDecimal(arguments + 1)
+        bytes.appendLineEnd()
         argumentsLeft = arguments + 1
         argument(name)
     }
@@ -53,10 +55,10 @@ struct RedisPipeline {
         precondition(argumentsLeft > 0, "more Redis arguments than the command announced")
         argumentsLeft -= 1
         bytes.append(UInt8(ascii: "$"))
-        appendDecimal(argument.count)
-        appendLineEnd()
+        bytes.appendDecimal(argument.count)
+        bytes.appendLineEnd()
         bytes.append(contentsOf: argument)
-        appendLineEnd()
+        bytes.appendLineEnd()
     }
 
     /// Whether every command got the arguments it announced.
@@ -71,15 +73,5 @@ struct RedisPipeline {
         wrapped.count += count
         wrapped.command("EXEC")
         self = wrapped
-    }
-
-    private mutating func appendDecimal(_ value: Int) {
-        if value >= 10 { appendDecimal(value / 10) }
-        bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
-    }
-
-    private mutating func appendLineEnd() {
-        bytes.append(UInt8(ascii: "\r"))
-        bytes.append(UInt8(ascii: "\n"))
     }
 }

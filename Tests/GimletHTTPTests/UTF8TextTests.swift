@@ -18,3 +18,13 @@ import GimletHTTP
         #expect(UTF8Text.string(bytes) == nil)
     }
 }
+
+@Suite struct ASCIIByteAppending {
+    @Test(arguments: [0, 7, 10, 99, 100, 1234, 4_096, Int.max, -1, -305, Int.min])
+    func decimalMatchesStringDescription(value: Int) {
+        var bytes: [UInt8] = Array("x".utf8)
+        bytes.appendDecimal(value)
+        bytes.appendLineEnd()
+        #expect(bytes == Array("x\(value)\r\n".utf8))
+    }
+}
