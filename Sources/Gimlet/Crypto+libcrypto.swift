@@ -152,7 +152,9 @@ enum Crypto {
         defer { EVP_CIPHER_CTX_free(context) }
         let cipherCount = sealed.count - 16
         var tag = Array(sealed[cipherCount...])
-        var out = [UInt8].zeroed(count: cipherCount)
+        // At least one byte, so the output buffer always has an address (GCM
+        // writes nothing at the final step, but OpenSSL wants a pointer).
+        var out = [UInt8].zeroed(count: max(cipherCount, 1))
         var length: Int32 = 0
         var total = 0
         let ok = key.withUnsafeBufferPointer { keyBuffer in
@@ -161,9 +163,8 @@ enum Crypto {
                     sealed.withUnsafeBufferPointer { sealedBuffer in
                         tag.withUnsafeMutableBufferPointer { tagBuffer in
                             out.withUnsafeMutableBufferPointer { outBuffer -> Bool in
-                                var scratch: UInt8 = 0
-                                let outBase = outBuffer.baseAddress ?? withUnsafeMutablePointer(to: &scratch) { $0 }
-                                guard EVP_DecryptInit_ex(context, gcmCipher(keyLength: key.count), nil,
+                                guard let outBase = outBuffer.baseAddress,
+                                      EVP_DecryptInit_ex(context, gcmCipher(keyLength: key.count), nil,
                                                          keyBuffer.baseAddress, nonceBuffer.baseAddress) == 1,
                                       aadBuffer.isEmpty || EVP_DecryptUpdate(
                                           context, nil, &length, aadBuffer.baseAddress, Int32(aadBuffer.count)) == 1,
@@ -186,6 +187,7 @@ enum Crypto {
             cleanse(&out)
             return nil
         }
+        if out.count > cipherCount { out.removeLast(out.count - cipherCount) }
         return out
     }
 

@@ -61,6 +61,16 @@ import Testing
         #expect(Crypto.aesGCMOpen(key: key, nonce: iv, sealed: Array(sealed.prefix(10)), associatedData: aad) == nil)
     }
 
+    @Test func aesGCMOpensAnEmptyPlaintext() {
+        // Case 13: no plaintext, only the tag; opening gives back nothing, and a bad tag nothing either.
+        let zeros = [UInt8](repeating: 0, count: 32), nonce = [UInt8](repeating: 0, count: 12)
+        let tagOnly = hex("530f8afbc74536b9a963b4f1c4cb738b")
+        #expect(Crypto.aesGCMOpen(key: zeros, nonce: nonce, sealed: tagOnly, associatedData: []) == [])
+        var bad = tagOnly
+        bad[0] ^= 1
+        #expect(Crypto.aesGCMOpen(key: zeros, nonce: nonce, sealed: bad, associatedData: []) == nil)
+    }
+
     @Test func randomAndConstantTime() {
         #expect(Crypto.randomBytes(16) != Crypto.randomBytes(16))
         #expect(Crypto.constantTimeEquals([1, 2, 3], [1, 2, 3]))
