@@ -27,9 +27,11 @@ extension Session {
     }
 
     /// Checks a request against cross-site request forgery: for unsafe methods,
-    /// a cross-site `Sec-Fetch-Site` or an `Origin` other than the request's
-    /// own host is refused, and the `csrf_token` form field (or the
-    /// `X-CSRF-Token` header) must match the session's token.
+    /// a cross-site `Sec-Fetch-Site` is refused, an `Origin` must be the
+    /// request's own (``GimletHTTP/Request/origin``: scheme, host and port as
+    /// the web server passed them) or one of the configured
+    /// ``SessionConfiguration/publicOrigins``, and the `csrf_token` form field
+    /// (or the `X-CSRF-Token` header) must match the session's token.
     ///
     /// ```swift
     /// router.post("/transfer") { request in
@@ -44,20 +46,17 @@ extension Session {
         if request.headers["Sec-Fetch-Site"]?.lowercased() == "cross-site" {
             throw HTTPError(.forbidden, "cross-site request refused")
         }
-        if let origin = request.headers["Origin"], origin != "null" {
-            let host = request.headers["Host"] ?? request.environ["SERVER_NAME"] ?? ""
-            guard Self.authority(ofOrigin: origin) == host.lowercased() else {
+        if let sent = request.headers["Origin"], sent != "null" {
+            guard let origin = HTTPOrigin(sent),
+                  origin == request.origin || context.configuration.publicOrigins.contains(origin)
+            else {
+                request.logger.info("cross-origin request refused", metadata: [
+                    "origin": "\(sent)", "own_origin": "\(request.origin?.description ?? "unknown")",
+                ])
                 throw HTTPError(.forbidden, "cross-origin request refused")
             }
         }
         let candidate = request.form[field] ?? request.headers[header] ?? ""
         guard try isValidCSRFToken(candidate) else { throw HTTPError(.forbidden, "missing or wrong CSRF token") }
-    }
-
-    /// `host[:port]` of an `Origin` header value such as `https://example.com:8443`.
-    static func authority(ofOrigin origin: String) -> String {
-        guard let scheme = origin.range(of: "://") else { return "" }
-        let rest = origin[scheme.upperBound...]
-        return String(rest.prefix { $0 != "/" }).lowercased()
     }
 }

@@ -15,6 +15,7 @@ extension SessionConfiguration {
     /// | `cookie_name_permanent`, `cookie_name_session` | cookie names |
     /// | `cookie_domain`, `cookie_path`, `cookie_samesite` | cookie attributes |
     /// | `permanent_max_age`, `permanent_ttl`, `session_ttl`, `renew_after`, `absolute_lifetime` | seconds |
+    /// | `public_origins` | the site's public origins, comma-separated (`https://example.com`), for CSRF's `Origin` check |
     ///
     /// ```swift
     /// let configuration = try SessionConfiguration(settings: [
@@ -53,6 +54,13 @@ extension SessionConfiguration {
         }
         let secrets = (value("secret") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
+        let publicOrigins = try (value("public_origins") ?? "").split(separator: ",").map { raw in
+            let text = raw.trimmingCharacters(in: .whitespaces)
+            guard let origin = HTTPOrigin(text), origin.scheme == "http" || origin.scheme == "https" else {
+                throw SessionConfigurationError("\(prefix)public_origins: \(String(reflecting: text)) is not an origin; write scheme://host[:port], e.g. https://example.com")
+            }
+            return origin
+        }
         let sameSite: SetCookie.SameSite
         switch value("cookie_samesite")?.lowercased() {
         case nil, "lax": sameSite = .lax
@@ -71,7 +79,7 @@ extension SessionConfiguration {
             permanentTimeToLive: try seconds("permanent_ttl") ?? 400 * 86_400,
             sessionTimeToLive: try seconds("session_ttl") ?? 86_400,
             renewAfter: try seconds("renew_after") ?? 86_400,
-            absoluteLifetime: try seconds("absolute_lifetime"))
+            absoluteLifetime: try seconds("absolute_lifetime"), publicOrigins: publicOrigins)
         configuration.clientsideByDefault = try flag("clientside")
         configuration.backend = try value("backend").flatMap(backends)
         try configuration.validate()

@@ -48,6 +48,12 @@ public struct SessionConfiguration: Sendable {
     /// An absolute lifetime: a channel older than this (from its creation) starts over,
     /// however active it is. `nil` for none.
     public var absoluteLifetime: Int64?
+    /// The site's public origins, such as `https://example.com`, accepted in
+    /// an unsafe request's `Origin` besides the one the request itself was
+    /// addressed to (``GimletHTTP/Request/origin``). Needed only where the web
+    /// server cannot tell the public origin: behind a TLS-terminating proxy
+    /// or a port mapping.
+    public var publicOrigins: [HTTPOrigin]
     /// The time source.
     public var clock: any SessionClock
 
@@ -61,7 +67,7 @@ public struct SessionConfiguration: Sendable {
         cookieDomain: String? = nil, cookiePath: String = "/", sameSite: SetCookie.SameSite = .lax,
         permanentMaxAge: Int64 = 400 * 86_400, permanentTimeToLive: Int64 = 400 * 86_400,
         sessionTimeToLive: Int64 = 86_400, renewAfter: Int64 = 86_400, absoluteLifetime: Int64? = nil,
-        clock: any SessionClock = SystemClock()
+        publicOrigins: [HTTPOrigin] = [], clock: any SessionClock = SystemClock()
     ) throws {
         self.secrets = secrets
         self.encryptionKey = encryptionKey
@@ -78,6 +84,7 @@ public struct SessionConfiguration: Sendable {
         self.sessionTimeToLive = sessionTimeToLive
         self.renewAfter = renewAfter
         self.absoluteLifetime = absoluteLifetime
+        self.publicOrigins = publicOrigins
         self.clock = clock
         try validate()
     }

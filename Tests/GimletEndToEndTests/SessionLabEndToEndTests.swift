@@ -12,7 +12,7 @@ import Testing
         let nginx: Nginx
         let client: HTTPClient
 
-        init(_ extra: [String] = [], scgi: Bool = false) throws {
+        init(_ extra: [String] = [], scgi: Bool = false, environment: [String: String] = [:]) throws {
             directory = try TemporaryDirectory("gimlet-lab")
             let socket = directory.file("lab.sock")
             app = try ManagedProcess(
@@ -20,7 +20,8 @@ import Testing
                 arguments: [scgi ? "--scgi" : "--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4",
                             "--secret", SessionLabBehindNginx.secret] + extra,
                 outputPath: directory.file("lab.log"),
-                environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 })
+                environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 }
+                    .merging(environment) { $1 })
             nginx = try Nginx(socket: socket, config: scgi ? "gimlet-scgi.conf" : "gimlet.conf")
             var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
             client.cookieJar = directory.file("cookies.txt")
@@ -113,6 +114,41 @@ import Testing
         #expect(try stack.client.get("/get/a").text == "1")
         #expect(try stack.client.get("/get/b").text == "2")
         #expect(try stack.client.get("/invalidate").headers("Set-Cookie").count == 2, "both cookies in one response")
+    }
+
+    /// A browser at http://127.0.0.1:PORT/ sends `Origin: http://127.0.0.1:PORT`;
+    /// Debian's stock params pass `HTTP_HOST` without the port. Same-origin
+    /// POSTs must pass, foreign ones must not, over FastCGI and SCGI.
+    @Test(arguments: [false, true]) func sameOriginPostsPassWithStockParams(scgi: Bool) throws {
+        let stack = try Stack(scgi: scgi)
+        let token = try stack.client.get("/csrf").text
+        let form = Array("csrf_token=\(token)".utf8)
+        let own = stack.nginx.baseURL
+        for (origin, status) in [(own, 200), ("http://127.0.0.1", 403), ("http://127.0.0.1:1", 403),
+                                 ("https://127.0.0.1:\(stack.nginx.port)", 403), ("https://evil.example", 403)] {
+            let response = try stack.client.request(
+                "POST", "/csrf_check", body: form,
+                headers: ["Origin": origin, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"])
+            #expect(response.status == status, "Origin \(origin): \(response.text)")
+        }
+        let crossSite = try stack.client.request(
+            "POST", "/csrf_check", body: form,
+            headers: ["Origin": own, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site"])
+        #expect(crossSite.status == 403)
+    }
+
+    @Test func aConfiguredPublicOriginIsAccepted() throws {
+        // As behind a TLS-terminating proxy: nginx sees plain HTTP on its own port.
+        let stack = try Stack(environment: ["GIMLET_PUBLIC_ORIGINS": "https://www.example.com"])
+        let token = try stack.client.get("/csrf").text
+        let form = Array("csrf_token=\(token)".utf8)
+        for (origin, status) in [("https://www.example.com", 200), ("https://www.example.com:443", 200),
+                                 ("http://www.example.com", 403)] {
+            let response = try stack.client.request(
+                "POST", "/csrf_check", body: form,
+                headers: ["Origin": origin, "Content-Type": "application/x-www-form-urlencoded"])
+            #expect(response.status == status, "Origin \(origin): \(response.text)")
+        }
     }
 
     @Test func mangledCookiesNeverCauseA5xx() throws {
