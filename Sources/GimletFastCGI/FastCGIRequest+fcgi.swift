@@ -124,15 +124,22 @@ final class FastCGIRequest {
         return CGIEnvironment(storage: buffer, layout: layout)
     }
 
-    /// Reads the body.
+    /// Reads the body, and always the stream to its end.
+    ///
+    /// The web server ends the body with an empty `FCGI_STDIN` record, even
+    /// after `CONTENT_LENGTH` bytes. It must be read before the connection
+    /// closes: on Linux, closing a socket with unread input resets it, so
+    /// nginx lost the tail of large responses (ECONNRESET) and Apache, still
+    /// sending that record, failed the request (EPIPE, "sending empty stdin").
     ///
     /// - Parameters:
     ///   - expected: the exact length to read, or `nil` to read to the end.
     ///   - limit: the most bytes accepted when reading to the end.
     func readBody(expected: Int?, limit: Int) -> BodyResult {
         if let expected {
-            guard expected > 0 else { return .complete([]) }
             var received = 0
+            defer { if received == expected { drain() } }
+            guard expected > 0 else { return .complete([]) }
             // Filled by FCGX_GetStr before it is read: no zeroing pass.
             let body = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
                 while received < expected, let base = buffer.baseAddress {
@@ -166,8 +173,9 @@ final class FastCGIRequest {
         }
     }
 
-    /// Reads and drops what is left of the body (at most 64 MiB), so the web
-    /// server is not cut off while it still sends.
+    /// Reads and drops what is left of the input stream, up to its end
+    /// record (at most 64 MiB), so the web server is not cut off while it
+    /// still sends.
     func drain() {
         var total = 0
         while total < 64 << 20 {

@@ -9,7 +9,9 @@ final class Apache: @unchecked Sendable {
     let directory: TemporaryDirectory
     let process: ManagedProcess
 
-    init(socket: String, config: String) throws {
+    /// Apache from `deploy/apache/<config>` in front of `socket`; with
+    /// `tcpPort`, the recipe's unix socket target becomes that TCP port.
+    init(socket: String, config: String, tcpPort: Int? = nil) throws {
         let apache = try Tool.path("apache2", package: "apache2")
         directory = try TemporaryDirectory("gimlet-apache")
         port = try freeLoopbackPort()
@@ -17,9 +19,15 @@ final class Apache: @unchecked Sendable {
         for placeholder in ["<VirtualHost *:8080>", "unix:/run/gimlet/app.sock"] where !template.contains(placeholder) {
             throw SetupError("deploy/apache/\(config) no longer contains \(placeholder); update the test template")
         }
-        let vhost = template
-            .replacingOccurrences(of: "<VirtualHost *:8080>", with: "<VirtualHost 127.0.0.1:\(port)>")
-            .replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
+        var vhost = template.replacingOccurrences(of: "<VirtualHost *:8080>", with: "<VirtualHost 127.0.0.1:\(port)>")
+        if let tcpPort {
+            for scheme in ["fcgi", "scgi"] {
+                vhost = vhost.replacingOccurrences(of: "\"unix:/run/gimlet/app.sock|\(scheme)://localhost/\"",
+                                                   with: "\"\(scheme)://127.0.0.1:\(tcpPort)/\"")
+            }
+        } else {
+            vhost = vhost.replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
+        }
         try vhost.write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
         let modules = "/usr/lib/apache2/modules"
         let user = geteuid() == 0 ? "User nobody\nGroup nogroup\n" : ""

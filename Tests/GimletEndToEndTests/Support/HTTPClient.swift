@@ -79,6 +79,36 @@ struct HTTPClient {
         }
     }
 
+    /// Runs `count` POSTs to `path`, request `i` sending the file
+    /// `bodyFile(i)`, through `connections` parallel connections in one curl.
+    /// Returns the status and the path of the saved response body, by index.
+    func parallelPosts(count: Int, connections: Int, path: String, contentType: String = "application/octet-stream",
+                       bodyFile: (Int) -> String) throws -> [(status: Int, responseFile: String)] {
+        // `next` resets every per-transfer option, so each block carries its own.
+        var config = ""
+        for index in 0..<count {
+            if index > 0 { config += "next\n" }
+            config += "url = \"\(baseURL)\(path)\"\ndata-binary = \"@\(bodyFile(index))\"\n"
+            config += "header = \"Content-Type: \(contentType)\"\nheader = \"Expect:\"\n"
+            config += "output = \"\(scratch.file("post-\(index)"))\"\n"
+            config += "write-out = \"%{http_code} %{filename_effective}\\\\n\"\n"
+        }
+        let configFile = scratch.file("posts.conf")
+        try config.write(toFile: configFile, atomically: true, encoding: .utf8)
+        let output = try run(["-sS", "--http1.1", "--parallel", "--parallel-max", "\(connections)",
+                              "--max-time", "120", "-K", configFile],
+                             allowFailure: true)
+        var statusByFile: [String: Int] = [:]
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, let status = Int(parts[0]) { statusByFile[String(parts[1])] = status }
+        }
+        return (0..<count).map { index in
+            let file = scratch.file("post-\(index)")
+            return (statusByFile[file] ?? 0, file)
+        }
+    }
+
     private func run(_ arguments: [String], allowFailure: Bool = false) throws -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Tool.curl())
