@@ -10,15 +10,6 @@ enum FastCGILibrary {
     static func initialize() throws(TransportError) {
         guard FCGX_Init() == 0 else { throw TransportError("FCGX_Init failed") }
     }
-
-    /// Opens a listening socket with `FCGX_OpenSocket`.
-    static func openSocket(_ address: ListenAddress, backlog: Int) throws(TransportError) -> Int32 {
-        let fd = FCGX_OpenSocket(address.libfcgiPath, Int32(clamping: backlog))
-        guard fd >= 0 else {
-            throw TransportError("cannot listen on \(address) (is another process using it, or is the directory missing?)", errno: errno)
-        }
-        return fd
-    }
 }
 
 /// One worker's libfcgi request slot (`FCGX_Request`), reused request after request.

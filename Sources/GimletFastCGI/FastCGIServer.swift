@@ -35,22 +35,14 @@ public final class FastCGIServer: TransportServer {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        let descriptor: Int32
-        var ownedPath: String?
-        switch configuration.listen {
-        case .inherited:
-            guard SocketCalls.isListeningSocket(0) else {
-                throw TransportError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
-            }
-            descriptor = 0
-        case .unix(let path):
-            try SocketCalls.removeStaleSocket(at: path)
-            descriptor = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
-            ownedPath = path
-            if let mode = configuration.socketMode { try SocketCalls.chmod(path, mode: mode) }
-        case .tcp:
-            descriptor = try FastCGILibrary.openSocket(configuration.listen, backlog: configuration.backlog)
+        if configuration.listen == .inherited, !SocketCalls.isListeningSocket(0) {
+            throw TransportError("no FastCGI socket was given and fd 0 is not a listening socket; pass --fastcgi unix:/path/app.sock (or host:port), or start the app under spawn-fcgi")
         }
+        // Our own bind, not FCGX_OpenSocket: libfcgi prints "bind/listen" and
+        // exits the process on failure, without saying which path or port.
+        let descriptor = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
+                                                  socketMode: configuration.socketMode)
+        let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
         listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
         try SocketCalls.setNonBlocking(descriptor)
     }

@@ -6,6 +6,7 @@ import GimletSCGI
 import GimletTransport
 import GimletHTTP
 import Logging
+import Synchronization
 
 /// The application-server process: it serves a responder over FastCGI (or SCGI) with
 /// worker threads, and stops cleanly on SIGTERM or SIGINT (no new requests,
@@ -89,23 +90,52 @@ public struct Host: Sendable {
         try Supervisor(count: configuration.workers, logger: logger).run(listener: listener)
     }
 
+    /// This version of Gimlet.
+    public static let version = "0.1.0"
+
     /// Parses the host options from the command line and environment, serves
     /// `responder`, and exits: 0 after a clean stop, non-zero with a one-line
     /// explanation if it cannot start.
-    public static func main(_ responder: some Responder, arguments: [String]? = nil) -> Never {
+    ///
+    /// - Parameters:
+    ///   - responder: what answers the requests, usually a ``GimletHTTP/Router``.
+    ///   - version: what `--version` prints; Gimlet's version by default.
+    ///   - arguments: the command line without the program name; the process's by default.
+    public static func main(_ responder: some Responder, version: String? = nil, arguments: [String]? = nil) -> Never {
+        main(version: version, arguments: arguments) { _ in responder }
+    }
+
+    /// Parses the host options, then builds the responder with `makeResponder`
+    /// (given the process environment), serves it, and exits. Any error the
+    /// closure throws — a missing secret, a bad backend URL — ends the process
+    /// with one line on standard error and exit status 1, never a crash.
+    ///
+    /// ```swift
+    /// Host.main { environment in
+    ///     var router = Router()
+    ///     router.use(try SessionMiddleware(SessionConfiguration(environment: environment)))
+    ///     router.get("/") { request in .text("hello") }
+    ///     return router
+    /// }
+    /// ```
+    public static func main(
+        version: String? = nil, arguments: [String]? = nil,
+        _ makeResponder: ([String: String]) throws -> some Responder
+    ) -> Never {
+        HostCommand.appVersion.withLock { $0 = version }
+        let options: HostOptions
         do {
-            let options = try HostOptions.parse(arguments)
-            try Host(responder, configuration: options.configuration()).run()
-            exit(0)
-        } catch let error as HostConfigurationError {
-            fail(error.description)
-        } catch let error as TransportError {
-            fail(error.description)
-        } catch let error as RouterConfigurationError {
-            fail(error.description)
+            options = try HostCommand.parse(arguments).options
         } catch {
             // --help, --version and usage errors: ArgumentParser prints and picks the status.
-            HostOptions.exit(withError: error)
+            HostCommand.exit(withError: error)
+        }
+        do {
+            let configuration = try options.configuration()
+            try Host(try makeResponder(ProcessInfoEnvironment.current), configuration: configuration).run()
+            exit(0)
+        } catch {
+            fail("\(error)")
         }
     }
 
@@ -126,4 +156,21 @@ public struct Host: Sendable {
 public enum ProcessInfoEnvironment {
     /// `ProcessInfo.processInfo.environment`.
     public static var current: [String: String] { ProcessInfo.processInfo.environment }
+}
+
+/// The command line of ``Host/main(_:version:arguments:)``: the host options,
+/// under the executable's own name, with `--version`.
+struct HostCommand: ParsableCommand {
+    /// What `--version` prints, set by `Host.main` before parsing.
+    static let appVersion = Mutex<String?>(nil)
+
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } ?? "app",
+            version: appVersion.withLock { $0 } ?? "Gimlet \(Host.version)")
+    }
+
+    @OptionGroup var options: HostOptions
+
+    init() {}
 }

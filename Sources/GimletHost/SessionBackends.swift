@@ -23,35 +23,61 @@ public enum SessionBackends {
 
     /// The backend `url` names (`nil` for `none`).
     ///
-    /// - Throws: `SessionConfigurationError` for an unknown scheme or a malformed URL
-    ///   (listing the accepted forms), or the backend's error if it cannot start.
+    /// - Throws: `SessionConfigurationError` for an unknown scheme (listing
+    ///   the accepted forms) or a malformed URL (saying what is wrong with
+    ///   it), or the backend's error if it cannot start.
     public static func open(url: String) throws -> (any SessionBackend)? {
+        let configuration: SQLiteSessionBackend.Configuration
         do {
             if url.hasPrefix("sqlite:") {
-                let configuration = try SQLiteSessionBackend.Configuration(url: url)
-                try createParentDirectory(of: configuration.path)
-                return try SQLiteSessionBackend(configuration)
-            }
-            if url.hasPrefix("redis://") || url.hasPrefix("redis+unix://") {
+                configuration = try SQLiteSessionBackend.Configuration(url: url)
+            } else if url.hasPrefix("redis://") || url.hasPrefix("redis+unix://") {
                 return try RedisSessionBackend(RedisSessionBackend.Configuration(url: url))
+            } else if url == "none" || url == "memory:" || url == "memory" {
+                return try SessionConfiguration.builtInBackend(url: url)
+            } else {
+                throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: \(acceptedForms)")
             }
-            return try SessionConfiguration.builtInBackend(url: url)
         } catch let error as SessionConfigurationError {
-            throw SessionConfigurationError("\(error.message). Accepted: \(acceptedForms)")
+            throw error
+        } catch {
+            throw SessionConfigurationError("session backend \(url) cannot start: \(error)")
+        }
+        try prepareDirectory(of: configuration.path)
+        do {
+            return try SQLiteSessionBackend(configuration)
         } catch {
             throw SessionConfigurationError("session backend \(url) cannot start: \(error)")
         }
     }
 
-    /// The embedded default: `sqlite:` in `GIMLET_DATA_DIR` (default `./data`).
+    /// The embedded default: `sqlite:` in `GIMLET_DATA_DIR`, or in `data`
+    /// under the working directory; always an absolute path, so the log and
+    /// error messages say exactly where sessions go.
     public static func defaultURL(environment: [String: String] = ProcessInfoEnvironment.current) -> String {
-        let directory = environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
-        return "sqlite:" + directory + "/sessions.sqlite"
+        var directory = environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
+        if !directory.hasPrefix("/") {
+            directory = FileManager.default.currentDirectoryPath + "/" + directory
+        }
+        return "sqlite://" + directory + "/sessions.sqlite"
     }
 
-    private static func createParentDirectory(of path: String) throws {
+    /// Creates the database's directory if needed, and checks that this
+    /// process can write there (SQLite keeps `-wal` and `-shm` files beside it).
+    private static func prepareDirectory(of path: String) throws {
         let parent = (path as NSString).deletingLastPathComponent
-        guard !parent.isEmpty else { return }
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let absolute = parent.hasPrefix("/") ? parent
+            : FileManager.default.currentDirectoryPath + (parent.isEmpty ? "" : "/" + parent)
+        let advice = "set GIMLET_DATA_DIR (or GIMLET_BACKEND=sqlite:///path/sessions.sqlite) to a directory this user (\(userName())) can write"
+        do {
+            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+        } catch {
+            throw SessionConfigurationError("cannot create the session directory \(absolute); \(advice)")
+        }
+        guard access(absolute, W_OK | X_OK) == 0 else {
+            throw SessionConfigurationError("the session directory \(absolute) is not writable; \(advice)")
+        }
     }
+
+    private static func userName() -> String { ProcessInfo.processInfo.userName }
 }

@@ -54,13 +54,4 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         case .inherited: "the socket on fd 0"
         }
     }
-
-    /// The form `FCGX_OpenSocket` takes: a path, or `host:port`.
-    public var libfcgiPath: String {
-        switch self {
-        case .unix(let path): path
-        case .tcp(let host, let port): "\(host):\(port)"
-        case .inherited: ""
-        }
-    }
 }

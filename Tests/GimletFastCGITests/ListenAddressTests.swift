@@ -20,9 +20,4 @@ import GimletTransport
     func refuses(text: String) {
         #expect(throws: TransportError.self) { try ListenAddress(parsing: text) }
     }
-
-    @Test func libfcgiForm() {
-        #expect(ListenAddress.tcp(host: "", port: 9000).libfcgiPath == ":9000")
-        #expect(ListenAddress.unix(path: "/x.sock").libfcgiPath == "/x.sock")
-    }
 }

@@ -11,7 +11,7 @@ import SessionLabApp
 @main
 struct SessionLab: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "session-lab", abstract: "The Gimlet session API over HTTP (text/plain).")
+        commandName: "session-lab", abstract: "The Gimlet session API over HTTP (text/plain).", version: Host.version)
 
     @OptionGroup var host: HostOptions
 

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// Every start-up failure is one line on standard error that names what is
+/// wrong and how to fix it, with a non-zero exit status; `--help` and
+/// `--version` speak with the executable's name.
+@Suite struct StartupMessages {
+    func run(_ binary: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"],
+             directory: String? = nil) throws -> (status: Int32?, output: String) {
+        let scratch = try TemporaryDirectory("gimlet-startup")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Repository.binary(binary))
+        process.arguments = arguments
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let outputPath = scratch.file("out")
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+
+    @Test func anUnbindableFastCGISocketIsNamed() throws {
+        let result = try run("hello", ["--fastcgi", "unix:/nonexistent-gimlet-dir/app.sock"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("/nonexistent-gimlet-dir/app.sock"), "names the path: \(result.output)")
+        #expect(!result.output.contains("bind/listen"), "not libfcgi's bare perror: \(result.output)")
+        #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
+    }
+
+    @Test func anUnknownBackendListsTheAcceptedFormsOnce() throws {
+        let result = try run("session-lab", ["--fastcgi", "127.0.0.1:1", "--secret", "0123456789abcdef0123",
+                                             "--backend", "postgres://db/x"])
+        #expect(result.status != 0)
+        #expect(result.output.components(separatedBy: "accepted").count - 1 == 1, "one list: \(result.output)")
+        for form in ["sqlite:", "redis://", "redis+unix://", "memory:", "none"] {
+            #expect(result.output.contains(form))
+        }
+        #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
+    }
+
+    @Test func anUnwritableDataDirectoryIsNamed() throws {
+        // /proc cannot hold a directory, whoever runs the test (root included).
+        let result = try run("notes", ["--fastcgi", "127.0.0.1:1"],
+                             environment: ["PATH": "/usr/bin:/bin", "GIMLET_SECRET": "0123456789abcdef0123"],
+                             directory: "/proc")
+        #expect(result.status != 0)
+        #expect(result.output.contains("/proc/data"), "names the directory: \(result.output)")
+        #expect(result.output.contains("GIMLET_DATA_DIR"))
+        #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
+    }
+
+    @Test func helpAndVersionUseTheExecutablesName() throws {
+        let help = try run("hello", ["--help"])
+        #expect(help.status == 0)
+        #expect(help.output.contains("USAGE: hello "), "\(help.output.prefix(200))")
+        #expect(help.output.contains("--version"))
+        let version = try run("hello", ["--version"])
+        #expect(version.status == 0)
+        #expect(version.output.hasPrefix("Gimlet "), "\(version.output)")
+        #expect(try run("notes", ["--version"]).status == 0)
+        #expect(try run("session-lab", ["--version"]).status == 0)
+    }
+}
