@@ -69,7 +69,7 @@ public struct SessionMiddleware: Middleware {
             outcome = try session.outcome(secure: request.isSecure)
         } catch {
             request.logger.error("session not stored", metadata: ["error": "\(error)", "path": "\(request.path)"])
-            return .text("Internal Server Error", status: .internalServerError)
+            return HTTPError(.internalServerError).response(for: request)
         }
         if !outcome.changes.isEmpty, let backend = context.backend {
             do { try backend.commit(outcome.changes) } catch {
@@ -87,8 +87,8 @@ public struct SessionMiddleware: Middleware {
 
     private func unavailable(_ error: SessionError, request: Request) -> Response {
         request.logger.error("session backend unavailable; answered 503", metadata: ["error": "\(error)"])
-        var response = Response.text("Service Unavailable: session storage is unreachable", status: .serviceUnavailable)
-        response.headers["Retry-After"] = "1"
+        var response = HTTPError(.serviceUnavailable, "Service Unavailable: session storage is unreachable",
+                                 headers: ["Retry-After": "1"]).response(for: request)
         response.headers["Cache-Control"] = "no-store"
         return response
     }

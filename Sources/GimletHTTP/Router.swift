@@ -71,7 +71,8 @@ public struct Router: Responder {
     }
 
     /// Runs the middleware and the matching handler; errors become responses
-    /// (``HTTPError`` its own, anything else a logged 500 with a bare body).
+    /// (``HTTPError`` its own, anything else a logged 500 with a bare body),
+    /// in the form the client accepts (``HTTPError/response(for:)``).
     public func respond(to request: Request) -> Response {
         do {
             return try run(request, middlewareIndex: 0)
@@ -79,7 +80,7 @@ public struct Router: Responder {
             request.logger.error("handler failed", metadata: [
                 "method": "\(request.method)", "path": "\(request.path)", "error": "\(String(reflecting: error))",
             ])
-            return .text("Internal Server Error", status: .internalServerError)
+            return HTTPError(.internalServerError).response(for: request)
         }
     }
 
@@ -93,7 +94,7 @@ public struct Router: Responder {
                 try run(request, middlewareIndex: middlewareIndex + 1)
             }
         } catch let error as HTTPError {
-            return error.response
+            return error.response(for: request)
         }
     }
 
