@@ -36,10 +36,11 @@ public enum SessionBackends {
             } else if url == "none" || url == "memory:" || url == "memory" {
                 return try SessionConfiguration.builtInBackend(url: url)
             } else {
-                throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: \(acceptedForms)")
+                throw SessionConfigurationError("unknown session backend \(String(reflecting: url))")
             }
         } catch let error as SessionConfigurationError {
-            throw error
+            // One list of forms, whatever was wrong.
+            throw SessionConfigurationError("\(error.message); accepted: \(acceptedForms)")
         } catch {
             throw SessionConfigurationError("session backend \(url) cannot start: \(error)")
         }

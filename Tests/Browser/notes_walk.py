@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Walks examples/notes in headless Chromium, as a person would.
+
+Sign in, add notes, see each flash message once, reload, check that a second
+browser profile sees nothing of the first, have a wrong and a missing CSRF
+token refused, sign out; at each step read the cookies the browser holds and
+check them against the README (names, HttpOnly, Secure over HTTPS only,
+SameSite=Lax, a 400-day permanent cookie, a browser-session cookie without
+expiry). Screenshots of each step go to --artifacts.
+
+Debian packages: chromium, chromium-driver, python3-selenium (run with
+/usr/bin/python3). Exits 0 when every check passed; prints one line per
+failed check and a closing 'N passed, N failed'.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    print("selenium is missing: apt-get install python3-selenium (and run with /usr/bin/python3)")
+    sys.exit(2)
+
+PERMANENT_MAX_AGE = 400 * 86400
+
+
+class Walk:
+    def __init__(self, base, artifacts, insecure):
+        self.base = base.rstrip("/")
+        self.secure = base.startswith("https://")
+        self.artifacts = artifacts
+        self.insecure = insecure
+        self.passed = 0
+        self.failed = []
+        self.step = 0
+        os.makedirs(artifacts, exist_ok=True)
+
+    def check(self, condition, what):
+        if condition:
+            self.passed += 1
+        else:
+            self.failed.append(what)
+            print("FAILED: " + what, flush=True)
+
+    def browser(self):
+        for path, package in [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")]:
+            if not os.path.exists(path):
+                print(f"{path} is missing: apt-get install {package}")
+                sys.exit(2)
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        profile = tempfile.mkdtemp(prefix="gimlet-chromium-")
+        for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--window-size=900,760", "--user-data-dir=" + profile]:
+            options.add_argument(argument)
+        if self.insecure:
+            options.add_argument("--ignore-certificate-errors")
+            options.accept_insecure_certs = True
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver.set_page_load_timeout(30)
+        return driver
+
+    def shot(self, driver, name):
+        self.step += 1
+        driver.save_screenshot(os.path.join(self.artifacts, f"{self.step:02d}-{name}.png"))
+
+    @staticmethod
+    def texts(driver, selector):
+        return [element.text for element in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+    def cookies(self, driver):
+        return {cookie["name"]: cookie for cookie in driver.get_cookies()}
+
+    def check_cookie(self, driver, name, permanent, where):
+        cookie = self.cookies(driver).get(name)
+        self.check(cookie is not None, f"{where}: the browser holds {name}")
+        if cookie is None:
+            return
+        self.check(cookie.get("httpOnly") is True, f"{where}: {name} is HttpOnly")
+        self.check(cookie.get("secure") is self.secure, f"{where}: {name} Secure={self.secure}, got {cookie.get('secure')}")
+        self.check(cookie.get("sameSite") == "Lax", f"{where}: {name} SameSite=Lax, got {cookie.get('sameSite')}")
+        self.check(cookie.get("path") == "/", f"{where}: {name} Path=/, got {cookie.get('path')}")
+        if permanent:
+            remaining = cookie.get("expiry", 0) - time.time()
+            self.check(abs(remaining - PERMANENT_MAX_AGE) < 86400,
+                       f"{where}: {name} lasts 400 days, got {remaining / 86400:.1f} days")
+        else:
+            self.check("expiry" not in cookie, f"{where}: {name} is a browser-session cookie (no expiry), got {cookie.get('expiry')}")
+
+    def submit(self, driver, form_selector, field=None, value=None):
+        """Fills `field` and submits the form, then waits for the next page
+        (after the redirect) to have replaced this one and finished loading."""
+        page = driver.find_element(By.TAG_NAME, "html")
+        form = driver.find_element(By.CSS_SELECTOR, form_selector)
+        if field is not None:
+            box = form.find_element(By.NAME, field)
+            box.clear()
+            box.send_keys(value)
+        form.find_element(By.TAG_NAME, "button").click()
+        wait = WebDriverWait(driver, 20)
+        wait.until(expected_conditions.staleness_of(page))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def run(self):
+        driver = self.browser()
+        try:
+            self.walk(driver)
+        finally:
+            driver.quit()
+        print(f"browser walk on {self.base}: {self.passed} passed, {len(self.failed)} failed", flush=True)
+        return 0 if not self.failed else 1
+
+    def walk(self, driver):
+        # A visitor: the sign-in form, no note form.
+        driver.get(self.base + "/")
+        self.check(driver.title == "Notes", f"the page is titled Notes, got {driver.title!r}")
+        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "a visitor sees the sign-in form")
+        self.check(not driver.find_elements(By.CSS_SELECTOR, "form.add"), "a visitor sees no note form")
+        styled = driver.execute_script(
+            "return getComputedStyle(document.querySelector('h1')).color")
+        self.check(styled not in ("rgb(0, 0, 0)", ""), f"the stylesheet is applied (h1 colour {styled})")
+        self.check_cookie(driver, "gimlet-n", False, "visitor (CSRF token in the browser-session channel)")
+        self.check("gimlet-p" not in self.cookies(driver), "a visitor has no permanent cookie yet")
+        self.shot(driver, "visitor")
+
+        # Sign in: one flash, a permanent cookie.
+        self.submit(driver, "form.signin", "name", "Ada <Lovelace>")
+        self.check(self.texts(driver, ".flash") == ["Welcome, Ada <Lovelace>."],
+                   f"the welcome flash, escaped: {self.texts(driver, '.flash')}")
+        self.check("Ada <Lovelace>" in driver.find_element(By.CSS_SELECTOR, "form.signout").text, "signed in as Ada")
+        self.check_cookie(driver, "gimlet-p", True, "signed in")
+        self.check_cookie(driver, "gimlet-n", False, "signed in")
+        self.shot(driver, "signed-in")
+        driver.refresh()
+        self.check(self.texts(driver, ".flash") == [], "the flash is shown once, gone on reload")
+
+        # Notes.
+        for note in ["first note", "second <b>note</b>"]:
+            self.submit(driver, "form.add", "text", note)
+            self.check(self.texts(driver, ".flash") == ["Noted."], f"'Noted.' after adding {note!r}")
+        self.check(self.texts(driver, "ul.notes li") == ["first note", "second <b>note</b>"],
+                   f"both notes listed, escaped: {self.texts(driver, 'ul.notes li')}")
+        self.shot(driver, "notes")
+        driver.refresh()
+        self.check(self.texts(driver, ".flash") == [], "no flash after reload")
+        self.check(len(self.texts(driver, "ul.notes li")) == 2, "the notes survive a reload")
+        first_cookies = {name: cookie["value"] for name, cookie in self.cookies(driver).items()}
+
+        # A second profile sees nothing of the first.
+        other = self.browser()
+        try:
+            other.get(self.base + "/")
+            self.check(len(other.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "a second profile is a visitor")
+            self.check(not other.find_elements(By.CSS_SELECTOR, "ul.notes li"), "a second profile sees no notes")
+            self.check("Ada" not in other.page_source, "a second profile sees nothing of Ada")
+            theirs = {name: cookie["value"] for name, cookie in self.cookies(other).items()}
+            self.check(all(theirs.get(name) != value for name, value in first_cookies.items()),
+                       "a second profile holds other cookies")
+        finally:
+            other.quit()
+
+        # A wrong and a missing CSRF token are refused with an HTML error page.
+        driver.execute_script(
+            "document.querySelector('form.add input[name=csrf_token]').value = '0'.repeat(40)")
+        self.submit(driver, "form.add", "text", "forged with a wrong token")
+        self.check(driver.title == "403 Forbidden", f"a wrong token: 403 page, got {driver.title!r}")
+        self.check("CSRF" in driver.page_source, "the 403 page says why")
+        self.shot(driver, "wrong-csrf-token")
+        driver.get(self.base + "/")
+        driver.execute_script("document.querySelector('form.add input[name=csrf_token]').remove()")
+        self.submit(driver, "form.add", "text", "forged with no token")
+        self.check(driver.title == "403 Forbidden", f"a missing token: 403 page, got {driver.title!r}")
+        driver.get(self.base + "/")
+        self.check(len(self.texts(driver, "ul.notes li")) == 2, "no forged note was stored")
+
+        # Sign out: the notes go with the session, and the page says so.
+        self.submit(driver, "form.signout")
+        flash = self.texts(driver, ".flash")
+        self.check(len(flash) == 1 and "notes were deleted" in flash[0], f"the sign-out flash says what happened: {flash}")
+        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "signed out: the sign-in form")
+        self.check(not driver.find_elements(By.CSS_SELECTOR, "ul.notes li"), "signed out: no notes")
+        self.check("gimlet-p" not in self.cookies(driver), "signed out: the permanent cookie is gone")
+        self.check_cookie(driver, "gimlet-n", False, "signed out")
+        self.check(self.cookies(driver).get("gimlet-n", {}).get("value") != first_cookies.get("gimlet-n"),
+                   "signed out: a new browser-session cookie")
+        self.shot(driver, "signed-out")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="the app's URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--artifacts", required=True, help="directory for screenshots")
+    parser.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")
+    arguments = parser.parse_args()
+    sys.exit(Walk(arguments.base, arguments.artifacts, arguments.insecure).run())
+
+
+if __name__ == "__main__":
+    main()
