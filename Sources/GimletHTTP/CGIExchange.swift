@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// The part of a request's life that both transports share: CGI environ and
 /// body in, CGI response bytes out.
@@ -55,11 +56,30 @@ public enum CGIExchange {
 
     static func bytes(for response: Response, method: HTTPMethod, logger: Logger) -> [UInt8] {
         do {
-            return try response.cgiBytes(includeBody: method != .head)
+            let includeBody = method != .head
+            let bytes = try response.cgiBytes(includeBody: includeBody)
+            if bytes.count - (includeBody ? response.body.count : 0) > nginxDefaultHeaderBuffer {
+                warnAboutLargeHeadersOnce(bytes.count - (includeBody ? response.body.count : 0), logger: logger)
+            }
+            return bytes
         } catch {
             logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
             // A fixed response cannot fail to serialize.
             return (try? Response.text("Internal Server Error", status: .internalServerError).cgiBytes()) ?? []
         }
+    }
+
+    /// nginx's default `fastcgi_buffer_size`/`scgi_buffer_size`: a larger
+    /// header block gets 502 "upstream sent too big header" there.
+    static let nginxDefaultHeaderBuffer = 4096
+    // protected by: atomic exchange; set once per process.
+    private static let warnedAboutLargeHeaders = Atomic<Bool>(false)
+
+    /// Says once per process that a header block is over nginx's default
+    /// buffer, so a deployment without the recipes' buffer lines learns
+    /// why nginx answers 502.
+    static func warnAboutLargeHeadersOnce(_ size: Int, logger: Logger) {
+        guard !warnedAboutLargeHeaders.exchange(true, ordering: .relaxed) else { return }
+        logger.warning("a response header block is \(size) bytes, over nginx's default 4k fastcgi_buffer_size/scgi_buffer_size, which answers 502 \"upstream sent too big header\"; set fastcgi_buffer_size 16k and fastcgi_buffers 8 16k (scgi_… for SCGI) as deploy/nginx/ does. Said once per process.")
     }
 }

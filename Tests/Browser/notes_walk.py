@@ -22,7 +22,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
     print("selenium is missing: apt-get install python3-selenium (and run with /usr/bin/python3)")
@@ -97,16 +97,17 @@ class Walk:
     def submit(self, driver, form_selector, field=None, value=None):
         """Fills `field` and submits the form, then waits for the next page
         (after the redirect) to have replaced this one and finished loading."""
-        page = driver.find_element(By.TAG_NAME, "html")
+        driver.execute_script("window.gimletWalkOldPage = true")
         form = driver.find_element(By.CSS_SELECTOR, form_selector)
         if field is not None:
             box = form.find_element(By.NAME, field)
             box.clear()
             box.send_keys(value)
         form.find_element(By.TAG_NAME, "button").click()
-        wait = WebDriverWait(driver, 20)
-        wait.until(expected_conditions.staleness_of(page))
-        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+        # A new document lacks the old one's marker. Chromium answers some
+        # commands with errors while it swaps documents: those are retried.
+        WebDriverWait(driver, 30, ignored_exceptions=[WebDriverException]).until(lambda d: d.execute_script(
+            "return window.gimletWalkOldPage !== true && document.readyState === 'complete'"))
 
     def run(self):
         driver = self.browser()
