@@ -48,6 +48,31 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")), "the embedded default is SQLite")
     }
 
+    /// A port that is taken: the command fails with nginx's reason and names
+    /// GIMLET_PORT, instead of saying "serving".
+    @Test func failsWithNginxsReasonWhenThePortIsTaken() throws {
+        let directory = try TemporaryDirectory("gimlet-run")
+        _ = try Tool.nginx()
+        let blocker = try Nginx(socket: directory.file("unused.sock"))
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIMLET_PORT"] = "\(blocker.port)"
+        environment["GIMLET_RUN_DIR"] = directory.path
+        let run = try ManagedProcess(
+            "run-example", executable: "/bin/bash",
+            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
+            outputPath: directory.file("run.log"), environment: environment)
+        defer {
+            run.stop()
+            for file in ["nginx.pid", "notes.pid"] {
+                if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
+            }
+        }
+        #expect(run.waitForExit(seconds: 60) == 1, "\(run.output)")
+        #expect(run.output.contains("Address already in use"), "nginx's reason: \(run.output)")
+        #expect(run.output.contains("GIMLET_PORT"))
+        #expect(!run.output.contains("serving notes"), "\(run.output)")
+    }
+
     /// The value of the page's hidden `csrf_token` field.
     func csrfToken(in html: String) -> String? {
         html.components(separatedBy: "\"").first { $0.count == 40 && $0.allSatisfy(\.isHexDigit) }
