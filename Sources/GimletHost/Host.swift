@@ -73,6 +73,8 @@ public struct Host: Sendable {
             source.resume()
             return source
         }
+        // Router, configuration and socket are fine: a supervisor may now stop the worker this one replaces.
+        ProcessCalls.announceReady(environment: ProcessInfo.processInfo.environment)
         server.run()
         sources.forEach { $0.cancel() }
     }

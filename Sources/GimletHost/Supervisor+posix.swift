@@ -5,6 +5,15 @@ import Glibc
 struct WorkerProcess: Equatable {
     let pid: pid_t
     let started: Double
+    /// The read end of the worker's readiness pipe, until it has been read.
+    var readiness: Int32?
+}
+
+/// What became of a new worker before it reported ready.
+enum WorkerStart: Equatable {
+    case ready
+    case exited(String)
+    case silent(seconds: Double)
 }
 
 enum ProcessCalls {
@@ -16,14 +25,34 @@ enum ProcessCalls {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The fd on which a worker finds the write end of its readiness pipe.
+    static let readinessDescriptor: Int32 = 3
+    /// The variable that tells a worker to report readiness on that fd.
+    static let readinessVariable = "GIMLET_READY_FD"
+
     /// Starts `executable` with `arguments` and `environment`, the listening
-    /// socket `listener` as its fd 0, stdout and stderr shared.
+    /// socket `listener` as its fd 0, stdout and stderr shared (so its
+    /// messages reach the supervisor's log), and the write end of a new
+    /// readiness pipe as its fd 3. Returns the pid and the pipe's read end.
     static func spawn(_ executable: String, arguments: [String], environment: [String: String],
-                      listener: Int32) throws(HostConfigurationError) -> pid_t {
+                      listener: Int32) throws(HostConfigurationError) -> (pid: pid_t, readiness: Int32) {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            throw HostConfigurationError("cannot make a readiness pipe for a worker: \(String(cString: strerror(errno)))")
+        }
+        // Only the supervisor's thread spawns, so no other child can inherit these between the calls.
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        var spawned = false
+        defer {
+            Glibc.close(ends[1])
+            if !spawned { Glibc.close(ends[0]) }
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if listener != 0 { posix_spawn_file_actions_adddup2(&actions, listener, 0) }
+        // dup2 clears close-on-exec on the copy: the worker keeps exactly fd 3.
+        posix_spawn_file_actions_adddup2(&actions, ends[1], readinessDescriptor)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -43,7 +72,52 @@ enum ProcessCalls {
         guard rc == 0 else {
             throw HostConfigurationError("cannot start a worker process (\(executable)): \(String(cString: strerror(rc)))")
         }
-        return pid
+        spawned = true
+        return (pid, ends[0])
+    }
+
+    /// Waits until the worker `pid` writes to its readiness pipe `readiness`,
+    /// exits, or `seconds` pass; closes the pipe. An exited worker is reaped.
+    static func awaitReady(pid: pid_t, readiness: Int32, seconds: Double) -> WorkerStart {
+        defer { Glibc.close(readiness) }
+        let deadline = now() + seconds
+        while true {
+            var entry = pollfd(fd: readiness, events: Int16(POLLIN), revents: 0)
+            let wait = Int32(max(0, min(1_000, (deadline - now()) * 1_000)))
+            let count = poll(&entry, 1, wait)
+            if count < 0 && errno == EINTR { continue }
+            if count > 0 {
+                var byte: UInt8 = 0
+                let got = read(readiness, &byte, 1)
+                if got < 0 && errno == EINTR { continue }
+                if got == 1 { return .ready }
+                // End of file: the worker exited (or closed fd 3) without saying ready.
+                return .exited(waitForExit(pid, seconds: 5) ?? "closed its readiness pipe without starting")
+            }
+            if now() >= deadline { return .silent(seconds: seconds) }
+        }
+    }
+
+    /// Waits up to `seconds` for `pid` to exit and reaps it; how it ended, or
+    /// `nil` if it is still running.
+    static func waitForExit(_ pid: pid_t, seconds: Double) -> String? {
+        let deadline = now() + seconds
+        repeat {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return describe(status) }
+            sleep(seconds: 0.02)
+        } while now() < deadline
+        return nil
+    }
+
+    /// Called by a worker just before it accepts its first connection: tells
+    /// the supervisor that its router, configuration and socket are fine.
+    /// Does nothing in a process the supervisor did not start.
+    static func announceReady(environment: [String: String]) {
+        guard environment[readinessVariable] == String(readinessDescriptor) else { return }
+        var byte = UInt8(ascii: "R")
+        _ = write(readinessDescriptor, &byte, 1)
+        Glibc.close(readinessDescriptor)
     }
 
     /// A child that has exited, if any (never blocks).
@@ -51,9 +125,12 @@ enum ProcessCalls {
         var status: Int32 = 0
         let pid = waitpid(-1, &status, WNOHANG)
         guard pid > 0 else { return nil }
+        return (pid, describe(status))
+    }
+
+    private static func describe(_ status: Int32) -> String {
         let signal = status & 0x7F
-        let description = signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
-        return (pid, description)
+        return signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
     }
 
     static func signal(_ pid: pid_t, _ number: Int32) { kill(pid, number) }

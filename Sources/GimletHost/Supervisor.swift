@@ -10,8 +10,10 @@ import Synchronization
 /// the socket on fd 0 and `GIMLET_WORKER=1` in the environment; each worker
 /// serves it with its own threads. A worker that dies is logged and replaced
 /// (after a back-off when it keeps dying young). SIGHUP replaces the workers
-/// one after another, each new one started before an old one is asked to
-/// stop, while the socket stays open, so no connection is refused. SIGTERM or
+/// one after another: an old one is asked to stop only once its successor has
+/// reported ready (fd 3, just before it accepts), while the socket stays
+/// open, so no connection is refused; a successor that fails to start ends
+/// the reload and the old workers keep serving. SIGTERM or
 /// SIGINT stops every worker gracefully (in-flight requests finish, at most
 /// ``stopTimeout`` seconds), then the supervisor exits.
 final class Supervisor: Sendable {
@@ -20,6 +22,8 @@ final class Supervisor: Sendable {
     static let workerVariable = "GIMLET_WORKER"
     /// How long workers get to finish in-flight requests on stop before they are killed.
     static let stopTimeout: Double = 30
+    /// How long a new worker may take to report ready before it is given up.
+    static let readyTimeout: Double = 30
 
     let count: Int
     let logger: Logger
@@ -41,11 +45,29 @@ final class Supervisor: Sendable {
         }
         var environment = ProcessInfo.processInfo.environment
         environment[Self.workerVariable] = "1"
+        environment[ProcessCalls.readinessVariable] = String(ProcessCalls.readinessDescriptor)
         let arguments = Array(CommandLine.arguments.dropFirst())
         func start() throws -> WorkerProcess {
-            let pid = try ProcessCalls.spawn(executable, arguments: arguments, environment: environment, listener: listener)
+            let (pid, readiness) = try ProcessCalls.spawn(executable, arguments: arguments, environment: environment,
+                                                          listener: listener)
             logger.info("worker started", metadata: ["pid": "\(pid)"])
-            return WorkerProcess(pid: pid, started: ProcessCalls.now())
+            return WorkerProcess(pid: pid, started: ProcessCalls.now(), readiness: readiness)
+        }
+        /// Waits for `worker` to report ready; `nil` when it did, else why not
+        /// (a worker that stayed silent is killed).
+        func startupProblem(_ worker: inout WorkerProcess) -> String? {
+            guard let readiness = worker.readiness else { return nil }
+            worker.readiness = nil
+            switch ProcessCalls.awaitReady(pid: worker.pid, readiness: readiness, seconds: Self.readyTimeout) {
+            case .ready:
+                return nil
+            case .exited(let how):
+                return "\(how) before it was ready (its own message is above)"
+            case .silent(let seconds):
+                ProcessCalls.signal(worker.pid, SIGKILL)
+                _ = ProcessCalls.waitForExit(worker.pid, seconds: 5)
+                return "was not ready after \(Int(seconds)) s and was killed"
+            }
         }
 
         let sources = [(SIGTERM, Command.stop), (SIGINT, .stop), (SIGHUP, .reload)].map { number, command in
@@ -58,21 +80,44 @@ final class Supervisor: Sendable {
         defer { sources.forEach { $0.cancel() } }
 
         var workers = try (0..<count).map { _ in try start() }
+        for index in workers.indices {
+            if let problem = startupProblem(&workers[index]) {
+                logger.error("worker \(workers[index].pid) \(problem); stopping")
+                stopAll(workers.filter { $0.pid != workers[index].pid })
+                throw HostConfigurationError("a worker could not start: it \(problem)")
+            }
+        }
         var backoff = 0.5
+        // Slots whose worker died, and when to start the next one there.
+        var vacant: [(index: Int, at: Double)] = []
+        func schedule(_ index: Int, diedYoung: Bool) {
+            if diedYoung {
+                logger.warning("a worker died young; the next start waits \(backoff) s")
+                vacant.append((index, ProcessCalls.now() + backoff))
+                backoff = min(backoff * 2, 30)
+            } else {
+                backoff = 0.5
+                vacant.append((index, ProcessCalls.now()))
+            }
+        }
         logger.info("supervising \(count) workers")
         while true {
-            // Replace the dead.
+            // Replace the dead, after a back-off when they keep dying young.
             while let (pid, description) = ProcessCalls.reapOne() {
                 guard let index = workers.firstIndex(where: { $0.pid == pid }) else { continue }
                 let lived = ProcessCalls.now() - workers[index].started
                 logger.error("worker \(description); replacing it", metadata: ["pid": "\(pid)", "lived_s": "\(Int(lived))"])
-                if lived < 2 {
-                    ProcessCalls.sleep(seconds: backoff)
-                    backoff = min(backoff * 2, 30)
-                } else {
-                    backoff = 0.5
+                schedule(index, diedYoung: lived < 2)
+            }
+            let now = ProcessCalls.now()
+            for slot in vacant where slot.at <= now {
+                vacant.removeAll { $0.index == slot.index }
+                workers[slot.index] = try start()
+                if let problem = startupProblem(&workers[slot.index]) {
+                    // Already reaped: schedule the next try here and now.
+                    logger.error("replacement worker \(workers[slot.index].pid) \(problem)")
+                    schedule(slot.index, diedYoung: true)
                 }
-                workers[index] = try start()
             }
             let pending = commands.withLock { queue -> [Command] in
                 defer { queue.removeAll() }
@@ -83,17 +128,33 @@ final class Supervisor: Sendable {
                 return
             }
             if pending.contains(where: { if case .reload = $0 { true } else { false } }) {
-                logger.info("SIGHUP: replacing workers one by one")
-                for index in workers.indices {
-                    let old = workers[index]
-                    workers[index] = try start()
-                    // Let the new worker reach its accept loop before the old one leaves.
-                    ProcessCalls.sleep(seconds: 0.3)
-                    ProcessCalls.signal(old.pid, SIGTERM)
-                }
+                reload(&workers, start: start, problem: startupProblem)
             }
             ProcessCalls.sleep(seconds: 0.05)
         }
+    }
+
+    /// SIGHUP: replaces the workers one by one, each old one stopped only
+    /// once its successor reported ready. A successor that fails abandons the
+    /// reload: it is logged once, and the workers still running keep serving.
+    private func reload(_ workers: inout [WorkerProcess], start: () throws -> WorkerProcess,
+                        problem: (inout WorkerProcess) -> String?) {
+        logger.info("SIGHUP: replacing workers one by one, each once its successor is ready")
+        for index in workers.indices {
+            var fresh: WorkerProcess
+            do { fresh = try start() } catch {
+                logger.error("reload abandoned: \(error); the running workers keep serving")
+                return
+            }
+            if let problem = problem(&fresh) {
+                logger.error("reload abandoned: the new worker \(fresh.pid) \(problem); \(workers.count) workers keep serving (\(index) of them already replaced by the new code)")
+                return
+            }
+            let old = workers[index]
+            workers[index] = fresh
+            ProcessCalls.signal(old.pid, SIGTERM)
+        }
+        logger.info("reload done: \(workers.count) new workers")
     }
 
     private func stopAll(_ workers: [WorkerProcess]) {

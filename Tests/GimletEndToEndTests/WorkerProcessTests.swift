@@ -10,13 +10,20 @@ import Testing
         let nginx: Nginx
         let client: HTTPClient
 
-        init(workers: Int) throws {
+        /// `hello --workers N`; with `copied`, the supervisor runs a copy of
+        /// the binary at `app` in the test's directory, which the test may replace.
+        init(workers: Int, copied: Bool = false, environment: [String: String]? = nil) throws {
             directory = try TemporaryDirectory("gimlet-workers")
             let socket = directory.file("hello.sock")
+            var executable = try Repository.binary("hello")
+            if copied {
+                try FileManager.default.copyItem(atPath: executable, toPath: directory.file("app"))
+                executable = directory.file("app")
+            }
             supervisor = try ManagedProcess(
-                "hello", executable: try Repository.binary("hello"),
+                "hello", executable: executable,
                 arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666", "--workers", "\(workers)", "--threads", "2"],
-                outputPath: directory.file("hello.log"))
+                outputPath: directory.file("hello.log"), environment: environment)
             nginx = try Nginx(socket: socket)
             client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
             let client = self.client
@@ -74,6 +81,51 @@ import Testing
         #expect(failed.isEmpty, "\(failed.count) requests failed during the reload")
         #expect(waitUntil(seconds: 10) { stack.workers.count == 3 && stack.workers.isDisjoint(with: before) },
                 "three new workers")
+    }
+
+    /// A deploy that replaces the executable with one that cannot start,
+    /// then SIGHUP: the old workers keep serving every request, the
+    /// supervisor says once why the reload was given up, and nothing
+    /// crash-loops. A good executable and SIGHUP then run the new code.
+    @Test func aReloadOntoABadBinaryKeepsTheOldWorkersServing() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIMLET_SECRET"] = SessionLabBehindNginx.secret
+        environment["GIMLET_BACKEND"] = "memory:"
+        let stack = try Stack(workers: 2, copied: true, environment: environment)
+        let before = stack.workers
+        #expect(before.count == 2)
+        // As a deploy does it: a new file moved over the old one.
+        let broken = stack.directory.file("app.new")
+        try "#!/bin/sh\necho 'error: invalid routes: GET /hello/:name is registered twice' >&2\nexit 1\n"
+            .write(toFile: broken, atomically: true, encoding: .utf8)
+        chmod(broken, 0o755)
+        #expect(rename(broken, stack.directory.file("app")) == 0)
+
+        let load = stack.load(count: 2000)
+        stack.supervisor.send(SIGHUP)
+        let results = try #require(load.take(seconds: 120))
+        let failed = results.enumerated().filter { $0.element.status != 200 || $0.element.body != "hello, n\($0.offset)" }
+        #expect(results.count == 2000)
+        #expect(failed.isEmpty, "\(failed.count) requests failed after a bad reload")
+        #expect(waitUntil(seconds: 10) { stack.supervisor.output.contains("reload abandoned") }, "\(stack.supervisor.output)")
+        usleep(1_500_000)
+        #expect(stack.workers == before, "the old workers still serve")
+        let output = stack.supervisor.output
+        #expect(output.components(separatedBy: "reload abandoned").count - 1 == 1, "said once: \(output)")
+        #expect(output.contains("exited with status 1 before it was ready"))
+        #expect(output.contains("GET /hello/:name is registered twice"), "the new worker's own message reaches the log")
+        #expect(output.components(separatedBy: "worker started").count - 1 == 3, "no crash loop: \(output)")
+        #expect(try stack.client.get("/hello/still").text == "hello, still")
+
+        // A good executable (another app: session-lab) and SIGHUP run the new code.
+        let good = stack.directory.file("app.good")
+        try FileManager.default.copyItem(atPath: try Repository.binary("session-lab"), toPath: good)
+        #expect(rename(good, stack.directory.file("app")) == 0)
+        stack.supervisor.send(SIGHUP)
+        #expect(waitUntil(seconds: 30) { stack.supervisor.output.contains("reload done") }, "\(stack.supervisor.output)")
+        #expect(waitUntil(seconds: 10) { stack.workers.count == 2 && stack.workers.isDisjoint(with: before) })
+        #expect(try stack.client.get("/set/code/new").text == "ok", "session-lab's routes answer now")
+        #expect(try stack.client.get("/").status == 404, "hello's are gone")
     }
 
     @Test func sigtermStopsEveryWorkerAfterItsInFlightRequests() throws {
