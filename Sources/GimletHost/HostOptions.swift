@@ -51,7 +51,24 @@ public struct HostOptions: ParsableArguments, Sendable {
         valueName: "level"))
     public var logLevel: String?
 
+    @Option(name: .customLong("log-file"), help: ArgumentHelp(
+        "Append standard error (log lines, start-up errors) to this file, for spawners that discard it such as spawn-fcgi without -n (env GIMLET_LOG_FILE).",
+        valueName: "path"))
+    public var logFile: String?
+
     public init() {}
+
+    /// Called by ArgumentParser once the options are parsed, before the app
+    /// runs: with `--log-file` (or `GIMLET_LOG_FILE`), standard error is
+    /// pointed at that file here, so that everything the app says from now
+    /// on — a missing secret included — reaches a place an operator looks.
+    ///
+    /// - Throws: ``HostConfigurationError`` if the file cannot be opened.
+    public func validate() throws {
+        let path = logFile ?? ProcessInfoEnvironment.current["GIMLET_LOG_FILE"]
+        guard let path, !path.isEmpty else { return }
+        try ProcessCalls.appendStandardError(to: path)
+    }
 
     /// The configuration: defaults, then environment variables, then these options.
     ///

@@ -135,6 +135,18 @@ enum ProcessCalls {
 
     static func signal(_ pid: pid_t, _ number: Int32) { kill(pid, number) }
 
+    /// Points standard error at `path`, appending (created with mode 640).
+    static func appendStandardError(to path: String) throws(HostConfigurationError) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw HostConfigurationError("cannot open the log file \(path): \(String(cString: strerror(errno))); check that its directory exists and this user may write there")
+        }
+        defer { Glibc.close(fd) }
+        guard dup2(fd, STDERR_FILENO) >= 0 else {
+            throw HostConfigurationError("cannot send standard error to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)

@@ -11,7 +11,7 @@ final class ManagedProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath`.
     init(_ name: String, executable: String, arguments: [String], outputPath: String,
-         environment: [String: String]? = nil) throws {
+         environment: [String: String]? = nil, directory: String? = nil) throws {
         self.name = name
         self.outputPath = outputPath
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
@@ -22,6 +22,7 @@ final class ManagedProcess: @unchecked Sendable {
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         try process.run()
     }
 

@@ -21,8 +21,8 @@ final class Nginx: @unchecked Sendable {
     }
 
     /// The main nginx.conf around a server block, everything under `directory`.
-    static func mainConfig(directory: String, serverBlockFile: String) -> String {
-        let user = geteuid() == 0 ? "user nobody nogroup;\n" : ""
+    static func mainConfig(directory: String, serverBlockFile: String, user: String = "nobody nogroup") -> String {
+        let user = geteuid() == 0 ? "user \(user);\n" : ""
         return """
             daemon off;
             \(user)worker_processes 1;
@@ -44,7 +44,9 @@ final class Nginx: @unchecked Sendable {
 
     /// nginx from `deploy/nginx/<config>` in front of `socket`; `customize`, when
     /// given, does the template's substitutions itself (it gets the file and the port).
-    init(socket: String, config: String = "gimlet.conf", customize: ((String, Int) -> String)? = nil) throws {
+    /// `user` is the user and group nginx's worker runs as when the tests run as root.
+    init(socket: String, config: String = "gimlet.conf", user: String = "nobody nogroup",
+         customize: ((String, Int) -> String)? = nil) throws {
         let nginx = try Tool.nginx()
         directory = try TemporaryDirectory("gimlet-nginx")
         port = try freeLoopbackPort()
@@ -59,7 +61,7 @@ final class Nginx: @unchecked Sendable {
             serverBlock = try Self.serverBlock(port: port, socket: socket, config: config)
         }
         try serverBlock.write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
-        try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"))
+        try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"), user: user)
             .write(toFile: directory.file("nginx.conf"), atomically: true, encoding: .utf8)
         process = try ManagedProcess(
             "nginx", executable: nginx,
