@@ -3,13 +3,15 @@ import GimletHTTP
 import GimletTesting
 import Testing
 
-/// The README's Quick Start, verbatim but for `Host.main`, driven in-process.
+/// The README's Quick Start, verbatim but for `Host.main` and the backend
+/// opener (`SessionBackends` lives in GimletHost), driven in-process. The
+/// whole Quick Start also runs as its own package behind nginx (OwnPackage).
 @Suite struct ReadmeQuickStart {
     func quickStartRouter() throws -> Router {
+        let environment = ["GIMLET_SECRET": "s3krit-s3krit-s3krit", "GIMLET_BACKEND": "memory:"]
         var router = Router()
         router.use(try SessionMiddleware(SessionConfiguration(
-            secrets: ["s3krit-s3krit-s3krit"],      // use `openssl rand -hex 32`, from GIMLET_SECRET
-            backend: MemoryBackend())))             // server-side keys; omit for cookies only
+            environment: environment, backends: SessionConfiguration.builtInBackend(url:))))
 
         router.get("/login/:name") { request in
             let session = request.session
@@ -22,7 +24,7 @@ import Testing
         router.get("/cart/add/:item") { request in
             if request.session["cart"] == nil { request.session["cart"] = [] }
             request.session["cart"]?.append(.string(request.parameters["item"] ?? ""))  // stored, no save() needed
-            return .text("ok")
+            return .text("cart: " + (request.session["cart"]?.arrayValue?.map(\.text).joined(separator: ", ") ?? ""))
         }
         return router
     }
@@ -35,8 +37,8 @@ import Testing
         }
         let client = TestClient(router)
         #expect(client.get("/login/Frodo").text == "hello Frodo")
-        #expect(client.get("/cart/add/ring").text == "ok")
-        #expect(client.get("/cart/add/cloak").text == "ok")
+        #expect(client.get("/cart/add/ring").text == "cart: ring")
+        #expect(client.get("/cart/add/cloak").text == "cart: ring, cloak")
         #expect(client.get("/peek").text == "Frodo dark ring,cloak")
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// A new user's own package, exactly as the README gives it: its
+/// Package.swift (depending on this checkout by path) and the Quick Start as
+/// main.swift, built in a temporary directory and served through nginx.
+@Suite(.serialized) struct OwnPackage {
+    /// The block after `<!-- NAME -->` in the README.
+    static func readmeBlock(_ name: String) throws -> String {
+        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let marker = readme.range(of: "<!-- \(name) -->"),
+              let open = readme.range(of: "```swift\n", range: marker.upperBound..<readme.endIndex),
+              let close = readme.range(of: "```", range: open.upperBound..<readme.endIndex)
+        else { throw SetupError("README.md has no block \(name)") }
+        return String(readme[open.upperBound..<close.lowerBound])
+    }
+
+    @Test func theReadmesPackageBuildsAndServesBehindNginx() throws {
+        let directory = try TemporaryDirectory("gimlet-own-package")
+        // The manifest depends on "../gimlet": a checkout beside the app.
+        try FileManager.default.createSymbolicLink(atPath: directory.file("gimlet"), withDestinationPath: Repository.root.path)
+        let package = directory.file("myapp")
+        try FileManager.default.createDirectory(atPath: package + "/Sources/myapp", withIntermediateDirectories: true)
+        try Self.readmeBlock("package-manifest").write(toFile: package + "/Package.swift", atomically: true, encoding: .utf8)
+        try Self.readmeBlock("quick-start").write(toFile: package + "/Sources/myapp/main.swift", atomically: true, encoding: .utf8)
+
+        let swift = try Tool.path("swift", package: "the Swift toolchain (not a Debian package: /opt/swift)")
+        let build = try ManagedProcess("swift build", executable: swift, arguments: ["build", "--product", "myapp"],
+                                       outputPath: directory.file("build.log"), directory: package)
+        let status = build.waitForExit(seconds: 900)
+        #expect(status == 0, "swift build of the README's package: \(build.output.suffix(3000))")
+        guard status == 0 else { return }
+        let binary = package + "/.build/debug/myapp"
+
+        // Without a secret: one line that says how to fix it, no crash.
+        let bare = try ManagedProcess("myapp", executable: binary, arguments: ["--fastcgi", "127.0.0.1:1"],
+                                      outputPath: directory.file("bare.log"), environment: ["PATH": "/usr/bin:/bin"])
+        #expect(bare.waitForExit(seconds: 30) == 1)
+        #expect(bare.output.hasPrefix("error: ") && bare.output.contains("GIMLET_SECRET"), "\(bare.output)")
+        #expect(bare.output.split(separator: "\n").count == 1, "one line, no backtrace: \(bare.output)")
+
+        let socket = directory.file("app.sock")
+        let app = try ManagedProcess(
+            "myapp", executable: binary, arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666"],
+            outputPath: directory.file("app.log"),
+            environment: ["PATH": "/usr/bin:/bin", "GIMLET_SECRET": SessionLabBehindNginx.secret,
+                          "GIMLET_BACKEND": "sqlite://" + directory.file("sessions.sqlite")])
+        defer { app.stop() }
+        let nginx = try Nginx(socket: socket)
+        var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        client.cookieJar = directory.file("jar")
+        let probe = client
+        guard waitUntil(seconds: 15, { (try? probe.get("/login/Frodo").status) == 200 }) else {
+            throw SetupError("the README's app did not answer: \(app.output) \(nginx.errorLog)")
+        }
+        #expect(try client.get("/login/Frodo").text == "hello Frodo")
+        #expect(try client.get("/cart/add/ring").text == "cart: ring")
+        #expect(try client.get("/cart/add/cloak").text == "cart: ring, cloak")
+        #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")))
+    }
+}
