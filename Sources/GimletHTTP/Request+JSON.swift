@@ -35,8 +35,11 @@ extension Request {
     /// A short, client-safe description of a decoding failure.
     static func reason(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
-            let names = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            return names.isEmpty ? "the body" : names.joined(separator: ".")
+            var text = ""
+            for key in context.codingPath {
+                if let index = key.intValue { text += "[\(index)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return text.isEmpty ? "the body" : text
         }
         switch error {
         case .keyNotFound(let key, let context):
