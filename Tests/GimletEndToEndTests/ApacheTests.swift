@@ -62,6 +62,21 @@ import Testing
         #expect(results.enumerated().allSatisfy { $0.element.status == 200 && $0.element.body == "hello, n\($0.offset)" })
     }
 
+    /// Apache passes the Host header as sent (with its port): same-origin
+    /// POSTs from a browser pass, foreign origins do not.
+    @Test(arguments: Proxy.allCases)
+    func sameOriginPostsPass(proxy: Proxy) throws {
+        let stack = try Stack(proxy, binary: "session-lab", extra: ["--secret", SessionLabBehindNginx.secret])
+        let token = try stack.client.get("/csrf").text
+        let form = Array("csrf_token=\(token)".utf8)
+        for (origin, status) in [(stack.apache.baseURL, 200), ("http://127.0.0.1", 403), ("https://evil.example", 403)] {
+            let response = try stack.client.request(
+                "POST", "/csrf_check", body: form,
+                headers: ["Origin": origin, "Content-Type": "application/x-www-form-urlencoded"])
+            #expect(response.status == status, "Origin \(origin): \(response.text)")
+        }
+    }
+
     @Test(arguments: Proxy.allCases)
     func sessionsWithSeveralSetCookies(proxy: Proxy) throws {
         let stack = try Stack(proxy, binary: "session-lab", extra: ["--secret", SessionLabBehindNginx.secret])
