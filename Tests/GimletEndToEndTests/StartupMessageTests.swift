@@ -38,7 +38,7 @@ import Testing
         let result = try run("session-lab", ["--fastcgi", "127.0.0.1:1", "--secret", "0123456789abcdef0123",
                                              "--backend", "postgres://db/x"])
         #expect(result.status != 0)
-        #expect(result.output.components(separatedBy: "accepted").count - 1 == 1, "one list: \(result.output)")
+        #expect(result.output.lowercased().components(separatedBy: "accepted").count - 1 == 1, "one list: \(result.output)")
         for form in ["sqlite:", "redis://", "redis+unix://", "memory:", "none"] {
             #expect(result.output.contains(form))
         }
