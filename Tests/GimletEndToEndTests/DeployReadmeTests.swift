@@ -21,11 +21,31 @@ import Testing
             _ = try Tool.path("runuser", package: "util-linux")
             root = try TemporaryDirectory("gimlet-machine")
             app = try Repository.binary("notes")
+            port = try freeLoopbackPort()
+            // deploy/ as the recipes copy it, its system paths and port substituted.
+            for folder in ["nginx", "apache", "systemd"] {
+                let source = Repository.root.appendingPathComponent("deploy/" + folder).path
+                try FileManager.default.createDirectory(atPath: root.file("deploy/" + folder), withIntermediateDirectories: true)
+                for file in try FileManager.default.contentsOfDirectory(atPath: source) {
+                    let text = try String(contentsOfFile: source + "/" + file, encoding: .utf8)
+                    try substitute(text).write(toFile: root.file("deploy/\(folder)/\(file)"), atomically: true, encoding: .utf8)
+                }
+            }
         }
+
+        /// The port that stands in for the recipes' 8080.
+        let port: Int
 
         /// The text with each system path replaced by its stand-in.
         func substitute(_ text: String) -> String {
             var text = text
+            // Files the recipes copy come from a substituted copy of deploy/.
+            text = text.replacingOccurrences(of: "cp deploy/", with: "cp \(root.path)/deploy/")
+            text = text.replacingOccurrences(of: "8080", with: "\(port)")
+            text = text.replacingOccurrences(of: "/etc/nginx", with: root.file("nginx"))
+            text = text.replacingOccurrences(of: "/etc/apache2", with: root.file("apache2"))
+            text = text.replacingOccurrences(of: "&& sudo nginx ", with: "&& sudo nginx -c \(root.file("nginx/nginx.conf")) ")
+            text = text.replacingOccurrences(of: "\nsudo nginx ", with: "\nsudo nginx -c \(root.file("nginx/nginx.conf")) ")
             for (system, stand) in [("/opt/gimlet", "opt"), ("/etc/gimlet", "etc"), ("/run/gimlet", "run"),
                                     ("/var/lib/gimlet", "lib"), ("/var/log/gimlet", "log"),
                                     ("/etc/systemd/system", "systemd")] {
@@ -41,7 +61,7 @@ import Testing
         /// waitpid: Foundation's Process loses track of a script whose
         /// children daemonize.)
         func run(recipe name: String) throws -> (status: Int32, output: String) {
-            var script = "set -eu\ncd '\(Repository.root.path)'\n"
+            var script = "set -eu\ncd '\(Repository.root.path)'\nexport APACHE_CONFDIR='\(root.file("apache2"))'\n"
             for line in try Self.recipe(name).split(separator: "\n", omittingEmptySubsequences: false) {
                 if line.contains("systemctl ") { continue }
                 script += line + "\n"
@@ -50,12 +70,6 @@ import Testing
             let file = root.file("recipe-\(name).sh")
             try substitute(script).write(toFile: file, atomically: true, encoding: .utf8)
             let status = try runDaemonizer("/bin/bash", [file], outputPath: root.file("recipe-\(name).log"))
-            // A unit the recipe copied names the system paths: substitute them there too.
-            let units = (try? FileManager.default.contentsOfDirectory(atPath: root.file("systemd"))) ?? []
-            for unit in units where unit.hasSuffix(".service") {
-                let path = root.file("systemd/" + unit)
-                try substitute(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
-            }
             return (status, (try? String(contentsOfFile: root.file("recipe-\(name).log"), encoding: .utf8)) ?? "")
         }
 
@@ -116,9 +130,9 @@ import Testing
                                       outputPath: root.file("\(name).log"), environment: environment)
         }
 
+        /// Runs a tool to its end (posix_spawn and waitpid: some daemonize).
         func runTool(_ path: String, _ arguments: [String]) throws -> Int32? {
-            let process = try ManagedProcess(path, executable: path, arguments: arguments, outputPath: root.file("tool.log"))
-            return process.waitForExit(seconds: 30)
+            try runDaemonizer(path, arguments, outputPath: root.file("tool-\((path as NSString).lastPathComponent).log"))
         }
 
         /// nginx (as www-data) in front of the recipe's socket; the notes app answers through it.
@@ -131,6 +145,58 @@ import Testing
             }
             return (nginx, client)
         }
+
+        /// The app by hand, as the README's last process recipe says.
+        func startByHand() throws -> ManagedProcess {
+            try FileManager.default.createDirectory(atPath: root.file("run"), withIntermediateDirectories: true)
+            return try ManagedProcess(
+                "notes", executable: app, arguments: ["--fastcgi", "unix:" + root.file("run/app.sock"), "--socket-mode", "666"],
+                outputPath: root.file("notes.log"),
+                environment: ["PATH": "/usr/bin:/bin", "GIMLET_SECRET": SessionLabBehindNginx.secret, "GIMLET_DATA_DIR": root.file("lib")])
+        }
+
+        /// A scratch copy of Debian's /etc/nginx with its master running, as on a server.
+        func runningNginx() throws -> PIDFileProcess {
+            let nginx = try Tool.nginx()
+            _ = try runTool("/bin/cp", ["-r", "/etc/nginx", root.file("nginx")])
+            try FileManager.default.removeItem(atPath: root.file("nginx/sites-enabled/default"))
+            try FileManager.default.createDirectory(atPath: root.file("nginx/log"), withIntermediateDirectories: true)
+            let main = try String(contentsOfFile: root.file("nginx/nginx.conf"), encoding: .utf8)
+                .replacingOccurrences(of: "/etc/nginx", with: root.file("nginx"))
+                .replacingOccurrences(of: "/run/nginx.pid", with: root.file("nginx/nginx.pid"))
+                .replacingOccurrences(of: "/var/log/nginx", with: root.file("nginx/log"))
+            try main.write(toFile: root.file("nginx/nginx.conf"), atomically: true, encoding: .utf8)
+            #expect(try runTool(nginx, ["-c", root.file("nginx/nginx.conf"), "-e", root.file("nginx/log/error.log")]) == 0)
+            return try PIDFileProcess(pidFile: root.file("nginx/nginx.pid"))
+        }
+
+        /// A scratch copy of Debian's /etc/apache2 (its envvars, ports and
+        /// default site made the test's), with Apache running.
+        func runningApache() throws -> PIDFileProcess {
+            _ = try Tool.path("apache2", package: "apache2")
+            let confdir = root.file("apache2")
+            _ = try runTool("/bin/cp", ["-r", "/etc/apache2", confdir])
+            try FileManager.default.removeItem(atPath: confdir + "/sites-enabled/000-default.conf")
+            try "".write(toFile: confdir + "/ports.conf", atomically: true, encoding: .utf8)
+            for folder in ["run", "lock", "log"] {
+                try FileManager.default.createDirectory(atPath: confdir + "/" + folder, withIntermediateDirectories: true)
+            }
+            try """
+                export APACHE_RUN_USER=www-data
+                export APACHE_RUN_GROUP=www-data
+                export APACHE_PID_FILE=\(confdir)/run/apache2.pid
+                export APACHE_RUN_DIR=\(confdir)/run
+                export APACHE_LOCK_DIR=\(confdir)/lock
+                export APACHE_LOG_DIR=\(confdir)/log
+                export LANG=C
+
+                """.write(toFile: confdir + "/envvars", atomically: true, encoding: .utf8)
+            // Nothing listens until the recipe adds its Listen line; a placeholder port keeps Apache up meanwhile.
+            try "Listen 127.0.0.1:\(try freeLoopbackPort())\n".write(toFile: confdir + "/ports.conf", atomically: true, encoding: .utf8)
+            let started = try runTool("/usr/bin/env", ["APACHE_CONFDIR=" + confdir, "/usr/sbin/apache2ctl", "start"])
+            #expect(started == 0, "\((try? String(contentsOfFile: root.file("tool-env.log"), encoding: .utf8)) ?? "")")
+            return try PIDFileProcess(pidFile: confdir + "/run/apache2.pid")
+        }
     }
 
     /// Signs in through the notes app: a server-side write in the SQLite file of the recipe's data directory.
@@ -142,6 +208,36 @@ import Testing
         #expect(login.status == 303, "\(login.text)")
         #expect(try client.get("/").text.contains("Welcome, Ops."))
         #expect(FileManager.default.fileExists(atPath: machine.root.file("lib/sessions.sqlite")))
+    }
+
+    @Test func nginxRecipeRunsAsWritten() throws {
+        let machine = try Machine()
+        let app = try machine.startByHand()
+        defer { app.stop() }
+        let nginx = try machine.runningNginx()
+        defer { nginx.stop() }
+        let recipe = try machine.run(recipe: "nginx")
+        #expect(recipe.status == 0, "\(recipe.output)")
+        var client = HTTPClient(baseURL: "http://127.0.0.1:\(machine.port)", scratch: machine.root)
+        client.cookieJar = machine.root.file("jar")
+        let probe = client
+        #expect(waitUntil(seconds: 10) { (try? probe.get("/hello/recipe").status) == 200 }, "\(recipe.output)")
+        try signIn(client, machine: machine)
+    }
+
+    @Test func apacheRecipeRunsAsWritten() throws {
+        let machine = try Machine()
+        let app = try machine.startByHand()
+        defer { app.stop() }
+        let apache = try machine.runningApache()
+        defer { apache.stop() }
+        let recipe = try machine.run(recipe: "apache")
+        #expect(recipe.status == 0, "\(recipe.output)")
+        var client = HTTPClient(baseURL: "http://127.0.0.1:\(machine.port)", scratch: machine.root)
+        client.cookieJar = machine.root.file("jar")
+        let probe = client
+        #expect(waitUntil(seconds: 10) { (try? probe.get("/hello/recipe").status) == 200 }, "\(recipe.output)")
+        try signIn(client, machine: machine)
     }
 
     @Test func spawnFCGIRecipeRunsAsWritten() throws {
