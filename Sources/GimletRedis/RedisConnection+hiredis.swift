@@ -8,6 +8,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Whether the connection is unusable afterwards (it is then dropped, and the next request reconnects).
     public let connectionLost: Bool
+    /// How many replies of the pipeline had arrived when it failed: with none,
+    /// a connection that died while idle never delivered the commands.
+    var repliesReceived = 0
 
     public var description: String { message }
 }
@@ -78,7 +81,7 @@ final class RedisConnection: @unchecked Sendable {
         for _ in 0..<pipeline.count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw RedisError(message: Self.errorString(context), connectionLost: true)
+                throw RedisError(message: Self.errorString(context), connectionLost: true, repliesReceived: replies.count)
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(Self.convert(reply))

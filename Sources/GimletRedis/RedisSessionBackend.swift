@@ -13,7 +13,8 @@ import Synchronization
 /// `EXEC`). Redis expires idle hashes by itself.
 ///
 /// Connections are pooled; one that fails is dropped and the next request
-/// connects anew, so the backend recovers by itself when Redis is back.
+/// connects anew, so the backend recovers by itself when Redis is back, and a
+/// connection that died while idle costs no request (see ``exchange(_:)``).
 ///
 /// ```swift
 /// let backend = try RedisSessionBackend(.init(url: "redis://127.0.0.1:6379/0"))
@@ -152,25 +153,46 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     /// One pipelined round trip on a pooled connection; a failed connection is dropped.
+    ///
+    /// A pooled connection may have died while it was idle: Redis restarted,
+    /// closed it for idleness, or failed over. If it fails before Redis sent
+    /// any reply, the commands never ran on the Redis that serves now, so the
+    /// exchange is retried once on a fresh connection, and every idle
+    /// connection (opened before the failure, so likely dead too) is dropped.
+    /// That retry is safe for both kinds of exchange: a load only reads, and
+    /// a commit is one MULTI/EXEC of absolute HSET, HDEL, DEL and EXPIRE,
+    /// which leaves the same state if it did run once already. (A commit that
+    /// compared versions or incremented would not be: it would need a check
+    /// here first.) A fresh connection that fails is not retried: that is an
+    /// outage, and the request gets 503.
     func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
-        let connection: RedisConnection
-        do {
-            connection = try idle.withLock { $0.popLast() } ?? connect()
-        } catch {
-            throw SessionBackendError(backend: name, message: "\(error)")
+        var pooled = idle.withLock { $0.popLast() }
+        while true {
+            let connection: RedisConnection
+            let reused = pooled != nil
+            do {
+                connection = try pooled ?? connect()
+            } catch {
+                throw SessionBackendError(backend: name, message: "\(error)")
+            }
+            pooled = nil
+            let replies: [RedisReply]
+            do {
+                replies = try connection.pipeline(pipeline)
+            } catch {
+                if reused && error.repliesReceived == 0 {
+                    idle.withLock { $0.removeAll() }
+                    continue
+                }
+                // Dropped: the next request connects afresh.
+                throw SessionBackendError(backend: name, message: error.description)
+            }
+            idle.withLock { $0.append(connection) }
+            if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                throw SessionBackendError(backend: name, message: "Redis said: \(failure)")
+            }
+            return replies
         }
-        let replies: [RedisReply]
-        do {
-            replies = try connection.pipeline(pipeline)
-        } catch {
-            // Dropped: the next request connects afresh.
-            throw SessionBackendError(backend: name, message: error.description)
-        }
-        idle.withLock { $0.append(connection) }
-        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
-            throw SessionBackendError(backend: name, message: "Redis said: \(failure)")
-        }
-        return replies
     }
 
     private func connect() throws(RedisError) -> RedisConnection {

@@ -16,16 +16,17 @@ import Testing
         let files: TemporaryDirectory
         let stack: SessionLabBehindNginx.Stack
 
-        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "") throws {
+        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "", threads: Int = 4) throws {
             files = try TemporaryDirectory("gimlet-store")
             switch store {
             case .sqlite:
                 redis = nil
-                stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + files.file("sessions.sqlite") + sqliteOptions])
+                stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + files.file("sessions.sqlite") + sqliteOptions,
+                                                         "--threads", "\(threads)"])
             case .redis:
                 let redis = try RedisServer()
                 self.redis = redis
-                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions])
+                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions, "--threads", "\(threads)"])
             }
         }
     }
@@ -69,6 +70,24 @@ import Testing
         try redis.restart()  // empty: no persistence
         #expect(waitUntil(seconds: 10) { (try? stack.client.get("/set/back/1").status) == 200 })
         #expect(try stack.client.get("/get/back").text == "1")
+    }
+
+    /// Every pooled connection is dead after Redis restarts (or closes idle
+    /// connections, or fails over): none may cost a request once Redis answers.
+    @Test func noRequestFailsOnceARestartedRedisAnswers() throws {
+        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8)
+        let (stack, redis) = (setup.stack, try #require(setup.redis))
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let cookie = stack.cookieHeader
+        // Fill the pool: up to 8 connections, one per busy thread.
+        let warm = try stack.client.parallelGets(count: 200, connections: 16, headers: ["Cookie": cookie]) { "/get/seed?warm=\($0)" }
+        #expect(warm.allSatisfy { $0.status == 200 })
+        redis.stop()
+        try redis.restart()  // empty: no persistence
+        let writes = try stack.client.parallelGets(count: 40, connections: 8, headers: ["Cookie": cookie]) { "/set/k\($0)/v" }
+        let failed = writes.filter { $0.status != 200 }
+        #expect(failed.isEmpty, "\(failed.count) of 40 requests failed after the restart: \(Set(failed.map(\.status))) \(stack.app.output.suffix(600))")
+        #expect(try stack.client.get("/len", headers: ["Cookie": cookie]).text == "40")
     }
 
     @Test func aStalledRedisAnswers503WithinTheTimeout() throws {
