@@ -12,6 +12,10 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 
     /// Whether the database was locked longer than the busy timeout.
     public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
+    /// Whether SQLite could not write because the file (or its directory) is read-only.
+    public var isReadOnly: Bool { code & 0xFF == SQLITE_READONLY }
+    /// Whether the disk (or the file system's quota) is full.
+    public var isDiskFull: Bool { code & 0xFF == SQLITE_FULL }
 }
 
 /// One SQLite connection with its prepared statements.
@@ -38,6 +42,10 @@ final class SQLiteConnection: @unchecked Sendable {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
     }
+
+    /// Whether SQLite opened the database read-only (the file is not
+    /// writable by this process, whatever was asked).
+    var isReadOnly: Bool { sqlite3_db_readonly(db, "main") == 1 }
 
     deinit {
         for statement in statements.values { sqlite3_finalize(statement) }

@@ -63,6 +63,12 @@ public final class SQLiteSessionBackend: SessionBackend {
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         let connection = try openConnection()
+        // SQLite opens a file it cannot write read-only without a word; the
+        // first session write would then fail. Say so now, with who we are.
+        guard !connection.isReadOnly else {
+            throw SessionConfigurationError(
+                "the session database \(configuration.path) is read-only for user \(ProcessInfo.processInfo.userName); make it (and its directory, for the -wal and -shm files) writable by that user, or name another file in GIMLET_BACKEND")
+        }
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("BEGIN IMMEDIATE")
         do {
@@ -187,7 +193,15 @@ public final class SQLiteSessionBackend: SessionBackend {
         do {
             return try body(connection)
         } catch let error as SQLiteError {
-            let hint = error.isBusy ? " (locked longer than the busy timeout of \(configuration.busyTimeoutMilliseconds) ms)" : ""
+            let hint = if error.isBusy {
+                " (locked longer than the busy timeout of \(configuration.busyTimeoutMilliseconds) ms)"
+            } else if error.isReadOnly {
+                " (the database file or its directory has become read-only for this process: fix its permissions or mount)"
+            } else if error.isDiskFull {
+                " (the disk holding the database is full: free space there)"
+            } else {
+                ""
+            }
             throw SessionBackendError(backend: name, message: error.description + hint)
         }
     }

@@ -6,10 +6,10 @@ import Testing
 /// `--version` speak with the executable's name.
 @Suite struct StartupMessages {
     func run(_ binary: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"],
-             directory: String? = nil) throws -> (status: Int32?, output: String) {
+             directory: String? = nil, absolute: Bool = false) throws -> (status: Int32?, output: String) {
         let scratch = try TemporaryDirectory("gimlet-startup")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Repository.binary(binary))
+        process.executableURL = URL(fileURLWithPath: absolute ? binary : try Repository.binary(binary))
         process.arguments = arguments
         process.environment = environment
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -53,6 +53,34 @@ import Testing
         #expect(result.status != 0)
         #expect(result.output.contains("/proc/data"), "names the directory: \(result.output)")
         #expect(result.output.contains("GIMLET_DATA_DIR"))
+        #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
+    }
+
+    /// A database file the app's user cannot write: refused at start, with
+    /// the file and the user named, not found out by the first write (503).
+    @Test func aReadOnlySQLiteFileIsRefusedAtStart() throws {
+        guard geteuid() == 0 else {
+            throw SetupError("this test runs the app as 'nobody' to meet a file it cannot write: run the tests as root (CI does)")
+        }
+        let directory = try TemporaryDirectory("gimlet-readonly")
+        let database = directory.file("sessions.sqlite")
+        // Made by root, readable by all; the directory is writable by all (so only the file is the problem).
+        let made = try ManagedProcess("sqlite", executable: try Repository.binary("session-lab"),
+                                      arguments: ["--fastcgi", "127.0.0.1:1", "--secret", "0123456789abcdef0123", "--backend", "sqlite://" + database],
+                                      outputPath: directory.file("made.log"))
+        #expect(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: database + "-wal") }, "\(made.output)")
+        // Killed, as a crash would: its -wal and -shm files stay, as they do while another process has the file open.
+        made.send(SIGKILL)
+        _ = made.waitForExit(seconds: 10)
+        for file in [database, database + "-wal", database + "-shm"] { chmod(file, 0o644) }
+        chmod(directory.path, 0o777)
+        // A socket it can create: without the check, the app would start and serve, and fail the first write with 503.
+        let result = try run("/usr/sbin/runuser", ["-u", "nobody", "--", try Repository.binary("session-lab"),
+                                                   "--fastcgi", "unix:" + directory.file("app.sock"), "--secret", "0123456789abcdef0123",
+                                                   "--backend", "sqlite://" + database], absolute: true)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains(database) && result.output.contains("read-only") && result.output.contains("nobody"),
+                "names the file and the user: \(result.output)")
         #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
     }
 
