@@ -1,11 +1,12 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
-#   make test   install what is missing, build, run every test (CI runs this)
+#   make test   install what is missing, build, run every test, then all of them again
+#               under AddressSanitizer (CI runs this)
 #   make bench  install what is missing, build release, run the benchmark suite (bench/run)
 
 SWIFT ?= swift
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test test-asan bench clean
 
 deps:
 	@scripts/install-deps
@@ -19,9 +20,24 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory test-asan
+
+# Every test again, built with AddressSanitizer in .build-asan, the end-to-end
+# tests starting the ASan builds of the apps too. Each process writes its
+# reports to $(ASAN_LOGS); any report fails the run, even one from a process
+# whose failure no test noticed. (LeakSanitizer is off: leaks are not
+# checked by this pass yet.)
+ASAN_LOGS = $(CURDIR)/.build-asan/reports
+test-asan: deps
+	$(SWIFT) build --build-tests -Xswiftc -sanitize=address --scratch-path .build-asan
+	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	GIMLET_BIN_DIR=$(CURDIR)/.build-asan/debug ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/report \
+		$(SWIFT) test --skip-build --scratch-path .build-asan
+	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then cat $(ASAN_LOGS)/*; echo "AddressSanitizer reported the errors above"; exit 1; fi
+	@echo "AddressSanitizer: no reports"
 
 bench:
 	bench/run
 
 clean:
-	rm -rf .build .run
+	rm -rf .build .build-asan .run

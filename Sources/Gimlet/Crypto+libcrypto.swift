@@ -34,11 +34,19 @@ final class HMACKey: @unchecked Sendable {
             EVP_MAC_free(mac)
             throw SessionConfigurationError("EVP_MAC_CTX_new failed")
         }
+        // An OSSL_PARAM keeps pointers to its key and value, which EVP_MAC_init
+        // reads later: both must live in buffers that outlast that call. (A
+        // Swift string passed straight to the constructor is a temporary freed
+        // right after it, which AddressSanitizer reported as a use after free.)
+        var parameterKey = Array("digest".utf8CString)
         var digest = Array("SHA256".utf8CString)
-        let ok = digest.withUnsafeMutableBufferPointer { name -> Bool in
-            let parameters = [OSSL_PARAM_construct_utf8_string("digest", name.baseAddress, 0), OSSL_PARAM_construct_end()]
-            return key.withUnsafeBufferPointer { keyBuffer in
-                parameters.withUnsafeBufferPointer { EVP_MAC_init(template, keyBuffer.baseAddress, keyBuffer.count, $0.baseAddress) == 1 }
+        let ok = parameterKey.withUnsafeMutableBufferPointer { keyName -> Bool in
+            digest.withUnsafeMutableBufferPointer { name -> Bool in
+                guard let keyName = keyName.baseAddress else { return false }
+                let parameters = [OSSL_PARAM_construct_utf8_string(keyName, name.baseAddress, 0), OSSL_PARAM_construct_end()]
+                return key.withUnsafeBufferPointer { keyBuffer in
+                    parameters.withUnsafeBufferPointer { EVP_MAC_init(template, keyBuffer.baseAddress, keyBuffer.count, $0.baseAddress) == 1 }
+                }
             }
         }
         guard ok else {
