@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
 #   make test   install what is missing, build, run every test, then all of them again
-#               under AddressSanitizer (CI runs this)
+#               under AddressSanitizer, then each fuzz target for a minute (CI runs this)
+#   make fuzz   the libFuzzer targets in Fuzz/, FUZZ_SECONDS each (default 60)
 #   make bench  install what is missing, build release, run the benchmark suite (bench/run)
 
 SWIFT ?= swift
 
-.PHONY: deps build run test test-asan bench clean
+.PHONY: deps build run test test-asan fuzz bench clean
 
 deps:
 	@scripts/install-deps
@@ -21,6 +22,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 
 # Every test again, built with AddressSanitizer in .build-asan, the end-to-end
 # tests starting the ASan builds of the apps too. Each process writes its
@@ -36,8 +38,12 @@ test-asan: deps
 	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then cat $(ASAN_LOGS)/*; echo "AddressSanitizer reported the errors above"; exit 1; fi
 	@echo "AddressSanitizer: no reports"
 
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	SWIFT=$(SWIFT) scripts/fuzz $(FUZZ_SECONDS)
+
 bench:
 	bench/run
 
 clean:
-	rm -rf .build .build-asan .run
+	rm -rf .build .build-asan .build-fuzz .run

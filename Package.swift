@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -136,3 +137,21 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (Fuzz/), only when GIMLET_FUZZ=1: `make fuzz` builds each
+// with -sanitize=fuzzer,address in .build-fuzz. Ordinary builds never see them.
+if ProcessInfo.processInfo.environment["GIMLET_FUZZ"] == "1" {
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
+    let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("request", ["Gimlet", "GimletHTTP", "SessionLabApp", logging]),
+        ("cookie", ["Gimlet"]),
+        ("scgi", ["GimletSCGI", "GimletHTTP"]),
+        ("urls", ["GimletSQLite", "GimletRedis", "GimletTransport", "GimletHTTP", "Gimlet"]),
+        ("session-value", ["Gimlet"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: "fuzz-" + name, dependencies: ["FuzzDriver"] + dependencies, path: "Fuzz/" + name))
+    }
+}

@@ -61,6 +61,14 @@ final class CookieCodec: Sendable {
         appendTime(payload.issued, to: &plain)
         if !payload.client.isEmpty { SessionValue.object(payload.client).encode(into: &plain) }
 
+        return seal(plain, cookieName: cookieName)
+    }
+
+    /// The cookie value for payload bytes `plain`: encrypted when there is an
+    /// encryption key, then signed with the first secret. (The fuzz target
+    /// seals arbitrary bytes with it, to reach the decoder behind the MAC.)
+    func seal(_ plain: [UInt8], cookieName: String) -> String {
+        var plain = plain
         let bound = Array(cookieName.utf8) + [0]
         var out: [UInt8]
         if let encryptionKey {

@@ -72,7 +72,12 @@ public struct HTTPOrigin: Hashable, Sendable, CustomStringConvertible {
             host = authority[..<colon]
             portText = authority[authority.index(after: colon)...]
         }
-        guard !host.isEmpty, host.utf8.allSatisfy(Self.isHostByte) else { return nil }
+        // Brackets and colons only in a bracketed IPv6 literal, whose inside is hex digits, `:` and `.`.
+        if host.first == "[" {
+            guard host.count > 2, host.dropFirst().dropLast().utf8.allSatisfy(Self.isIPv6Byte) else { return nil }
+        } else {
+            guard !host.isEmpty, host.utf8.allSatisfy(Self.isNameByte) else { return nil }
+        }
         guard let portText else { return (host.lowercased(), nil) }
         guard !portText.isEmpty, portText.utf8.count <= 5, portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
               let port = Int(portText), port <= 65_535
@@ -85,11 +90,16 @@ public struct HTTPOrigin: Hashable, Sendable, CustomStringConvertible {
             || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 
-    /// Letters, digits and the punctuation of DNS names and IP literals.
-    private static func isHostByte(_ byte: UInt8) -> Bool {
+    /// Letters, digits and the punctuation of DNS names and IPv4 addresses.
+    private static func isNameByte(_ byte: UInt8) -> Bool {
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
-            || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
+    }
+
+    /// What an IPv6 literal holds between its brackets.
+    private static func isIPv6Byte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x30 && byte <= 0x39)
+            || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
     }
 }
 

@@ -1,11 +1,11 @@
 /// Percent-decoding shared by paths, query strings, forms and cookies.
-enum PercentDecoding {
+package enum PercentDecoding {
     /// Decodes `%XX` escapes (and `+` as a space when `plusAsSpace`).
     ///
     /// A `%` not followed by two hex digits is kept as it is, as browsers do.
     /// Returns `nil` when the decoded bytes are not valid UTF-8, so callers can
     /// ignore or refuse the input instead of inventing replacement characters.
-    static func decode<S: StringProtocol>(_ input: S, plusAsSpace: Bool) -> String? {
+    package static func decode<S: StringProtocol>(_ input: S, plusAsSpace: Bool) -> String? {
         let utf8 = input.utf8
         // Fast path: nothing to decode.
         if !utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) {

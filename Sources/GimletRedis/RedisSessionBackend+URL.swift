@@ -1,4 +1,5 @@
 import Gimlet
+import GimletHTTP
 
 extension RedisSessionBackend.Configuration {
     /// Reads a backend URL:
@@ -21,12 +22,9 @@ extension RedisSessionBackend.Configuration {
         } else {
             throw fail("not a redis:// or redis+unix:// URL")
         }
-        var query: [(String, String)] = []
+        var query: [(name: String, value: String)] = []
         if let question = rest.firstIndex(of: "?") {
-            for pair in rest[rest.index(after: question)...].split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                query.append((parts[0], parts.count > 1 ? percentDecoded(parts[1]) : ""))
-            }
+            query = try BackendURLQuery.options(rest[rest.index(after: question)...], url: url)
             rest = rest[..<question]
         }
         var username: String?, password: String?
@@ -40,10 +38,10 @@ extension RedisSessionBackend.Configuration {
                 rest = rest[rest.index(after: at)...]
                 if let colon = userInfo.firstIndex(of: ":") {
                     let user = String(userInfo[..<colon])
-                    username = user.isEmpty ? nil : percentDecoded(user)
-                    password = percentDecoded(String(userInfo[userInfo.index(after: colon)...]))
+                    username = user.isEmpty ? nil : decodedUserInfo(user)
+                    password = decodedUserInfo(String(userInfo[userInfo.index(after: colon)...]))
                 } else {
-                    password = percentDecoded(String(userInfo))
+                    password = decodedUserInfo(String(userInfo))
                 }
             }
             var hostPort = rest
@@ -85,16 +83,7 @@ extension RedisSessionBackend.Configuration {
     }
 }
 
-private func percentDecoded(_ text: String) -> String {
-    var bytes: [UInt8] = []
-    var iterator = Array(text.utf8).makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-            bytes.append(value)
-        } else {
-            bytes.append(byte)
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
+/// Percent-decoded user info; malformed escapes are kept as written.
+private func decodedUserInfo<S: StringProtocol>(_ text: S) -> String {
+    PercentDecoding.decode(text, plusAsSpace: false) ?? String(text)
 }

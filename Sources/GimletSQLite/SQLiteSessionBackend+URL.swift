@@ -30,9 +30,7 @@ extension SQLiteSessionBackend.Configuration {
             throw SessionConfigurationError("sqlite URL \(String(reflecting: url)) has no file name")
         }
         self.init(path: path, clock: clock)
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            let (name, value) = (parts[0], parts.count > 1 ? parts[1] : "")
+        for (name, value) in try BackendURLQuery.options(query, url: url) {
             switch name {
             case "busy_timeout_ms":
                 guard let number = Int32(value), number >= 0 else {

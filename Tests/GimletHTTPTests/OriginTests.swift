@@ -16,7 +16,9 @@ import Testing
     }
 
     @Test(arguments: ["null", "", "example.com", "http://", "http://a.com:99999", "http://a.com:x",
-                      "http://a.com/path", "http://user@a.com", "http://a b.com", "http://[::1", "http://a.com:"])
+                      "http://a.com/path", "http://user@a.com", "http://a b.com", "http://[::1", "http://a.com:",
+                      // Found by fuzz-urls: brackets and colons outside an IPv6 literal.
+                      "https://Float[::]81:443", "http://a:b:80", "http://[]:80", "http://[g::1]"])
     func refuses(text: String) {
         #expect(HTTPOrigin(text) == nil)
     }

@@ -17,7 +17,9 @@ import Testing
     }
 
     @Test(arguments: ["redis://", "redis://h:0", "redis://h:x", "redis://h/x", "redis://h?nope=1",
-                      "redis+unix://relative.sock", "redis+unix://", "rediss://h", "redis://h?timeout_ms=0"])
+                      "redis+unix://relative.sock", "redis+unix://", "rediss://h", "redis://h?timeout_ms=0",
+                      // Found by fuzz-urls: an option without a name trapped (index out of range).
+                      "redis://h?=", "redis://h/0?db=1&=x", "redis://h?&="])
     func refused(url: String) {
         #expect(throws: SessionConfigurationError.self) { try RedisSessionBackend.Configuration(url: url) }
     }

@@ -98,6 +98,7 @@ final class SQLiteFiles {
     }
 
     @Test(arguments: ["sqlite:", "sqlite://host/x", "sqlite:x?nope=1", "sqlite:x?busy_timeout_ms=x", "sqlite:dir/",
+                      "sqlite:x?=", "sqlite:x?synchronous=full&=1",  // found by fuzz-urls: trapped before
                       "postgres://x"])
     func badURLs(url: String) {
         #expect(throws: SessionConfigurationError.self) { try SQLiteSessionBackend.Configuration(url: url) }
