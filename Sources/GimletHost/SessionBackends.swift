@@ -75,7 +75,7 @@ public enum SessionBackends {
         } catch {
             throw SessionConfigurationError("cannot create the session directory \(absolute); \(advice)")
         }
-        guard access(absolute, W_OK | X_OK) == 0 else {
+        guard FileManager.default.isWritableFile(atPath: absolute) else {
             throw SessionConfigurationError("the session directory \(absolute) is not writable; \(advice)")
         }
     }

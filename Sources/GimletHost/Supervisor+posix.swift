@@ -3,6 +3,7 @@ import Glibc
 
 /// A worker process started by the supervisor.
 struct WorkerProcess: Equatable {
+    /// Its pid; 0 for a slot whose worker died and is waiting to be replaced.
     let pid: pid_t
     let started: Double
     /// The read end of the worker's readiness pipe, until it has been read.
@@ -118,6 +119,8 @@ enum ProcessCalls {
         var byte = UInt8(ascii: "R")
         _ = write(readinessDescriptor, &byte, 1)
         Glibc.close(readinessDescriptor)
+        // Nothing this process starts may take fd 3 for a readiness pipe.
+        unsetenv(readinessVariable)
     }
 
     /// A child that has exited, if any (never blocks).
@@ -133,7 +136,12 @@ enum ProcessCalls {
         return signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
     }
 
-    static func signal(_ pid: pid_t, _ number: Int32) { kill(pid, number) }
+    /// Sends `number` to `pid`; nothing for a pid that is not a process's
+    /// (0 and -1 would signal a whole group, or everything).
+    static func signal(_ pid: pid_t, _ number: Int32) {
+        guard pid > 0 else { return }
+        kill(pid, number)
+    }
 
     /// Points standard error at `path`, appending (created with mode 640).
     static func appendStandardError(to path: String) throws(HostConfigurationError) {

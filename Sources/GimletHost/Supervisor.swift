@@ -91,6 +91,8 @@ final class Supervisor: Sendable {
         // Slots whose worker died, and when to start the next one there.
         var vacant: [(index: Int, at: Double)] = []
         func schedule(_ index: Int, diedYoung: Bool) {
+            // The dead worker's pid may soon be another process's: the slot holds none.
+            workers[index] = WorkerProcess(pid: 0, started: ProcessCalls.now(), readiness: nil)
             if diedYoung {
                 logger.warning("a worker died young; the next start waits \(backoff) s")
                 vacant.append((index, ProcessCalls.now() + backoff))
@@ -112,6 +114,8 @@ final class Supervisor: Sendable {
             let now = ProcessCalls.now()
             for slot in vacant where slot.at <= now {
                 vacant.removeAll { $0.index == slot.index }
+                // A reload may have filled the slot meanwhile.
+                guard workers[slot.index].pid == 0 else { continue }
                 workers[slot.index] = try start()
                 if let problem = startupProblem(&workers[slot.index]) {
                     // Already reaped: schedule the next try here and now.
@@ -152,7 +156,7 @@ final class Supervisor: Sendable {
             }
             let old = workers[index]
             workers[index] = fresh
-            ProcessCalls.signal(old.pid, SIGTERM)
+            ProcessCalls.signal(old.pid, SIGTERM)  // nothing for a vacant slot (pid 0)
         }
         logger.info("reload done: \(workers.count) new workers")
     }
@@ -160,7 +164,7 @@ final class Supervisor: Sendable {
     private func stopAll(_ workers: [WorkerProcess]) {
         logger.info("stopping \(workers.count) workers after their in-flight requests")
         for worker in workers { ProcessCalls.signal(worker.pid, SIGTERM) }
-        var remaining = Set(workers.map(\.pid))
+        var remaining = Set(workers.map(\.pid).filter { $0 > 0 })
         let deadline = ProcessCalls.now() + Self.stopTimeout
         while !remaining.isEmpty {
             while let (pid, _) = ProcessCalls.reapOne() { remaining.remove(pid) }
