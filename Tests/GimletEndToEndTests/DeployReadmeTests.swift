@@ -75,12 +75,7 @@ import Testing
 
         /// The shell block after `<!-- recipe: NAME -->` in deploy/README.md.
         static func recipe(_ name: String) throws -> String {
-            let readme = try String(contentsOf: Repository.root.appendingPathComponent("deploy/README.md"), encoding: .utf8)
-            guard let marker = readme.range(of: "<!-- recipe: \(name) -->"),
-                  let open = readme.range(of: "```sh\n", range: marker.upperBound..<readme.endIndex),
-                  let close = readme.range(of: "```", range: open.upperBound..<readme.endIndex)
-            else { throw SetupError("deploy/README.md has no recipe block \(name)") }
-            return String(readme[open.upperBound..<close.lowerBound])
+            try markdownBlock(after: "<!-- recipe: \(name) -->", language: "sh", in: "deploy/README.md")
         }
 
         /// A unit's `Key=` values, the unit substituted.
@@ -210,28 +205,16 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: machine.root.file("lib/sessions.sqlite")))
     }
 
-    @Test func nginxRecipeRunsAsWritten() throws {
+    /// A web server recipe, on a machine where that server already runs and
+    /// the app was started by hand: after the recipe, the app answers on 8080.
+    @Test(arguments: ["nginx", "apache"])
+    func webServerRecipeRunsAsWritten(server: String) throws {
         let machine = try Machine()
         let app = try machine.startByHand()
         defer { app.stop() }
-        let nginx = try machine.runningNginx()
-        defer { nginx.stop() }
-        let recipe = try machine.run(recipe: "nginx")
-        #expect(recipe.status == 0, "\(recipe.output)")
-        var client = HTTPClient(baseURL: "http://127.0.0.1:\(machine.port)", scratch: machine.root)
-        client.cookieJar = machine.root.file("jar")
-        let probe = client
-        #expect(waitUntil(seconds: 10) { (try? probe.get("/hello/recipe").status) == 200 }, "\(recipe.output)")
-        try signIn(client, machine: machine)
-    }
-
-    @Test func apacheRecipeRunsAsWritten() throws {
-        let machine = try Machine()
-        let app = try machine.startByHand()
-        defer { app.stop() }
-        let apache = try machine.runningApache()
-        defer { apache.stop() }
-        let recipe = try machine.run(recipe: "apache")
+        let running = try server == "nginx" ? machine.runningNginx() : machine.runningApache()
+        defer { running.stop() }
+        let recipe = try machine.run(recipe: server)
         #expect(recipe.status == 0, "\(recipe.output)")
         var client = HTTPClient(baseURL: "http://127.0.0.1:\(machine.port)", scratch: machine.root)
         client.cookieJar = machine.root.file("jar")

@@ -7,12 +7,7 @@ import Testing
 @Suite(.serialized) struct OwnPackage {
     /// The block after `<!-- NAME -->` in the README.
     static func readmeBlock(_ name: String) throws -> String {
-        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let marker = readme.range(of: "<!-- \(name) -->"),
-              let open = readme.range(of: "```swift\n", range: marker.upperBound..<readme.endIndex),
-              let close = readme.range(of: "```", range: open.upperBound..<readme.endIndex)
-        else { throw SetupError("README.md has no block \(name)") }
-        return String(readme[open.upperBound..<close.lowerBound])
+        try markdownBlock(after: "<!-- \(name) -->", language: "swift", in: "README.md")
     }
 
     @Test func theReadmesPackageBuildsAndServesBehindNginx() throws {

@@ -7,22 +7,8 @@ import Testing
     @Test func servesNotesBehindNginxWithSessionsInSQLite() throws {
         let directory = try TemporaryDirectory("gimlet-run")
         let port = try freeLoopbackPort()
-        _ = try Tool.nginx()
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIMLET_PORT"] = "\(port)"
-        environment["GIMLET_RUN_DIR"] = directory.path
-        let run = try ManagedProcess(
-            "run-example", executable: "/bin/bash",
-            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
-            outputPath: directory.file("run.log"), environment: environment)
-        defer {
-            // The script stops its children on SIGTERM, but under a test runner
-            // it inherits a blocked SIGTERM: stop each by its PID file as well.
-            run.stop()
-            for file in ["nginx.pid", "notes.pid"] {
-                if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
-            }
-        }
+        let run = try startRunExample(port: port, directory: directory)
+        defer { stop(run, directory: directory) }
         var client = HTTPClient(baseURL: "http://127.0.0.1:\(port)", scratch: directory)
         client.cookieJar = directory.file("jar")
         guard waitUntil(seconds: 60, { (try? client.get("/hello/world").status) == 200 }) else {
@@ -52,25 +38,34 @@ import Testing
     /// GIMLET_PORT, instead of saying "serving".
     @Test func failsWithNginxsReasonWhenThePortIsTaken() throws {
         let directory = try TemporaryDirectory("gimlet-run")
-        _ = try Tool.nginx()
         let blocker = try Nginx(socket: directory.file("unused.sock"))
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIMLET_PORT"] = "\(blocker.port)"
-        environment["GIMLET_RUN_DIR"] = directory.path
-        let run = try ManagedProcess(
-            "run-example", executable: "/bin/bash",
-            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
-            outputPath: directory.file("run.log"), environment: environment)
-        defer {
-            run.stop()
-            for file in ["nginx.pid", "notes.pid"] {
-                if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
-            }
-        }
+        let run = try startRunExample(port: blocker.port, directory: directory)
+        defer { stop(run, directory: directory) }
         #expect(run.waitForExit(seconds: 60) == 1, "\(run.output)")
         #expect(run.output.contains("Address already in use"), "nginx's reason: \(run.output)")
         #expect(run.output.contains("GIMLET_PORT"))
         #expect(!run.output.contains("serving notes"), "\(run.output)")
+    }
+
+    /// `scripts/run-example notes` on `port`, its run directory `directory`.
+    func startRunExample(port: Int, directory: TemporaryDirectory) throws -> ManagedProcess {
+        _ = try Tool.nginx()
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIMLET_PORT"] = "\(port)"
+        environment["GIMLET_RUN_DIR"] = directory.path
+        return try ManagedProcess(
+            "run-example", executable: "/bin/bash",
+            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
+            outputPath: directory.file("run.log"), environment: environment)
+    }
+
+    /// The script stops its children on SIGTERM, but under a test runner it
+    /// inherits a blocked SIGTERM: stop each by its PID file as well.
+    func stop(_ run: ManagedProcess, directory: TemporaryDirectory) {
+        run.stop()
+        for file in ["nginx.pid", "notes.pid"] {
+            if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
+        }
     }
 
     /// The value of the page's hidden `csrf_token` field.

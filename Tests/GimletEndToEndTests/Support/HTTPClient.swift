@@ -62,16 +62,8 @@ struct HTTPClient {
         for index in 0..<count {
             config += "url = \"\(baseURL)\(path(index))\"\noutput = \"\(scratch.file("par-\(index)"))\"\n"
         }
-        let configFile = scratch.file("parallel.conf")
-        try config.write(toFile: configFile, atomically: true, encoding: .utf8)
-        let output = try run(["-sS", "--http1.1", "--parallel", "--parallel-max", "\(connections)",
-                              "--max-time", "60", "-w", "%{http_code} %{filename_effective}\\n", "-K", configFile],
-                             allowFailure: true)
-        var statusByFile: [String: Int] = [:]
-        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, let status = Int(parts[0]) { statusByFile[String(parts[1])] = status }
-        }
+        let statusByFile = try runParallel(config, name: "parallel", connections: connections, maxTime: 60,
+                                           extra: ["-w", "%{http_code} %{filename_effective}\\n"])
         return (0..<count).map { index in
             let file = scratch.file("par-\(index)")
             let body = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
@@ -93,20 +85,27 @@ struct HTTPClient {
             config += "output = \"\(scratch.file("post-\(index)"))\"\n"
             config += "write-out = \"%{http_code} %{filename_effective}\\\\n\"\n"
         }
-        let configFile = scratch.file("posts.conf")
+        let statusByFile = try runParallel(config, name: "posts", connections: connections, maxTime: 120)
+        return (0..<count).map { index in
+            let file = scratch.file("post-\(index)")
+            return (statusByFile[file] ?? 0, file)
+        }
+    }
+
+    /// Runs one parallel curl on the config file text `config` (whose
+    /// transfers write "status file" lines), returning each output file's status.
+    private func runParallel(_ config: String, name: String, connections: Int, maxTime: Int,
+                             extra: [String] = []) throws -> [String: Int] {
+        let configFile = scratch.file(name + ".conf")
         try config.write(toFile: configFile, atomically: true, encoding: .utf8)
         let output = try run(["-sS", "--http1.1", "--parallel", "--parallel-max", "\(connections)",
-                              "--max-time", "120", "-K", configFile],
-                             allowFailure: true)
+                              "--max-time", "\(maxTime)"] + extra + ["-K", configFile], allowFailure: true)
         var statusByFile: [String: Int] = [:]
         for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             if parts.count == 2, let status = Int(parts[0]) { statusByFile[String(parts[1])] = status }
         }
-        return (0..<count).map { index in
-            let file = scratch.file("post-\(index)")
-            return (statusByFile[file] ?? 0, file)
-        }
+        return statusByFile
     }
 
     private func run(_ arguments: [String], allowFailure: Bool = false) throws -> [UInt8] {

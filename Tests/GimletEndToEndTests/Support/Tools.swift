@@ -91,3 +91,15 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool
     }
     return try condition()
 }
+
+/// The fenced code block in `language` that follows `marker` in the
+/// repository's Markdown file `path`: how the tests run the documentation's
+/// commands and code exactly as written.
+func markdownBlock(after marker: String, language: String, in path: String) throws -> String {
+    let text = try String(contentsOf: Repository.root.appendingPathComponent(path), encoding: .utf8)
+    guard let found = text.range(of: marker),
+          let open = text.range(of: "```\(language)\n", range: found.upperBound..<text.endIndex),
+          let close = text.range(of: "```", range: open.upperBound..<text.endIndex)
+    else { throw SetupError("\(path) has no \(language) block after \(marker)") }
+    return String(text[open.upperBound..<close.lowerBound])
+}
