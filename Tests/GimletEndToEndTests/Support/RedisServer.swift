@@ -30,7 +30,9 @@ final class RedisServer: @unchecked Sendable {
                         "--unixsocketperm", "777", "--dir", directory.path, "--save", "", "--appendonly", "no",
                         "--daemonize", "no", "--protected-mode", "no"] + (password.map { ["--requirepass", $0] } ?? []),
             outputPath: directory.file("redis-\(UUID().uuidString).log"))
-        guard waitUntil(seconds: 10, { canConnect(port: port) }) else {
+        // Redis listens on TCP a moment before its unix socket: wait for both.
+        let socket = directory.file("redis.sock")
+        guard waitUntil(seconds: 10, { canConnect(port: port) && canConnect(unixPath: socket) }) else {
             throw SetupError("redis-server did not start: \(process.output)")
         }
         return process
