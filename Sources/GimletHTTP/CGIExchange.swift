@@ -58,9 +58,8 @@ public enum CGIExchange {
         do {
             let includeBody = method != .head
             let bytes = try response.cgiBytes(includeBody: includeBody)
-            if bytes.count - (includeBody ? response.body.count : 0) > nginxDefaultHeaderBuffer {
-                warnAboutLargeHeadersOnce(bytes.count - (includeBody ? response.body.count : 0), logger: logger)
-            }
+            let headerBytes = bytes.count - (includeBody ? response.body.count : 0)
+            if headerBytes > nginxDefaultHeaderBuffer { warnAboutLargeHeadersOnce(headerBytes, logger: logger) }
             return bytes
         } catch {
             logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
