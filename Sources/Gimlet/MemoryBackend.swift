@@ -53,7 +53,12 @@ public final class MemoryBackend: SessionBackend {
     public func commit(_ changes: [SessionChange]) throws {
         warnIfForked()
         let now = clock.now()
-        channels.withLock { channels in
+        try channels.withLock { channels in
+            for change in changes where !change.expected.isEmpty {
+                let values = channels[change.id].flatMap { $0.expires > now ? $0.values : nil } ?? [:]
+                let changed = change.expected.filter { key, expected in expected != values[key].map { .value($0) } ?? .absent }
+                guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed.keys.sorted()) }
+            }
             for change in changes {
                 var channel = channels[change.id].flatMap { $0.expires > now ? $0 : nil }
                     ?? Channel(values: [:], expires: 0)

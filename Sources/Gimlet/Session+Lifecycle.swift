@@ -95,7 +95,7 @@ extension Session {
             guard context.backend != nil, let id = channel.id else { continue }
             if !channel.upserts.isEmpty || !channel.removals.isEmpty || (renewal && channel.mayHaveServerData) {
                 changes.append(SessionChange(id: id, upserts: channel.upserts, removals: channel.removals,
-                                             timeToLive: ttl))
+                                             timeToLive: ttl, expected: channel.expectations(readKeys: readKeys)))
             }
         }
         return Outcome(changes: changes, cookies: cookies)

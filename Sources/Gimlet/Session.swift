@@ -35,6 +35,9 @@ public final class Session {
     var deletedIDs: [SessionID] = []
     /// A backend failure seen during the request.
     private(set) var failure: SessionError?
+    /// Keys whose server-side value the handler read (present or not): if it
+    /// writes one of them too, the commit checks that nobody changed it since.
+    var readKeys: Set<String> = []
 
     init(context: SessionContext, cookies: [String: String], now: Int64, logger: Logger) {
         self.context = context
@@ -108,6 +111,7 @@ public final class Session {
             for index in channels.indices { if let value = channels[index].client[key] { return value } }
             guard context.backend != nil else { return nil }
             try loadServerData()
+            readKeys.insert(key)
             for index in channels.indices { if let value = channels[index].server[key] { return value } }
             return nil
         }
@@ -116,6 +120,7 @@ public final class Session {
         // A client-side value shadows any server-side copy of the key.
         if channels.indices.contains(where: { channels[$0].client[key] != nil }) { return nil }
         try loadServerData()
+        readKeys.insert(key)
         return channels[index].server[key]
     }
 

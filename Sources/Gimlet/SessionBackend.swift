@@ -21,8 +21,15 @@ public protocol SessionBackend: Sendable {
     /// Applies every change at once: per-key upserts and removals, deletion of
     /// whole channels, and the renewed expiry of each channel touched.
     ///
-    /// - Throws: ``SessionBackendError`` if the store cannot be reached or refuses;
-    ///   nothing may be taken as persisted then.
+    /// Compare-and-set: if any change's ``SessionChange/expected`` key no
+    /// longer holds what the request read (another request changed it since),
+    /// nothing at all is applied and ``SessionConflictError`` is thrown. The
+    /// check and the writes must be one atomic step in the store. A commit
+    /// with no expectations never conflicts.
+    ///
+    /// - Throws: ``SessionConflictError`` as above; ``SessionBackendError`` if
+    ///   the store cannot be reached or refuses. Nothing may be taken as
+    ///   persisted then.
     func commit(_ changes: [SessionChange]) throws
 
     /// Whether several processes see the same data (false for the memory backend).
@@ -45,14 +52,27 @@ public struct SessionChange: Sendable, Equatable {
     /// Seconds from now until the channel's data expires, applied when the
     /// change writes keys or is a pure renewal (removals alone renew nothing).
     public var timeToLive: Int64
+    /// Keys the request read from the store and now writes or removes, with
+    /// what it read: the commit applies only if each still holds exactly that
+    /// (see ``SessionBackend/commit(_:)``). Empty for blind writes.
+    public var expected: [String: ExpectedValue]
+
+    /// What a read-modify-write request saw of a key when it loaded it.
+    public enum ExpectedValue: Sendable, Equatable {
+        /// The key was not stored (or had expired).
+        case absent
+        /// The key held this value.
+        case value(SessionValue)
+    }
 
     public init(id: SessionID, removeAll: Bool = false, upserts: [String: SessionValue] = [:],
-                removals: Set<String> = [], timeToLive: Int64) {
+                removals: Set<String> = [], timeToLive: Int64, expected: [String: ExpectedValue] = [:]) {
         self.id = id
         self.removeAll = removeAll
         self.upserts = upserts
         self.removals = removals
         self.timeToLive = timeToLive
+        self.expected = expected
     }
 
     /// Whether the change only renews the expiry.
@@ -72,4 +92,25 @@ public struct SessionBackendError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "session backend \(backend): \(message)" }
+}
+
+/// A commit refused because a key the request read and wrote was changed by
+/// another request in between; nothing of the commit was applied.
+///
+/// The session middleware re-runs a handler whose route allows it
+/// (`RouteOptions.rerunOnSessionConflict`) and answers `409 Conflict` otherwise.
+public struct SessionConflictError: Error, Sendable, CustomStringConvertible {
+    /// The backend's name.
+    public let backend: String
+    /// The keys found changed, where the backend can tell (it may stop at the first).
+    public let keys: [String]
+
+    public init(backend: String, keys: [String]) {
+        self.backend = backend
+        self.keys = keys
+    }
+
+    public var description: String {
+        "session backend \(backend): concurrently changed key(s) \(keys.joined(separator: ", ")); nothing stored"
+    }
 }

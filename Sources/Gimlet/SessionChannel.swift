@@ -23,6 +23,9 @@ struct SessionChannel {
 
     /// Server-side values as the request sees them; complete only when `serverLoaded`.
     var server: [String: SessionValue] = [:]
+    /// Server-side values as the store held them when loaded (what a
+    /// read-modify-write expects to find at commit).
+    var stored: [String: SessionValue] = [:]
     var serverLoaded: Bool
     /// Pending server-side writes and deletions, committed in one round trip.
     var upserts: [String: SessionValue] = [:]
@@ -50,10 +53,23 @@ struct SessionChannel {
     /// Whether the cookie sent now must say the store may hold data.
     var willHaveServerData: Bool { mayHaveServerData || !upserts.isEmpty }
 
+    /// For each key read from the store and now written or removed, what
+    /// the store held when it was read: the commit's compare-and-set. Only a
+    /// channel whose id came with the request can be changed concurrently.
+    func expectations(readKeys: Set<String>) -> [String: SessionChange.ExpectedValue] {
+        guard hadCookie, !readKeys.isEmpty, !(upserts.isEmpty && removals.isEmpty) else { return [:] }
+        var expected: [String: SessionChange.ExpectedValue] = [:]
+        for key in readKeys where upserts[key] != nil || removals.contains(key) {
+            expected[key] = stored[key].map { .value($0) } ?? .absent
+        }
+        return expected
+    }
+
     /// Whether this channel has something to keep (so a new one needs its cookie).
     var holdsSomething: Bool { !client.isEmpty || !upserts.isEmpty || (serverLoaded && !server.isEmpty) }
 
     mutating func applyLoaded(_ values: [String: SessionValue]) {
+        stored = values
         server = values
         for key in removals { server[key] = nil }
         for (key, value) in upserts { server[key] = value }

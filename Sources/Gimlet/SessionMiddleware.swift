@@ -38,6 +38,13 @@ final class SessionContext: Sendable {
 /// - A backend failure answers `503`, whatever the handler returned, so a
 ///   `2xx` always means the changes were stored. A cookie over 4096 bytes
 ///   answers `500` with a log line saying which.
+/// - Read-modify-write is checked: if the handler read a server-side key
+///   and wrote it, and a concurrent request changed that key in between, the
+///   commit stores nothing. The handler then runs again on the stored data
+///   (idempotent methods, or routes with
+///   `RouteOptions.rerunOnSessionConflict`; at most 20 times) or the request
+///   answers `409 Conflict`. Requests that only read, or write keys they did
+///   not read, never conflict and never wait.
 public struct SessionMiddleware: Middleware {
     let context: SessionContext
 
@@ -51,38 +58,78 @@ public struct SessionMiddleware: Middleware {
     /// The configuration in use.
     public var configuration: SessionConfiguration { context.configuration }
 
+    /// How often a handler is re-run after conflicts before the request answers 409.
+    static let maximumReruns = 20
+
     public func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
-        let holder = SessionHolder(context: context)
-        request.storage[SessionHolderKey.self] = holder
+        var reruns = 0
+        while true {
+            let holder = SessionHolder(context: context)
+            request.storage[SessionHolderKey.self] = holder
+            let conflict: SessionConflictError
+            switch try attempt(request, holder: holder, next: next) {
+            case .answered(let response): return response
+            case .conflicted(let error): conflict = error
+            }
+            // Nothing was stored. Running the handler again on what the store
+            // holds now is right when repeating it is harmless (see RouteOptions).
+            let options = request.routeOptions
+            let mayRerun = !options.contains(.neverRerun)
+                && (request.method.isIdempotent || options.contains(.rerunOnSessionConflict))
+            guard mayRerun, reruns < Self.maximumReruns else {
+                request.logger.warning("session changed concurrently; nothing stored, answered 409", metadata: [
+                    "error": "\(conflict)", "path": "\(request.path)", "reruns": "\(reruns)",
+                ])
+                var response = HTTPError(.conflict, "Conflict: the session changed during this request; nothing was stored, try again")
+                    .response(for: request)
+                response.headers["Cache-Control"] = "no-store"
+                return response
+            }
+            reruns += 1
+            request.logger.debug("session changed concurrently; running the handler again", metadata: [
+                "error": "\(conflict)", "path": "\(request.path)",
+            ])
+        }
+    }
+
+    private enum Attempt {
+        case answered(Response)
+        case conflicted(SessionConflictError)
+    }
+
+    /// Runs the rest of the chain once and stores what the session changed.
+    private func attempt(_ request: Request, holder: SessionHolder, next: (Request) throws -> Response) throws -> Attempt {
         var response: Response
         do {
             response = try next(request)
         } catch let error as SessionError where error.isBackendFailure {
-            return unavailable(error, request: request)
+            return .answered(unavailable(error, request: request))
         }
-        guard let session = holder.made else { return response }
+        guard let session = holder.made else { return .answered(response) }
         response.headers.add("Vary", "Cookie")
-        if let failure = session.failure { return unavailable(failure, request: request) }
+        if let failure = session.failure { return .answered(unavailable(failure, request: request)) }
 
         let outcome: Session.Outcome
         do {
             outcome = try session.outcome(secure: request.isSecure)
         } catch {
             request.logger.error("session not stored", metadata: ["error": "\(error)", "path": "\(request.path)"])
-            return HTTPError(.internalServerError).response(for: request)
+            return .answered(HTTPError(.internalServerError).response(for: request))
         }
         if !outcome.changes.isEmpty, let backend = context.backend {
-            do { try backend.commit(outcome.changes) } catch {
+            do { try backend.commit(outcome.changes) } catch let conflict as SessionConflictError {
+                return .conflicted(conflict)
+            } catch {
                 let wrapped = (error as? SessionBackendError)
                     ?? SessionBackendError(backend: backend.name, message: "\(error)")
-                return unavailable(.backendUnavailable(wrapped), request: request)
+                return .answered(unavailable(.backendUnavailable(wrapped), request: request))
             }
         }
         if !outcome.cookies.isEmpty {
             for cookie in outcome.cookies { response.headers.add("Set-Cookie", cookie) }
             if !response.headers.contains("Cache-Control") { response.headers["Cache-Control"] = "private" }
         }
-        return response
+        return .answered(response)
     }
 
     private func unavailable(_ error: SessionError, request: Request) -> Response {

@@ -28,5 +28,9 @@ public struct HTTPMethod: RawRepresentable, Hashable, Sendable, CustomStringConv
         self == .get || self == .head || self == .options || rawValue == "TRACE"
     }
 
+    /// Whether the method is idempotent (RFC 9110 §9.2.2): the safe methods,
+    /// `PUT` and `DELETE`. Clients may repeat such a request by themselves.
+    public var isIdempotent: Bool { isSafe || self == .put || self == .delete }
+
     public var description: String { rawValue }
 }

@@ -30,6 +30,8 @@ public final class Request {
     public let queryString: String
     /// Parameters captured by the route (`:name` segments, `*` for a wildcard), percent-decoded.
     public internal(set) var parameters: [String: String] = [:]
+    /// The options of the route that matched (empty until the router has routed the request).
+    public internal(set) var routeOptions: RouteOptions = []
     /// The logger for this request.
     public var logger: Logger
     /// Values that middleware attaches to the request (see ``RequestStorage``).

@@ -2,6 +2,7 @@
 struct Route: Sendable {
     let pattern: String
     let parameterNames: [String]
+    let options: RouteOptions
     let handler: RequestHandler
 }
 

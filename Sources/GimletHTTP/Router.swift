@@ -36,12 +36,13 @@ public struct Router: Responder {
     ///
     /// A malformed pattern or a duplicate registration is reported by
     /// ``validate()``, which the host calls before serving.
-    public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RequestHandler) {
+    public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
+                            _ handler: @escaping RequestHandler) {
         switch RoutePattern.parse(pattern) {
         case .failure(let problem):
             problems.append(problem.description)
         case .success(let parsed):
-            let route = Route(pattern: pattern, parameterNames: parsed.parameterNames, handler: handler)
+            let route = Route(pattern: pattern, parameterNames: parsed.parameterNames, options: options, handler: handler)
             if !root.insert(route, segments: parsed.segments[...], method: method) {
                 problems.append("route \(method) \(pattern) is registered twice")
             }
@@ -49,15 +50,25 @@ public struct Router: Responder {
     }
 
     /// Registers a `GET` handler (which also serves `HEAD`).
-    public mutating func get(_ pattern: String, _ handler: @escaping RequestHandler) { on(.get, pattern, handler) }
+    public mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.get, pattern, options: options, handler)
+    }
     /// Registers a `POST` handler.
-    public mutating func post(_ pattern: String, _ handler: @escaping RequestHandler) { on(.post, pattern, handler) }
+    public mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.post, pattern, options: options, handler)
+    }
     /// Registers a `PUT` handler.
-    public mutating func put(_ pattern: String, _ handler: @escaping RequestHandler) { on(.put, pattern, handler) }
+    public mutating func put(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.put, pattern, options: options, handler)
+    }
     /// Registers a `PATCH` handler.
-    public mutating func patch(_ pattern: String, _ handler: @escaping RequestHandler) { on(.patch, pattern, handler) }
+    public mutating func patch(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.patch, pattern, options: options, handler)
+    }
     /// Registers a `DELETE` handler.
-    public mutating func delete(_ pattern: String, _ handler: @escaping RequestHandler) { on(.delete, pattern, handler) }
+    public mutating func delete(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.delete, pattern, options: options, handler)
+    }
 
     /// Adds a middleware; the first added runs outermost. Middleware sees every
     /// request, including those that end in 404 or 405.
@@ -111,6 +122,7 @@ public struct Router: Responder {
             route = root.find(segments[...], method: .get, values: &values)
         }
         if let route {
+            request.routeOptions = route.options
             if !route.parameterNames.isEmpty {
                 var parameters: [String: String] = [:]
                 for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
@@ -125,6 +137,37 @@ public struct Router: Responder {
         let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
         throw HTTPError(.methodNotAllowed, headers: ["Allow": allow])
     }
+}
+
+/// How the session middleware may treat a route's handler.
+///
+/// When a concurrent request of the same session changed a server-side key
+/// that this request read and then wrote, the session middleware stores
+/// nothing and either runs the handler again on the stored data or answers
+/// `409 Conflict`. It re-runs handlers of idempotent methods (`GET`, `HEAD`,
+/// `OPTIONS`, `PUT`, `DELETE`: clients may repeat those by themselves anyway)
+/// and answers 409 for the others, unless the route says otherwise:
+///
+/// ```swift
+/// router.post("/cart/add", options: .rerunOnSessionConflict) { request in
+///     request.session["cart"]?.append(.string(request.form["item"] ?? ""))
+///     return .text("added")
+/// }
+/// router.get("/confirm", options: .neverRerun) { request in … }   // sends a mail
+/// ```
+public struct RouteOptions: OptionSet, Sendable {
+    public let rawValue: Int
+
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Re-run the handler on a session conflict whatever the method: its
+    /// effects outside the session are none, or may happen twice.
+    public static let rerunOnSessionConflict = RouteOptions(rawValue: 1 << 0)
+
+    /// Never re-run the handler, even for an idempotent method: it has
+    /// effects outside the session (a mail, a payment) that must not repeat.
+    /// A conflict answers 409.
+    public static let neverRerun = RouteOptions(rawValue: 1 << 1)
 }
 
 /// Routes that could not be registered.

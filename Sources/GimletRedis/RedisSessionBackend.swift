@@ -10,7 +10,9 @@ import Synchronization
 /// `redis-cli HGETALL gimlet:<id>`. Loading both channels is one pipelined
 /// round trip (`HGETALL` each); committing is one pipelined round trip
 /// (`MULTI`, `HSET` of changed fields, `HDEL` of removed ones, `EXPIRE`,
-/// `EXEC`). Redis expires idle hashes by itself.
+/// `EXEC`), or, when the request wrote keys it had read, one `EVAL` that
+/// checks those keys and writes atomically (``RedisCheckedCommit``). Redis
+/// expires idle hashes by itself.
 ///
 /// Connections are pooled; one that fails is dropped and the next request
 /// connects anew, so the backend recovers by itself when Redis is back, and a
@@ -113,6 +115,7 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     public func commit(_ changes: [SessionChange]) throws {
+        if changes.contains(where: { !$0.expected.isEmpty }) { return try checkedCommit(changes) }
         var pipeline = RedisPipeline()
         for change in changes {
             let key = key(change.id)
@@ -152,6 +155,24 @@ public final class RedisSessionBackend: SessionBackend {
         }
     }
 
+    /// A read-modify-write commit: one `EVAL` that checks and writes atomically.
+    private func checkedCommit(_ changes: [SessionChange]) throws {
+        var marker = prefixBytes
+        marker.append(contentsOf: "commit:".utf8)
+        SessionID.random().appendHex(to: &marker)
+        var pipeline = RedisPipeline()
+        RedisCheckedCommit.append(changes, marker: marker, key: key, to: &pipeline)
+        let replies = try exchange(pipeline)
+        switch replies.first {
+        case .integer(1)?:
+            return
+        case .string(let field)?:
+            throw SessionConflictError(backend: name, keys: [UTF8Text.string(field) ?? "?"])
+        case let other:
+            throw SessionBackendError(backend: name, message: "unexpected reply to the checked commit: \(other.map { "\($0)" } ?? "none")")
+        }
+    }
+
     /// One pipelined round trip on a pooled connection; a failed connection is dropped.
     ///
     /// A pooled connection may have died while it was idle: Redis restarted,
@@ -159,11 +180,12 @@ public final class RedisSessionBackend: SessionBackend {
     /// any reply, the commands never ran on the Redis that serves now, so the
     /// exchange is retried once on a fresh connection, and every idle
     /// connection (opened before the failure, so likely dead too) is dropped.
-    /// That retry is safe for both kinds of exchange: a load only reads, and
-    /// a commit is one MULTI/EXEC of absolute HSET, HDEL, DEL and EXPIRE,
-    /// which leaves the same state if it did run once already. (A commit that
-    /// compared versions or incremented would not be: it would need a check
-    /// here first.) A fresh connection that fails is not retried: that is an
+    /// That retry is safe for every kind of exchange: a load only reads; a
+    /// plain commit is one MULTI/EXEC of absolute HSET, HDEL, DEL and EXPIRE,
+    /// which leaves the same state if it did run once already; and a checked
+    /// commit (``RedisCheckedCommit``) marks itself applied in the same atomic
+    /// step, so a replay of one that did run finds its marker and changes
+    /// nothing. A fresh connection that fails is not retried: that is an
     /// outage, and the request gets 503.
     func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
         var pooled = idle.withLock { $0.popLast() }

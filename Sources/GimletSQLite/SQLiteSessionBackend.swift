@@ -8,7 +8,9 @@ import Synchronization
 ///
 /// One row per (channel id, key) with the value's JSON and an expiry time, so
 /// two requests of one session that change different keys both keep their
-/// change. WAL mode and a busy timeout let several processes (for example
+/// change, and a request that read a key and writes it commits only if the
+/// row still holds what it read (checked inside the commit's transaction).
+/// WAL mode and a busy timeout let several processes (for example
 /// `spawn-fcgi -F 4`) share the file. Loading both channels is one query;
 /// committing a request is one transaction. Expired rows are never returned
 /// and are swept by a background thread in small batches.
@@ -137,6 +139,12 @@ public final class SQLiteSessionBackend: SessionBackend {
         try withConnection { connection in
             try connection.execute("BEGIN IMMEDIATE")
             do {
+                // Compare-and-set: under the write lock, every key the request
+                // read and wrote must still hold what it read.
+                for change in changes where !change.expected.isEmpty {
+                    let changed = try changedKeys(change, now: now, connection: connection)
+                    guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed) }
+                }
                 for change in changes {
                     let id = SQLiteConnection.Value.blob(change.id.bytes)
                     if change.removeAll {
@@ -165,6 +173,22 @@ public final class SQLiteSessionBackend: SessionBackend {
                 throw error
             }
         }
+    }
+
+    /// The expected keys of `change` whose stored JSON (unexpired) is not what the request read.
+    private func changedKeys(_ change: SessionChange, now: Int64, connection: SQLiteConnection) throws -> [String] {
+        var changed: [String] = []
+        for (key, expected) in change.expected.sorted(by: { $0.key < $1.key }) {
+            var current: [UInt8]?
+            try connection.run("SELECT value FROM gimlet_sessions WHERE id = ?1 AND key = ?2 AND expires > ?3",
+                               bind: [.blob(change.id.bytes), .text(key), .int(now)]) { row in current = row.text(0) }
+            let matches = switch expected {
+            case .absent: current == nil
+            case .value(let value): current == value.json
+            }
+            if !matches { changed.append(key) }
+        }
+        return changed
     }
 
     /// Deletes up to `limit` expired rows; returns how many went.

@@ -79,6 +79,46 @@ public enum BackendConformance {
             try h.backend.commit([SessionChange(id: id, upserts: ["b": 2], timeToLive: day)])
             try expect(try h.backend.load([id]), [id: ["a": 1, "b": 2]], "per-key writes")
         },
+        Check(name: "compare-and-set: a stale read-modify-write stores nothing") { h in
+            let (id, other) = (SessionID.random(), SessionID.random())
+            try h.backend.commit([SessionChange(id: id, upserts: ["n": 1, "list": ["a"], "keep": "x"], timeToLive: day)])
+            // Read n == 1, wrote 2: applies.
+            try h.backend.commit([SessionChange(id: id, upserts: ["n": 2], timeToLive: day, expected: ["n": .value(1)])])
+            try expect(try h.backend.load([id]), [id: ["n": 2, "list": ["a"], "keep": "x"]], "a current read applies")
+            // Read n == 1 too, but it is 2 now: nothing of the commit applies, in either change.
+            do {
+                try h.backend.commit([
+                    SessionChange(id: other, upserts: ["o": 1], timeToLive: day),
+                    SessionChange(id: id, upserts: ["n": 2, "fresh": true], removals: ["keep"], timeToLive: day,
+                                  expected: ["n": .value(1)]),
+                ])
+                throw Failure(description: "a commit expecting n == 1 applied while n == 2")
+            } catch let conflict as SessionConflictError {
+                try expect(conflict.keys, ["n"], "the conflicting key")
+            }
+            try expect(try h.backend.load([id, other]), [id: ["n": 2, "list": ["a"], "keep": "x"]], "after the conflict")
+            // Expected absent: applies only while absent.
+            try h.backend.commit([SessionChange(id: id, upserts: ["token": "t1"], timeToLive: day, expected: ["token": .absent])])
+            do {
+                try h.backend.commit([SessionChange(id: id, upserts: ["token": "t2"], timeToLive: day, expected: ["token": .absent])])
+                throw Failure(description: "a commit expecting token absent applied while it was present")
+            } catch is SessionConflictError {}
+            // A removal checked against a list value; a key expected on an id that does not exist.
+            try h.backend.commit([SessionChange(id: id, removals: ["list"], timeToLive: day, expected: ["list": .value(["a"])])])
+            try expect(try h.backend.load([id]), [id: ["n": 2, "keep": "x", "token": "t1"]], "after the checked removal")
+            try h.backend.commit([SessionChange(id: other, upserts: ["o": 2], timeToLive: day, expected: ["o": .absent])])
+            try expect(try h.backend.load([other]), [other: ["o": 2]], "absent on a new id")
+            // Blind writes never conflict.
+            try h.backend.commit([SessionChange(id: id, upserts: ["n": 7], timeToLive: day)])
+            try expect(try h.backend.load([id])[id]?["n"], 7, "a blind write")
+        },
+        Check(name: "compare-and-set: an expired key counts as absent") { h in
+            let id = SessionID.random()
+            try h.backend.commit([SessionChange(id: id, upserts: ["n": 1], timeToLive: 1)])
+            h.advance(2)
+            try h.backend.commit([SessionChange(id: id, upserts: ["n": 1], timeToLive: day, expected: ["n": .absent])])
+            try expect(try h.backend.load([id]), [id: ["n": 1]], "re-created after expiry")
+        },
         Check(name: "remove all (invalidate)") { h in
             let id = SessionID.random()
             try h.backend.commit([SessionChange(id: id, upserts: ["a": 1, "b": 2], timeToLive: day)])

@@ -92,12 +92,17 @@ public enum SessionLabApp {
             try request.session.verifyCSRF(request)
             return .text("ok")
         }
-        router.get("/counter") { request in
+        // Read-modify-write of one server-side key. When a concurrent request
+        // changed the counter first, `/counter` (a GET) runs again on the new
+        // value; `/counter/once` may not, so it answers 409 then.
+        let increment: RequestHandler = { request in
             let session = request.session
             let next = (try session.get("counter", permanent: nil, clientside: false)?.intValue ?? 0) + 1
             try session.set("counter", .int(next), clientside: false)
             return .text(String(next))
         }
+        router.get("/counter", increment)
+        router.get("/counter/once", options: .neverRerun, increment)
         return router
     }
 
