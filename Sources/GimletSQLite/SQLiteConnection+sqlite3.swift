@@ -1,5 +1,7 @@
 // The only file that calls libsqlite3. Every sqlite3_* call goes through here.
 import CSQLite
+import Glibc
+import Synchronization
 
 /// An error from SQLite, with its result code and message.
 public struct SQLiteError: Error, Sendable, CustomStringConvertible {
@@ -7,15 +9,22 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public let code: Int32
     /// SQLite's message, and what was being done.
     public let message: String
+    /// The operating system's errno behind an I/O error (0 if none).
+    public var systemErrno: Int32 = 0
 
     public var description: String { "\(message) (SQLite code \(code))" }
 
     /// Whether the database was locked longer than the busy timeout.
     public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
-    /// Whether SQLite could not write because the file (or its directory) is read-only.
-    public var isReadOnly: Bool { code & 0xFF == SQLITE_READONLY }
+    /// Whether SQLite could not write because the file, its directory or
+    /// its file system is read-only (or no longer writable by this user).
+    public var isReadOnly: Bool {
+        code & 0xFF == SQLITE_READONLY || (code & 0xFF == SQLITE_IOERR && (systemErrno == EROFS || systemErrno == EACCES || systemErrno == EPERM))
+    }
     /// Whether the disk (or the file system's quota) is full.
-    public var isDiskFull: Bool { code & 0xFF == SQLITE_FULL }
+    public var isDiskFull: Bool {
+        code & 0xFF == SQLITE_FULL || (code & 0xFF == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT))
+    }
 }
 
 /// One SQLite connection with its prepared statements.
@@ -27,9 +36,12 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 final class SQLiteConnection: @unchecked Sendable {
     private let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// The busy handler's state, retained for as long as the connection is open.
+    private let busyWait: Unmanaged<BusyWait>
 
-    /// Opens (creating if needed) the database at `path`.
-    init(path: String, busyTimeoutMilliseconds: Int32) throws(SQLiteError) {
+    /// Opens (creating if needed) the database at `path`; every wait for
+    /// another connection's lock is counted in `busyWaits`.
+    init(path: String, busyTimeoutMilliseconds: Int32, busyWaits: SQLiteBusyCounter = SQLiteBusyCounter()) throws(SQLiteError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
@@ -40,7 +52,13 @@ final class SQLiteConnection: @unchecked Sendable {
         }
         db = handle
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        busyWait = Unmanaged.passRetained(BusyWait(timeoutMilliseconds: busyTimeoutMilliseconds, counter: busyWaits))
+        if busyTimeoutMilliseconds > 0 {
+            sqlite3_busy_handler(db, { context, count in
+                guard let context else { return 0 }
+                return Unmanaged<BusyWait>.fromOpaque(context).takeUnretainedValue().retry(after: count) ? 1 : 0
+            }, busyWait.toOpaque())
+        }
     }
 
     /// Whether SQLite opened the database read-only (the file is not
@@ -50,6 +68,7 @@ final class SQLiteConnection: @unchecked Sendable {
     deinit {
         for statement in statements.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(db)
+        busyWait.release()
     }
 
     /// Runs SQL without results (several statements allowed, no parameters).
@@ -62,6 +81,21 @@ final class SQLiteConnection: @unchecked Sendable {
     func integer(_ sql: String) throws(SQLiteError) -> Int64 {
         var result: Int64 = 0
         try run(sql, bind: []) { row in result = row.int64(0) }
+        return result
+    }
+
+    /// How hard a checkpoint tries (`PRAGMA wal_checkpoint(MODE)`).
+    enum CheckpointMode: String {
+        /// Copy what can be copied without waiting for anyone.
+        case passive = "PASSIVE"
+        /// Wait for writers and readers (through the busy handler) until the WAL can start over.
+        case restart = "RESTART"
+    }
+
+    /// Runs a checkpoint; returns the WAL's size in frames and how many of them are in the database file.
+    func checkpoint(_ mode: CheckpointMode) throws(SQLiteError) -> (logFrames: Int64, checkpointed: Int64) {
+        var result: (Int64, Int64) = (0, 0)
+        try run("PRAGMA wal_checkpoint(\(mode.rawValue))", bind: []) { row in result = (row.int64(1), row.int64(2)) }
         return result
     }
 
@@ -137,6 +171,51 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func error(_ rc: Int32, _ doing: String) -> SQLiteError {
-        SQLiteError(code: sqlite3_extended_errcode(db), message: "\(doing): \(String(cString: sqlite3_errmsg(db)))")
+        var error = SQLiteError(code: sqlite3_extended_errcode(db), message: "\(doing): \(String(cString: sqlite3_errmsg(db)))")
+        error.systemErrno = sqlite3_system_errno(db)
+        return error
     }
+}
+
+/// How a connection waits for a lock another process holds.
+///
+/// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50
+/// and then 100 ms at a time, so a writer that meets a lock held for half a
+/// millisecond may sleep 100 ms. Session commits hold the lock for well under
+/// a millisecond, so this waits 50 µs, then doubles up to 1 ms per step,
+/// until the configured timeout has passed.
+///
+/// Used only by the connection's own thread (SQLite calls it from the
+/// statement that waits), so its one mutable field needs no lock.
+final class BusyWait {
+    let timeout: Duration
+    let counter: SQLiteBusyCounter
+    var deadline = ContinuousClock.now
+
+    init(timeoutMilliseconds: Int32, counter: SQLiteBusyCounter) {
+        timeout = .milliseconds(Int(timeoutMilliseconds))
+        self.counter = counter
+    }
+
+    /// The sleep before the try after `count` earlier tries of one wait: 50 µs, doubling, at most 1 ms.
+    static func step(after count: Int32) -> Duration {
+        min(.microseconds(50 << Int(min(max(count, 0), 5))), .milliseconds(1))
+    }
+
+    /// Whether to try the lock again; sleeps first. `count` is 0 on the first call of each wait.
+    func retry(after count: Int32) -> Bool {
+        let now = ContinuousClock.now
+        if count == 0 { deadline = now + timeout }
+        guard now < deadline else { return false }
+        counter.count.add(1, ordering: .relaxed)
+        let (seconds, attoseconds) = min(Self.step(after: count), deadline - now).components
+        usleep(UInt32(seconds) * 1_000_000 + UInt32(attoseconds / 1_000_000_000_000))
+        return true
+    }
+}
+
+/// How many times connections slept waiting for another connection's lock
+/// (for tests and, later, the status page).
+final class SQLiteBusyCounter: Sendable {
+    let count = Atomic<Int>(0)
 }

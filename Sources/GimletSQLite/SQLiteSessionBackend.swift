@@ -35,7 +35,8 @@ public final class SQLiteSessionBackend: SessionBackend {
         /// `PRAGMA synchronous=FULL` (an fsync per commit, survives power loss) instead of `NORMAL`
         /// (survives a process crash; WAL keeps the file consistent either way).
         public var synchronousFull: Bool
-        /// Seconds between background sweeps of expired rows; 0 disables the sweeper.
+        /// Seconds between background sweeps of expired rows; 0 disables sweeping (the
+        /// background thread still checkpoints the WAL).
         public var sweepInterval: Int
         /// The time source for expiry.
         public var clock: any SessionClock
@@ -56,6 +57,13 @@ public final class SQLiteSessionBackend: SessionBackend {
     public let configuration: Configuration
     // protected by: the mutex; a connection taken out is used by that thread alone until put back.
     private let idle = Mutex<[SQLiteConnection]>([])
+    // protected by: the mutex itself. Held for the whole of every write
+    // transaction, so this process's threads queue here for microseconds
+    // instead of meeting SQLite's file lock and its busy handler's sleeps;
+    // SQLite's lock is then contended only by other processes.
+    private let writer = Mutex<Void>(())
+    /// Waits for another connection's lock (another process's, with `writer` held).
+    let busyWaits = SQLiteBusyCounter()
     private let logger = Logger(label: "gimlet.sqlite")
 
     /// Opens the file, creates the schema if needed, and starts the sweeper.
@@ -94,7 +102,7 @@ public final class SQLiteSessionBackend: SessionBackend {
             throw error
         }
         idle.withLock { $0.append(connection) }
-        if configuration.sweepInterval > 0 { startSweeper() }
+        startMaintenance()
     }
 
     public var sharesAcrossProcesses: Bool { true }
@@ -136,7 +144,7 @@ public final class SQLiteSessionBackend: SessionBackend {
     public func commit(_ changes: [SessionChange]) throws {
         guard !changes.isEmpty else { return }
         let now = configuration.clock.now()
-        try withConnection { connection in
+        try withConnection { connection in try writer.withLock { _ in
             try connection.execute("BEGIN IMMEDIATE")
             do {
                 // Compare-and-set: under the write lock, every key the request
@@ -172,7 +180,7 @@ public final class SQLiteSessionBackend: SessionBackend {
                 try? connection.execute("ROLLBACK")
                 throw error
             }
-        }
+        } }
     }
 
     /// The expected keys of `change` whose stored JSON (unexpired) is not what the request read.
@@ -195,14 +203,14 @@ public final class SQLiteSessionBackend: SessionBackend {
     @discardableResult
     public func sweep(limit: Int = 1000) throws -> Int {
         let now = configuration.clock.now()
-        return try withConnection { connection in
+        return try withConnection { connection in try writer.withLock { _ in
             var count = 0
             try connection.run("""
                 DELETE FROM gimlet_sessions WHERE (id, key) IN
                     (SELECT id, key FROM gimlet_sessions WHERE expires <= ?1 LIMIT ?2) RETURNING 1
                 """, bind: [.int(now), .int(Int64(limit))]) { _ in count += 1 }
             return count
-        }
+        } }
     }
 
     /// Runs `body` with a pooled connection; SQLite failures become `SessionBackendError`.
@@ -232,17 +240,58 @@ public final class SQLiteSessionBackend: SessionBackend {
 
     private func openConnection() throws(SQLiteError) -> SQLiteConnection {
         let connection = try SQLiteConnection(path: configuration.path,
-                                              busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+                                              busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds,
+                                              busyWaits: busyWaits)
         try connection.execute(configuration.synchronousFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
+        // No checkpoint inside a request's commit: the commit that crossed
+        // SQLite's 1,000-page mark copied the WAL into the file and fsynced it
+        // while holding the write lock (the 50–200 ms stalls under load). The
+        // maintenance thread checkpoints instead; the WAL file is cut back to
+        // 64 MiB after a checkpoint if it ever grew past that.
+        try connection.execute("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864")
         return connection
     }
 
-    private func startSweeper() {
-        let interval = configuration.sweepInterval
+    /// Moves the WAL's pages into the database file, so the WAL can start
+    /// over from its beginning instead of growing.
+    ///
+    /// First a passive checkpoint, which blocks no reader or writer and does
+    /// most of the copying and the fsync. Writers go on meanwhile, so it
+    /// cannot catch up with them by itself (the WAL then grew past 150 MB
+    /// under load): a second one copies the few pages added since while this
+    /// process's writers wait for a moment on `writer`. If
+    /// other processes keep the WAL past 64 MiB even so, a `RESTART`
+    /// checkpoint makes every writer wait (within the busy timeout) until it
+    /// is done. Several processes may call this; one at a time does the work.
+    func checkpoint() throws {
+        try withConnection { connection in
+            // Its figures are those of the WAL when it started: writers may
+            // have added frames since. Below 16 MiB of WAL, that can wait.
+            guard try connection.checkpoint(.passive).logFrames >= 4096 else { return }
+            try writer.withLock { _ in
+                let second = try connection.checkpoint(.passive)
+                if second.checkpointed < second.logFrames, second.logFrames > 16_384 {
+                    _ = try connection.checkpoint(.restart)
+                }
+            }
+        }
+    }
+
+    /// One background thread per backend: a checkpoint every 100 ms, and a
+    /// sweep of expired rows every `sweepInterval` seconds (if not 0). It
+    /// ends once the backend is gone.
+    private func startMaintenance() {
+        let sweepInterval = configuration.sweepInterval
         let thread = Thread { [weak self] in
+            var lastSweep = ContinuousClock.now
             while true {
-                Thread.sleep(forTimeInterval: TimeInterval(interval))
+                Thread.sleep(forTimeInterval: 0.1)
                 guard let self else { return }
+                do { try self.checkpoint() } catch {
+                    self.logger.warning("checkpointing the session database failed", metadata: ["error": "\(error)"])
+                }
+                guard sweepInterval > 0, ContinuousClock.now - lastSweep >= .seconds(sweepInterval) else { continue }
+                lastSweep = ContinuousClock.now
                 do {
                     while try self.sweep() == 1000 {}
                 } catch {
@@ -250,7 +299,7 @@ public final class SQLiteSessionBackend: SessionBackend {
                 }
             }
         }
-        thread.name = "gimlet-sqlite-sweeper"
+        thread.name = "gimlet-sqlite-maintenance"
         thread.start()
     }
 }

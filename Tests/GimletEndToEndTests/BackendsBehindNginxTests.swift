@@ -16,17 +16,18 @@ import Testing
         let files: TemporaryDirectory
         let stack: SessionLabBehindNginx.Stack
 
-        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "", threads: Int = 4) throws {
+        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "", threads: Int = 4,
+             extra: [String] = []) throws {
             files = try TemporaryDirectory("gimlet-store")
             switch store {
             case .sqlite:
                 redis = nil
                 stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + files.file("sessions.sqlite") + sqliteOptions,
-                                                         "--threads", "\(threads)"])
+                                                         "--threads", "\(threads)"] + extra)
             case .redis:
                 let redis = try RedisServer()
                 self.redis = redis
-                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions, "--threads", "\(threads)"])
+                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions, "--threads", "\(threads)"] + extra)
             }
         }
     }
@@ -124,6 +125,141 @@ import Testing
         #expect(try stack.client.get("/len", headers: ["Cookie": cookie]).text == "40")
     }
 
+    /// Redis restarted while wrk keeps writing and reading: 503s while it is
+    /// down, and not one failed request once it answers again.
+    @Test func aRedisRestartedUnderLoadFailsNoRequestOnceBack() throws {
+        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8)
+        let (stack, redis) = (setup.stack, try #require(setup.redis))
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let back = setup.files.file("redis-back")
+        // Per response: has Redis come back (the file exists)? Count failures before and after.
+        let script = """
+            back, failedBefore, failedAfter, okAfter, n = false, 0, 0, 0, 0
+            request = function()
+              n = n + 1
+              return wrk.format(nil, (n % 2 == 0) and ("/set/w" .. (n % 50) .. "/" .. n) or "/len")
+            end
+            response = function(status)
+              if not back then
+                local f = io.open("\(back)")
+                if f then f:close(); back = true end
+              end
+              if status >= 400 then
+                if back then failedAfter = failedAfter + 1 else failedBefore = failedBefore + 1 end
+              elseif back then okAfter = okAfter + 1 end
+            end
+            threads = {}
+            setup = function(thread) table.insert(threads, thread) end
+            done = function()
+              for _, t in ipairs(threads) do
+                io.write("script:" .. t:get("failedBefore") .. " " .. t:get("failedAfter") .. " " .. t:get("okAfter") .. "\\n")
+              end
+            end
+            """
+        let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 8,
+                                                   headers: ["Cookie": stack.cookieHeader], script: script)
+        usleep(2_500_000)
+        redis.stop()
+        usleep(1_000_000)
+        try redis.restart()
+        usleep(100_000)  // requests already failing against the stopped Redis finish
+        #expect(FileManager.default.createFile(atPath: back, contents: nil))
+        let result = try load()
+        let counts = (result.scriptOutput.first ?? "").split(separator: " ").compactMap { Int($0) }
+        try #require(counts.count == 3, "\(result)")
+        #expect(counts[0] > 0, "requests failed (503) while Redis was down: \(result)")
+        #expect(counts[1] == 0, "\(counts[1]) requests failed after Redis was back (\(counts[2]) succeeded)")
+        #expect(counts[2] > 100, "the load went on after Redis came back: \(counts[2]) requests")
+        #expect(result.socketErrors.isEmpty, "\(result.socketErrors)")
+    }
+
+    /// wrk writing two keys per request, new sessions and one old one, while
+    /// workers are killed with SIGKILL: the file stays consistent and no
+    /// request is half stored.
+    @Test func workersKilledMidCommitLeaveSQLiteConsistent() throws {
+        let setup = try Setup(.sqlite, threads: 2, extra: ["--workers", "2"])
+        let stack = setup.stack
+        #expect(try stack.client.get("/pair/0").text == "ok")
+        let script = """
+            n = 0
+            request = function()
+              n = n + 1
+              if n % 2 == 0 then return wrk.format(nil, "/pair/" .. n) end
+              return wrk.format(nil, "/pair/" .. n, { ["Cookie"] = "" })
+            end
+            """
+        let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 6,
+                                                   headers: ["Cookie": stack.cookieHeader], script: script)
+        var killed: [Int32] = []
+        for _ in 0..<3 {
+            usleep(1_500_000)
+            guard let worker = childPIDs(of: stack.app.process.processIdentifier).min() else { continue }
+            kill(worker, SIGKILL)
+            killed.append(worker)
+        }
+        let result = try load()
+        #expect(killed.count == 3, "three workers killed: \(killed)")
+        #expect(result.requests > 1000 && result.failures < result.requests / 10, "only requests on killed workers fail: \(result)")
+        #expect(waitUntil(seconds: 10) { (try? stack.client.get("/hello").status) == 200 }, "the supervisor restarted the workers")
+
+        let database = try SQLiteConnection(path: setup.files.file("sessions.sqlite"), busyTimeoutMilliseconds: 5000)
+        var integrity = ""
+        try database.run("PRAGMA integrity_check", bind: []) { row in integrity += String(decoding: row.text(0), as: UTF8.self) }
+        #expect(integrity == "ok")
+        let sessions = try database.integer("SELECT count(DISTINCT id) FROM gimlet_sessions")
+        let halves = try database.integer("""
+            SELECT count(*) FROM (SELECT id FROM gimlet_sessions WHERE key IN ('left', 'right') GROUP BY id
+                HAVING count(*) != 2 OR min(value) != max(value))
+            """)
+        #expect(sessions > 100, "many sessions stored: \(sessions)")
+        #expect(halves == 0, "\(halves) sessions hold one key of a pair without the other")
+        #expect(try stack.client.get("/get/left").text == (try stack.client.get("/get/right").text))
+    }
+
+    /// Sustained writes through nginx (wrk, a new session per request): none
+    /// fails, and the WAL is moved into the file and starts over rather than
+    /// growing (request commits do not checkpoint; the maintenance thread does).
+    @Test func sustainedWritesKeepTheWALBounded() throws {
+        let setup = try Setup(.sqlite, threads: 2)
+        let result = try Wrk(scratch: setup.files).run(setup.stack.nginx.baseURL + "/set/k/v", seconds: 6)
+        #expect(result.failures == 0 && result.socketErrors.isEmpty, "\(result)")
+        #expect(result.requests > 1000, "\(result)")
+        let wal = (try? FileManager.default.attributesOfItem(atPath: setup.files.file("sessions.sqlite-wal"))[.size] as? Int) ?? 0
+        #expect(wal < 48 << 20, "the WAL grew to \(wal >> 20) MiB")
+        let database = try SQLiteConnection(path: setup.files.file("sessions.sqlite"), busyTimeoutMilliseconds: 5000)
+        #expect(try database.integer("SELECT count(DISTINCT id) FROM gimlet_sessions") >= Int64(result.requests) - 16)
+    }
+
+    /// The disk holding the database fills up while the app runs (a 4 MiB
+    /// tmpfs): writes answer 503 with a log line that says the disk is full,
+    /// reads go on, and writes work again once there is space.
+    @Test func aFullDiskIs503WithAPlainLogLineAndRecovers() throws {
+        let mount = try TemporaryDirectory("gimlet-full-disk")
+        let point = mount.file("db")
+        try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
+        let mounted = try runToCompletion("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", point])
+        try #require(mounted.status == 0,
+                     "this test mounts a small tmpfs and must run as root with CAP_SYS_ADMIN: \(String(decoding: mounted.errors, as: UTF8.self))")
+        defer { _ = try? runToCompletion("/bin/umount", ["-l", point]) }
+        let stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + point + "/sessions.sqlite", "--threads", "2"])
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+
+        let filler = point + "/filler"
+        // Fill what is left of the tmpfs (dd stops at "No space left on device").
+        _ = try runToCompletion("/bin/dd", ["if=/dev/zero", "of=" + filler, "bs=64k"])
+        let big = String(repeating: "x", count: 3000)
+        var statuses: [Int] = []
+        for index in 0..<40 { statuses.append(try stack.client.get("/set/k\(index)/\(big)").status) }
+        #expect(statuses.contains(503), "writes fail once the disk is full: \(statuses)")
+        #expect(Set(statuses).isSubset(of: [200, 503]), "\(statuses)")
+        #expect(stack.app.output.contains("the disk holding the database is full"), "\(stack.app.output.suffix(800))")
+        #expect(try stack.client.get("/get/seed").text == "0", "reads go on")
+
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try stack.client.get("/set/after/1").status == 200, "writes work again with space")
+        #expect(try stack.client.get("/get/after").text == "1")
+    }
+
     @Test func aStalledRedisAnswers503WithinTheTimeout() throws {
         let setup = try Setup(.redis, redisOptions: "?timeout_ms=300")
         let (stack, redis) = (setup.stack, try #require(setup.redis))
@@ -184,3 +320,4 @@ import Testing
         for pid in pids { #expect(processIsAlive(pid)) }
     }
 }
+

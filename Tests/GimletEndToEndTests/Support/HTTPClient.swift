@@ -109,20 +109,11 @@ struct HTTPClient {
     }
 
     private func run(_ arguments: [String], allowFailure: Bool = false) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Tool.curl())
-        process.arguments = arguments
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard allowFailure || process.terminationStatus == 0 else {
-            throw SetupError("curl \(arguments.last ?? "") failed: \(String(decoding: errors, as: UTF8.self))")
+        let result = try runToCompletion(try Tool.curl(), arguments)
+        guard allowFailure || result.status == 0 else {
+            throw SetupError("curl \(arguments.last ?? "") failed: \(String(decoding: result.errors, as: UTF8.self))")
         }
-        return Array(data)
+        return result.output
     }
 
     static func parse(_ output: [UInt8]) throws -> HTTPResult {

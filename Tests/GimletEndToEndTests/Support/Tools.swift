@@ -40,6 +40,24 @@ enum Tool {
     static func nginx() throws -> String { try path("nginx", package: "nginx") }
     static func spawnFCGI() throws -> String { try path("spawn-fcgi", package: "spawn-fcgi") }
     static func curl() throws -> String { try path("curl", package: "curl") }
+    static func wrk() throws -> String { try path("wrk", package: "wrk") }
+}
+
+/// Runs a program to its end; its exit status, standard output and standard error.
+func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: [UInt8], errors: [UInt8]) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let stdout = Pipe(), stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Standard error is read on another thread: a full pipe would block the program.
+    let errors = Handoff<Data>()
+    Thread { errors.put(stderr.fileHandleForReading.readDataToEndOfFile()) }.start()
+    let data = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, Array(data), Array(errors.take(seconds: 10) ?? Data()))
 }
 
 /// A temporary directory removed when the value goes away.

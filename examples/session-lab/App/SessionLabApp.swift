@@ -101,6 +101,14 @@ public enum SessionLabApp {
             try session.set("counter", .int(next), clientside: false)
             return .text(String(next))
         }
+        // Two server-side keys in one request: a crash may lose the request,
+        // never store one key without the other.
+        router.get("/pair/:value") { request in
+            let value = SessionValue.string(request.parameters["value"] ?? "")
+            try request.session.set("left", value, clientside: false)
+            try request.session.set("right", value, clientside: false)
+            return .text("ok")
+        }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
         return router
