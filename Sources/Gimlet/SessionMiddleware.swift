@@ -1,3 +1,4 @@
+import Glibc
 import GimletHTTP
 import Logging
 
@@ -89,7 +90,19 @@ public struct SessionMiddleware: Middleware {
             request.logger.debug("session changed concurrently; running the handler again", metadata: [
                 "error": "\(conflict)", "path": "\(request.path)",
             ])
+            Self.backOff(before: reruns)
         }
+    }
+
+    /// Sleeps a random while, up to 50 µs doubling per re-run (at most 6.4
+    /// ms), before a re-run: requests that keep colliding on one key fall
+    /// out of step instead of colliding again (without it, sixteen
+    /// connections on one counter ran 0.3% of requests out of re-runs).
+    static func backOff(before rerun: Int) {
+        guard rerun > 1 else { return }
+        let limit = 50 << min(rerun - 1, 7)
+        let microseconds = Int.random(in: 0...limit)
+        usleep(UInt32(microseconds))
     }
 
     private enum Attempt {
