@@ -40,3 +40,8 @@ public protocol Middleware: Sendable {
 
 /// A route handler.
 public typealias RequestHandler = @Sendable (Request) throws -> Response
+
+/// An async route handler. It runs on the worker thread that received the
+/// request, like a synchronous one: blocking calls in it block only that
+/// thread, and the session works as in a synchronous handler.
+public typealias AsyncRequestHandler = @Sendable (Request) async throws -> Response

@@ -3,7 +3,14 @@ struct Route: Sendable {
     let pattern: String
     let parameterNames: [String]
     let options: RouteOptions
-    let handler: RequestHandler
+    let handler: Handler
+
+    /// A synchronous handler, called directly, or an async one, run on the
+    /// worker thread's own executor.
+    enum Handler: Sendable {
+        case sync(RequestHandler)
+        case async(AsyncRequestHandler)
+    }
 }
 
 /// One segment of a parsed pattern.

@@ -13,10 +13,18 @@
 /// session). Any other error travels up
 /// through the middleware as an error and ends as a logged, bare 500.
 ///
+/// Handlers are synchronous or `async`; a closure with an `await` in it is
+/// an async handler. Either kind runs on the worker thread that received
+/// the request.
+///
 /// ```swift
 /// var router = Router()
 /// router.get("/hello/:name") { request in
 ///     .text("hello, \(request.parameters["name"] ?? "")")
+/// }
+/// router.get("/slow") { request async throws -> Response in
+///     try await Task.sleep(for: .milliseconds(10))
+///     return .text("later")
 /// }
 /// router.get("/static/*") { request in .text(request.parameters["*"] ?? "") }
 /// router.use(SomeMiddleware())
@@ -38,6 +46,19 @@ public struct Router: Responder {
     /// ``validate()``, which the host calls before serving.
     public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
                             _ handler: @escaping RequestHandler) {
+        add(method, pattern, options: options, .sync(handler))
+    }
+
+    /// Registers an async `handler` for `method` and `pattern`.
+    ///
+    /// It runs on the worker thread that received the request, which waits
+    /// for it: see ``AsyncRequestHandler``.
+    public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
+                            _ handler: @escaping AsyncRequestHandler) {
+        add(method, pattern, options: options, .async(handler))
+    }
+
+    private mutating func add(_ method: HTTPMethod, _ pattern: String, options: RouteOptions, _ handler: Route.Handler) {
         switch RoutePattern.parse(pattern) {
         case .failure(let problem):
             problems.append(problem.description)
@@ -53,20 +74,40 @@ public struct Router: Responder {
     public mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
         on(.get, pattern, options: options, handler)
     }
+    /// Registers an async `GET` handler (which also serves `HEAD`).
+    public mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
+        on(.get, pattern, options: options, handler)
+    }
     /// Registers a `POST` handler.
     public mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.post, pattern, options: options, handler)
+    }
+    /// Registers an async `POST` handler.
+    public mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
         on(.post, pattern, options: options, handler)
     }
     /// Registers a `PUT` handler.
     public mutating func put(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
         on(.put, pattern, options: options, handler)
     }
+    /// Registers an async `PUT` handler.
+    public mutating func put(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
+        on(.put, pattern, options: options, handler)
+    }
     /// Registers a `PATCH` handler.
     public mutating func patch(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
         on(.patch, pattern, options: options, handler)
     }
+    /// Registers an async `PATCH` handler.
+    public mutating func patch(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
+        on(.patch, pattern, options: options, handler)
+    }
     /// Registers a `DELETE` handler.
     public mutating func delete(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.delete, pattern, options: options, handler)
+    }
+    /// Registers an async `DELETE` handler.
+    public mutating func delete(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
         on(.delete, pattern, options: options, handler)
     }
 
@@ -128,7 +169,10 @@ public struct Router: Responder {
                 for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
                 request.parameters = parameters
             }
-            return try route.handler(request)
+            switch route.handler {
+            case .sync(let handler): return try handler(request)
+            case .async(let handler): return try WorkerThreadExecutor.run(request, handler)
+            }
         }
         var allowed = Set<HTTPMethod>()
         root.collectMethods(segments[...], into: &allowed)

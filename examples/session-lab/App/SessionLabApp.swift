@@ -109,9 +109,35 @@ public enum SessionLabApp {
             try request.session.set("right", value, clientside: false)
             return .text("ok")
         }
+        // Async handlers: the same session API after an await whose value
+        // comes back from another thread (as a client library's would).
+        router.get("/async/get/:key") { request in
+            let key = await handedBack(request.parameters["key"] ?? "")
+            guard let value = try request.session.get(key) else { throw HTTPError(.notFound, "key \(key) not found") }
+            return .text(value.text)
+        }
+        router.get("/async/set/:key/:value") { request in
+            let (key, value) = (request.parameters["key"] ?? "", request.parameters["value"] ?? "")
+            request.session[await handedBack(key)] = .string(value)
+            return .text("ok")
+        }
+        router.get("/async/counter") { request in
+            let session = request.session
+            let current = try session.get("counter", permanent: nil, clientside: false)?.intValue ?? 0
+            let next = await handedBack(current + 1)
+            try session.set("counter", .int(next), clientside: false)
+            return .text(String(next))
+        }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
         return router
+    }
+
+    /// `value`, handed back by a callback on another thread.
+    static func handedBack<Value: Sendable>(_ value: Value) async -> Value {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: value) }
+        }
     }
 
     /// The `permanent` and `clientside` query options (`0` or `1`).
