@@ -3,7 +3,11 @@
 /// The raw `KEY=VALUE` bytes are kept in one buffer as they arrived; a value
 /// becomes a `String` only when it is looked up, so the ~30 parameters nginx
 /// sends cost one copy, not 60 string allocations and a hash table. A later
-/// duplicate of a key wins, as with a dictionary.
+/// duplicate of a key wins, as with a dictionary, except for request
+/// headers (`HTTP_*`): a header the client sent on several lines reaches us
+/// as several parameters (nginx 1.22 passes each line), and their values are
+/// joined in order, as RFC 9110 §5.3 says (`Cookie` lines with `; `, as one
+/// `Cookie` header would carry them; others with `, `).
 ///
 /// ```swift
 /// request.environ["REMOTE_ADDR"]
@@ -93,8 +97,16 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
 
     /// The value of `key`, if the server sent it (invalid UTF-8 repaired).
     public subscript(key: String) -> String? {
-        guard let index = lastIndex(of: key) else { return nil }
-        return value(at: index)
+        guard let last = lastIndex(of: key, before: entries.count) else { return nil }
+        guard key.utf8.starts(with: "HTTP_".utf8), var earlier = lastIndex(of: key, before: last) else {
+            return value(at: last)
+        }
+        var values = [value(at: last), value(at: earlier)]
+        while let next = lastIndex(of: key, before: earlier) {
+            values.append(value(at: next))
+            earlier = next
+        }
+        return values.reversed().joined(separator: key == "HTTP_COOKIE" ? "; " : ", ")
     }
 
     /// The number of entries.
@@ -126,7 +138,8 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         return String(decoding: bytes[valueStart..<(valueStart + entries.valueLength(index))], as: UTF8.self)
     }
 
-    private func lastIndex(of key: String) -> Int? {
+    /// The last entry named `key` among the first `end` entries.
+    private func lastIndex(of key: String, before end: Int) -> Int? {
         // Spans: bounds-checked like arrays, without the array and string-view overhead per byte.
         let wanted = key.utf8.span
         let length = wanted.count
@@ -134,7 +147,7 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         let first = wanted[0]
         let bytes = bytes.span
         let layout = entries.values.span
-        var index = entries.count - 1
+        var index = end - 1
         while index >= 0 {
             let start = layout[index * 3]
             // Length and first byte rule out nearly every entry before a full compare.

@@ -57,7 +57,12 @@ public struct SCGIRequestHead: Sendable {
             let name = input[fieldStart..<nameEnd]
             let value = input[(nameEnd + 1)..<position]
             guard !name.isEmpty else { return .invalid("empty header name") }
-            guard seen.insert(name).inserted else { return .invalid("duplicate header \(String(decoding: name, as: UTF8.self))") }
+            // nginx passes a request header sent on several lines as several
+            // HTTP_ parameters; the environ joins them. Any other name twice
+            // (CONTENT_LENGTH above all) is refused.
+            guard seen.insert(name).inserted || name.starts(with: "HTTP_".utf8) else {
+                return .invalid("duplicate header \(String(decoding: name, as: UTF8.self))")
+            }
             if layout.isEmpty {
                 guard name.elementsEqual("CONTENT_LENGTH".utf8) else { return .invalid("the first header is not CONTENT_LENGTH") }
                 guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {

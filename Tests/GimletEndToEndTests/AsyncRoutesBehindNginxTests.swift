@@ -27,8 +27,6 @@ import Testing
             }
             #expect(results.allSatisfy { $0.status == 200 }, "\(Set(results.map(\.status)))")
         }
-        // (The jar holds the same session; a second Cookie header beside it would
-        // make curl send two, which the SCGI transport refuses: see issue note.)
         let counted = try stack.client.get("/get/counter").text
         #expect(counted == "64", "lost increments: \(counted)")
         // Sync and async requests at once, on four threads.

@@ -52,6 +52,19 @@ import Testing
         }
     }
 
+    /// A client that sends its cookies on two `Cookie` lines (curl does, given
+    /// a jar and a `Cookie` header): nginx 1.22 passes both lines, which the
+    /// SCGI transport refused (502) and FastCGI reduced to the last line
+    /// (the session cookie lost). Both lines count now.
+    @Test(arguments: [false, true])
+    func cookiesOnTwoHeaderLinesAreAllRead(scgi: Bool) throws {
+        let stack = try Stack(scgi: scgi)
+        #expect(try stack.client.get("/set/fruit/apple").text == "ok")
+        let result = try stack.client.get("/get/fruit", headers: ["Cookie": "theme=dark"])
+        #expect(result.status == 200, "\(result.status) \(stack.app.output.suffix(300))")
+        #expect(result.text == "apple", "the session cookie on the first line was read")
+    }
+
     @Test func theSessionContractThroughNginx() throws {
         let stack = try Stack()
         let client = stack.client

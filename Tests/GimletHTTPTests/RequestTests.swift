@@ -156,6 +156,23 @@ import Testing
         #expect(environ.dictionary == ["A": "2", "EMPTY": "", "EQ": "a=b"])
     }
 
+    /// A header sent on several lines arrives as several HTTP_ parameters
+    /// (nginx 1.22): their values are joined in order, cookies with "; ".
+    @Test func repeatedRequestHeadersAreJoined() {
+        var environ = CGIEnvironment()
+        for (key, value) in [("HTTP_COOKIE", "gimlet-p=abc"), ("REQUEST_METHOD", "GET"), ("HTTP_ACCEPT", "text/html"),
+                             ("HTTP_COOKIE", "theme=dark"), ("HTTP_ACCEPT", "*/*"), ("HTTP_COOKIE", "x=1"),
+                             ("REQUEST_METHOD", "POST")] {
+            environ.append(key: key, value: value)
+        }
+        #expect(environ["HTTP_COOKIE"] == "gimlet-p=abc; theme=dark; x=1")
+        #expect(environ["HTTP_ACCEPT"] == "text/html, */*")
+        #expect(environ["REQUEST_METHOD"] == "POST", "not a header: a later duplicate wins")
+        let request = Request(environ: environ)
+        #expect(request.cookies == ["gimlet-p": "abc", "theme": "dark", "x": "1"])
+        #expect(request.headers["Accept"] == "text/html, */*")
+    }
+
     @Test func dictionaryRoundTrip() {
         let environ: CGIEnvironment = ["REQUEST_METHOD": "GET", "HTTP_X": "é"]
         #expect(environ["HTTP_X"] == "é")

@@ -68,6 +68,16 @@ import Testing
         }
     }
 
+    /// nginx passes a header sent on several lines as several HTTP_ parameters.
+    @Test func repeatedRequestHeadersAreAccepted() {
+        let input = Self.request(Self.good + [("HTTP_COOKIE", "b=2")])
+        guard case .complete(let head) = SCGIRequestHead.parse(input, maximumHeaderBytes: 4096) else {
+            Issue.record("refused a repeated Cookie header")
+            return
+        }
+        #expect(head.environ["HTTP_COOKIE"] == "a=1; b=2")
+    }
+
     @Test func headerBlockOverTheLimit() {
         let input = Self.request(Self.good + [("HTTP_BIG", String(repeating: "x", count: 5000))])
         guard case .invalid(let reason) = SCGIRequestHead.parse(input, maximumHeaderBytes: 4096) else {
