@@ -38,6 +38,31 @@ public protocol Middleware: Sendable {
     func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response
 }
 
+/// A step around every request, in async code: it may await before and
+/// after the rest of the chain. Async and synchronous middleware mix freely
+/// in one router, in the order they were added.
+///
+/// ```swift
+/// struct Audit: AsyncMiddleware {
+///     let log: AuditLog   // an actor, say
+///     func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
+///         let response = try await next(request)
+///         await log.record(request.path, response.status)
+///         return response
+///     }
+/// }
+/// router.use(Audit(log: log))
+/// ```
+///
+/// Like an async handler, it runs on the worker thread that received the
+/// request (see ``AsyncRequestHandler``).
+public protocol AsyncMiddleware: Sendable {
+    /// Handles `request`, usually by awaiting `next`.
+    ///
+    /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
+    func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response
+}
+
 /// A route handler.
 public typealias RequestHandler = @Sendable (Request) throws -> Response
 

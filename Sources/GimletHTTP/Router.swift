@@ -34,7 +34,7 @@
 /// it and shares it with every worker thread.
 public struct Router: Responder {
     private var root = RouteNode()
-    private var middleware: [any Middleware] = []
+    private var middleware: [Step] = []
     private var problems: [String] = []
 
     /// An empty router.
@@ -114,7 +114,19 @@ public struct Router: Responder {
     /// Adds a middleware; the first added runs outermost. Middleware sees every
     /// request, including those that end in 404 or 405.
     public mutating func use(_ middleware: some Middleware) {
-        self.middleware.append(middleware)
+        self.middleware.append(.sync(middleware))
+    }
+
+    /// Adds an async middleware; it takes its place in the same order as
+    /// synchronous ones.
+    public mutating func use(_ middleware: some AsyncMiddleware) {
+        self.middleware.append(.async(middleware))
+    }
+
+    /// One middleware of either kind.
+    private enum Step: Sendable {
+        case sync(any Middleware)
+        case async(any AsyncMiddleware)
     }
 
     /// - Throws: ``RouterConfigurationError`` listing every malformed or duplicate route.
@@ -141,16 +153,51 @@ public struct Router: Responder {
     /// out sees it.
     private func run(_ request: Request, middlewareIndex: Int) throws -> Response {
         do {
-            if middlewareIndex == middleware.count { return try dispatch(request) }
-            return try middleware[middlewareIndex].handle(request) { request in
-                try run(request, middlewareIndex: middlewareIndex + 1)
+            guard middlewareIndex < middleware.count else {
+                switch try route(request) {
+                case .sync(let handler): return try handler(request)
+                case .async(let handler): return try WorkerThreadExecutor.run(request, handler)
+                }
+            }
+            switch middleware[middlewareIndex] {
+            case .sync(let step):
+                return try step.handle(request) { request in try run(request, middlewareIndex: middlewareIndex + 1) }
+            case .async:
+                return try WorkerThreadExecutor.run(request) { request in
+                    try await runAsync(request, middlewareIndex: middlewareIndex)
+                }
             }
         } catch let error as HTTPError {
             return error.response(for: request)
         }
     }
 
-    private func dispatch(_ request: Request) throws -> Response {
+    /// ``run(_:middlewareIndex:)`` from async code: async steps are awaited,
+    /// synchronous ones called as they are.
+    private func runAsync(_ request: Request, middlewareIndex: Int) async throws -> Response {
+        do {
+            guard middlewareIndex < middleware.count else {
+                switch try route(request) {
+                case .sync(let handler): return try handler(request)
+                case .async(let handler): return try await handler(request)
+                }
+            }
+            switch middleware[middlewareIndex] {
+            case .sync(let step):
+                return try step.handle(request) { request in try run(request, middlewareIndex: middlewareIndex + 1) }
+            case .async(let step):
+                return try await step.handle(request) { request in
+                    try await runAsync(request, middlewareIndex: middlewareIndex + 1)
+                }
+            }
+        } catch let error as HTTPError {
+            return error.response(for: request)
+        }
+    }
+
+    /// The handler of the route `request` matches, with its parameters and
+    /// options set on the request; 404, 405 or 400 thrown otherwise.
+    private func route(_ request: Request) throws -> Route.Handler {
         guard let segments = RoutePattern.decodedSegments(of: request.path) else {
             throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
         }
@@ -169,10 +216,7 @@ public struct Router: Responder {
                 for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
                 request.parameters = parameters
             }
-            switch route.handler {
-            case .sync(let handler): return try handler(request)
-            case .async(let handler): return try WorkerThreadExecutor.run(request, handler)
-            }
+            return route.handler
         }
         var allowed = Set<HTTPMethod>()
         root.collectMethods(segments[...], into: &allowed)

@@ -110,4 +110,102 @@ import Testing
         for _ in 0..<16 { done.wait() }
         #expect(Set(answers.withLock { $0 }) == Set((0..<16).map { "n\($0)" }))
     }
+
+    /// Records entering and leaving.
+    struct SyncTrace: Middleware {
+        let name: String
+        let log: Log
+        func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
+            log.add(name + ">")
+            defer { log.add("<" + name) }
+            return try next(request)
+        }
+    }
+
+    struct AsyncTrace: AsyncMiddleware {
+        let name: String
+        let log: Log
+        func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
+            await Task.yield()
+            log.add(name + ">")
+            // A child task running while the rest of the chain runs (synchronous
+            // middleware included) must not stall it.
+            async let side = AsyncRoutes.fromAnotherThread(name)
+            let response = try await next(request)
+            log.add("<" + name + (await side == name ? "" : "?"))
+            return response
+        }
+    }
+
+    final class Log: Sendable {
+        let entries = Mutex<[String]>([])
+        func add(_ entry: String) { entries.withLock { $0.append(entry) } }
+        var all: [String] { entries.withLock { $0 } }
+    }
+
+    /// Runs `body` on a thread of its own, failing instead of hanging if it deadlocks.
+    func withinTenSeconds(_ body: @escaping @Sendable () -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        Thread { body(); done.signal() }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success, "the chain did not finish: a deadlock")
+    }
+
+    @Test func syncAndAsyncMiddlewareMixInOrder() {
+        let log = Log()
+        var router = Router()
+        router.use(SyncTrace(name: "a", log: log))
+        router.use(AsyncTrace(name: "b", log: log))
+        router.use(SyncTrace(name: "c", log: log))
+        router.use(AsyncTrace(name: "d", log: log))
+        router.get("/sync") { _ in log.add("sync handler"); return .text("s") }
+        router.get("/async") { _ in
+            _ = await Self.fromAnotherThread("x")
+            log.add("async handler")
+            return .text("a")
+        }
+        router.get("/teapot") { _ in throw HTTPError(.conflict, "no") }
+        let frozen = router
+        let texts = Mutex<[String]>([])
+        withinTenSeconds {
+            for path in ["/sync", "/async"] {
+                let response = frozen.respond(to: Request(environ: ["REQUEST_METHOD": "GET", "REQUEST_URI": path]))
+                texts.withLock { $0.append(String(decoding: response.body, as: UTF8.self)) }
+            }
+        }
+        #expect(texts.withLock { $0 } == ["s", "a"])
+        #expect(log.all == ["a>", "b>", "c>", "d>", "sync handler", "<d", "<c", "<b", "<a",
+                            "a>", "b>", "c>", "d>", "async handler", "<d", "<c", "<b", "<a"])
+
+        let statuses = Mutex<[HTTPStatus]>([])
+        withinTenSeconds {
+            for (method, path) in [("GET", "/teapot"), ("GET", "/nowhere"), ("HEAD", "/async"), ("POST", "/async")] {
+                let response = frozen.respond(to: Request(environ: ["REQUEST_METHOD": method, "REQUEST_URI": path]))
+                statuses.withLock { $0.append(response.status) }
+            }
+        }
+        #expect(statuses.withLock { $0 } == [.conflict, .notFound, .ok, .methodNotAllowed],
+                "HTTPErrors and 404/405 reach async middleware as responses")
+    }
+
+    struct Refusing: AsyncMiddleware {
+        func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
+            if request.query["key"] != "open" { throw HTTPError(.forbidden, "no key") }
+            return try await next(request)
+        }
+    }
+
+    @Test func asyncMiddlewareMayAnswerByItself() {
+        var router = Router()
+        router.use(Refusing())
+        router.get("/door") { _ in .text("in") }
+        let frozen = router
+        let statuses = Mutex<[HTTPStatus]>([])
+        withinTenSeconds {
+            for uri in ["/door", "/door?key=open"] {
+                statuses.withLock { $0.append(frozen.respond(to: Request(environ: ["REQUEST_METHOD": "GET", "REQUEST_URI": uri])).status) }
+            }
+        }
+        #expect(statuses.withLock { $0 } == [.forbidden, .ok])
+    }
 }
+
