@@ -73,12 +73,6 @@ public final class SQLiteSessionBackend: SessionBackend {
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         let connection = try openConnection()
-        // SQLite opens a file it cannot write read-only without a word; the
-        // first session write would then fail. Say so now, with who we are.
-        guard !connection.isReadOnly else {
-            throw SessionConfigurationError(
-                "the session database \(configuration.path) is read-only for user \(ProcessInfo.processInfo.userName); make it (and its directory, for the -wal and -shm files) writable by that user, or name another file in GIMLET_BACKEND")
-        }
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("BEGIN IMMEDIATE")
         do {
@@ -238,10 +232,18 @@ public final class SQLiteSessionBackend: SessionBackend {
         }
     }
 
-    private func openConnection() throws(SQLiteError) -> SQLiteConnection {
+    private func openConnection() throws -> SQLiteConnection {
         let connection = try SQLiteConnection(path: configuration.path,
                                               busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds,
                                               busyWaits: busyWaits)
+        // SQLite opens a file it cannot write read-only without a word; the
+        // first session write would then fail. Say so now, with who we are,
+        // before any statement: reading a WAL database through a -shm file
+        // it cannot write may fail first, with a "locking protocol" error.
+        guard !connection.isReadOnly else {
+            throw SessionConfigurationError(
+                "the session database \(configuration.path) is read-only for user \(ProcessInfo.processInfo.userName); make it (and its directory, for the -wal and -shm files) writable by that user, or name another file in GIMLET_BACKEND")
+        }
         try connection.execute(configuration.synchronousFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         // No checkpoint inside a request's commit: the commit that crossed
         // SQLite's 1,000-page mark copied the WAL into the file and fsynced it
