@@ -6,20 +6,13 @@ import Testing
 @Suite(.serialized) struct NotesAPI {
     @Test func jsonInJsonOutAndErrorsInTheAcceptedForm() throws {
         let directory = try TemporaryDirectory("gimlet-notes-api")
-        let socket = directory.file("notes.sock")
-        let app = try ManagedProcess(
+        let stack = try AppBehindNginx(
             "notes", executable: try Repository.binary("notes"),
-            arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666"], outputPath: directory.file("notes.log"),
             environment: ["PATH": "/usr/bin:/bin", "GIMLET_SECRET": SessionLabBehindNginx.secret,
-                          "GIMLET_DATA_DIR": directory.file("data")])
-        defer { app.stop() }
-        let nginx = try Nginx(socket: socket)
-        var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
-        client.cookieJar = directory.file("jar")
-        let probe = client
-        guard waitUntil(seconds: 15, { (try? probe.get("/hello/x").status) == 200 }) else {
-            throw SetupError("notes did not answer: \(app.output) \(nginx.errorLog)")
-        }
+                          "GIMLET_DATA_DIR": directory.file("data")],
+            directory: directory, probe: "/hello/x")
+        defer { stack.app.stop() }
+        let client = stack.client
         func token() throws -> String {
             try #require(try client.get("/").text.components(separatedBy: "\"").first { $0.count == 40 && $0.allSatisfy(\.isHexDigit) })
         }

@@ -34,20 +34,13 @@ import Testing
         #expect(bare.output.hasPrefix("error: ") && bare.output.contains("GIMLET_SECRET"), "\(bare.output)")
         #expect(bare.output.split(separator: "\n").count == 1, "one line, no backtrace: \(bare.output)")
 
-        let socket = directory.file("app.sock")
-        let app = try ManagedProcess(
-            "myapp", executable: binary, arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666"],
-            outputPath: directory.file("app.log"),
+        let stack = try AppBehindNginx(
+            "myapp", executable: binary,
             environment: ["PATH": "/usr/bin:/bin", "GIMLET_SECRET": SessionLabBehindNginx.secret,
-                          "GIMLET_BACKEND": "sqlite://" + directory.file("sessions.sqlite")])
-        defer { app.stop() }
-        let nginx = try Nginx(socket: socket)
-        var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
-        client.cookieJar = directory.file("jar")
-        let probe = client
-        guard waitUntil(seconds: 15, { (try? probe.get("/login/Frodo").status) == 200 }) else {
-            throw SetupError("the README's app did not answer: \(app.output) \(nginx.errorLog)")
-        }
+                          "GIMLET_BACKEND": "sqlite://" + directory.file("sessions.sqlite")],
+            directory: directory, probe: "/login/Frodo")
+        defer { stack.app.stop() }
+        let client = stack.client
         #expect(try client.get("/login/Frodo").text == "hello Frodo")
         #expect(try client.get("/cart/add/ring").text == "cart: ring")
         #expect(try client.get("/cart/add/cloak").text == "cart: ring, cloak")

@@ -52,6 +52,16 @@ import Testing
             _ = waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: marker) }
             return finished
         }
+
+        /// Sends SIGHUP to the supervisor while `count` requests run; how many
+        /// answered, and those that did not answer `200 hello, n<i>`.
+        func reloadUnderLoad(count: Int) throws -> (answered: Int, failed: Int) {
+            let load = load(count: count)
+            supervisor.send(SIGHUP)
+            let results = try #require(load.take(seconds: 120))
+            let failed = results.enumerated().filter { $0.element.status != 200 || $0.element.body != "hello, n\($0.offset)" }
+            return (results.count, failed.count)
+        }
     }
 
     @Test func aKilledWorkerIsReplacedAndCostsOnlyItsInFlightRequests() throws {
@@ -73,12 +83,9 @@ import Testing
     @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() throws {
         let stack = try Stack(workers: 3)
         let before = stack.workers
-        let load = stack.load(count: 5000)
-        stack.supervisor.send(SIGHUP)
-        let results = try #require(load.take(seconds: 120))
-        let failed = results.enumerated().filter { $0.element.status != 200 || $0.element.body != "hello, n\($0.offset)" }
-        #expect(results.count == 5000)
-        #expect(failed.isEmpty, "\(failed.count) requests failed during the reload")
+        let reload = try stack.reloadUnderLoad(count: 5000)
+        #expect(reload.answered == 5000)
+        #expect(reload.failed == 0, "\(reload.failed) requests failed during the reload")
         #expect(waitUntil(seconds: 10) { stack.workers.count == 3 && stack.workers.isDisjoint(with: before) },
                 "three new workers")
     }
@@ -101,12 +108,9 @@ import Testing
         chmod(broken, 0o755)
         #expect(rename(broken, stack.directory.file("app")) == 0)
 
-        let load = stack.load(count: 2000)
-        stack.supervisor.send(SIGHUP)
-        let results = try #require(load.take(seconds: 120))
-        let failed = results.enumerated().filter { $0.element.status != 200 || $0.element.body != "hello, n\($0.offset)" }
-        #expect(results.count == 2000)
-        #expect(failed.isEmpty, "\(failed.count) requests failed after a bad reload")
+        let reload = try stack.reloadUnderLoad(count: 2000)
+        #expect(reload.answered == 2000)
+        #expect(reload.failed == 0, "\(reload.failed) requests failed after a bad reload")
         #expect(waitUntil(seconds: 10) { stack.supervisor.output.contains("reload abandoned") }, "\(stack.supervisor.output)")
         usleep(1_500_000)
         #expect(stack.workers == before, "the old workers still serve")

@@ -112,3 +112,32 @@ func canConnect(unixPath path: String) -> Bool {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     } == 0
 }
+
+/// An app started on a unix socket behind a fresh nginx, with a client that
+/// keeps cookies; ready once `probe` answers 200. Stop `app` when done.
+struct AppBehindNginx {
+    let app: ManagedProcess
+    let nginx: Nginx
+    let client: HTTPClient
+
+    init(_ name: String, executable: String, environment: [String: String], directory: TemporaryDirectory,
+         probe: String) throws {
+        let socket = directory.file(name + ".sock")
+        app = try ManagedProcess(name, executable: executable, arguments: ["--fastcgi", "unix:" + socket, "--socket-mode", "666"],
+                                 outputPath: directory.file(name + ".log"), environment: environment)
+        do {
+            nginx = try Nginx(socket: socket)
+        } catch {
+            app.stop()
+            throw error
+        }
+        var client = HTTPClient(baseURL: nginx.baseURL, scratch: directory)
+        client.cookieJar = directory.file(name + ".jar")
+        self.client = client
+        let ready = client
+        guard waitUntil(seconds: 15, { (try? ready.get(probe).status) == 200 }) else {
+            app.stop()
+            throw SetupError("\(name) did not answer \(probe) through nginx: \(app.output) \(nginx.errorLog)")
+        }
+    }
+}
