@@ -50,7 +50,7 @@ let package = Package(
         // HTTP model: request from a CGI environ, response, cookies, forms, router.
         .target(
             name: "GimletHTTP",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLinuxEvents", .product(name: "Logging", package: "swift-log")]
         ),
         // Sessions: channels, values, cookie codec on libcrypto, middleware, memory backend.
         .target(

@@ -3,5 +3,7 @@
 
 // libfcgi's thread-safe request API (FCGX_*). Debian: libfcgi-dev.
 #include <fcgiapp.h>
+// Record types (FCGI_ABORT_REQUEST), to recognise an abort on the connection.
+#include <fastcgi.h>
 
 #endif

@@ -5,6 +5,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable 
         case backendUnavailable(String)
         case cookieTooLarge(cookie: String, bytes: Int)
         case notEncodable(key: String, reason: String)
+        case usedOutsideItsRequest
     }
 
     private let kind: Kind
@@ -21,6 +22,10 @@ public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable 
     public static func cookieTooLarge(cookie: String, bytes: Int) -> SessionError {
         SessionError(kind: .cookieTooLarge(cookie: cookie, bytes: bytes))
     }
+
+    /// A ``SharedSession`` was used after its request ended, or was taken
+    /// outside the request's async code.
+    public static let usedOutsideItsRequest = SessionError(kind: .usedOutsideItsRequest)
 
     static func notEncodable(key: String, reason: String) -> SessionError {
         SessionError(kind: .notEncodable(key: key, reason: reason))
@@ -41,6 +46,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable 
             "session cookie \(cookie) would be \(bytes) bytes, over the 4096 browsers keep: store large values server-side (clientside: false)"
         case .notEncodable(let key, let reason):
             "session value for \(String(reflecting: key)) cannot be stored: \(reason)"
+        case .usedOutsideItsRequest:
+            "a SharedSession was used after its request ended (or taken outside the request's async code): take request.session.shared in the handler and finish with it before the handler returns"
         }
     }
 }

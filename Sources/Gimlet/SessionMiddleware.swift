@@ -120,6 +120,9 @@ public struct SessionMiddleware: Middleware {
         }
         guard let session = holder.made else { return .answered(response) }
         response.headers.add("Vary", "Cookie")
+        // Cancelled (the web server gave up on the request, or its deadline
+        // passed): store nothing; the router answers with an error status.
+        if request.cancellation != nil { return .answered(response) }
         if let failure = session.failure { return .answered(unavailable(failure, request: request)) }
 
         let outcome: Session.Outcome

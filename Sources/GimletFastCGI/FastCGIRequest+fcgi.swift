@@ -82,6 +82,14 @@ final class FastCGIRequest {
         return fd >= 0 ? fd : nil
     }
 
+    /// The current request's connection, for the worker thread to watch
+    /// while async code waits: an `FCGI_ABORT_REQUEST` record or the
+    /// connection closing cancels the request.
+    var connectionWatch: ConnectionWatch? {
+        let fd = raw.pointee.ipcFd
+        return fd >= 0 ? ConnectionWatch(descriptor: fd, abortRecordType: UInt8(FCGI_ABORT_REQUEST)) : nil
+    }
+
     /// The request's CGI environ: one copy of the bytes, no decoding yet.
     func environ() -> CGIEnvironment {
         // First pass: where each entry goes and how long all of them are;

@@ -114,7 +114,8 @@ public final class FastCGIServer: TransportServer {
         }
         switch slot.readBody(expected: expected, limit: limit) {
         case .complete(let body):
-            output = CGIExchange.respond(environ: environ, body: body, responder: responder, logger: logger)
+            output = CGIExchange.respond(environ: environ, body: body, responder: responder, logger: logger,
+                                         watch: slot.connectionWatch)
         case .tooLarge:
             output = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: environ, logger: logger)
         case .short(let received, let expected):

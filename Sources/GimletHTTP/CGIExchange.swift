@@ -36,10 +36,15 @@ public enum CGIExchange {
     ///
     /// A response whose headers could split the header block is replaced by a
     /// logged 500; a `HEAD` request gets the headers without the body.
-    public static func respond(
-        environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger
+    ///
+    /// While async code of the request waits, the worker thread watches
+    /// `watch`: when the web server closes it the request is cancelled.
+    package static func respond(
+        environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger,
+        watch: ConnectionWatch? = nil
     ) -> [UInt8] {
         let request = Request(environ: environ, body: body, logger: logger)
+        request.connectionWatch = watch
         let response = responder.respond(to: request)
         return bytes(for: response, method: request.method, logger: logger)
     }

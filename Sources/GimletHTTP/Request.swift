@@ -36,6 +36,16 @@ public final class Request {
     public var logger: Logger
     /// Values that middleware attaches to the request (see ``RequestStorage``).
     public var storage = RequestStorage()
+    /// Why the request's async handler was cancelled, if it was: the web
+    /// server closed the connection, or the request's deadline passed.
+    /// Nothing of a cancelled request's session is stored, and its answer is
+    /// an error whatever the handler returned.
+    public internal(set) var cancellation: RequestCancellation?
+    /// The connection the worker thread watches while async code of this
+    /// request waits (set by the transport).
+    package var connectionWatch: ConnectionWatch?
+    /// When async code of this request is cancelled (a request timeout).
+    package var deadline: ContinuousClock.Instant?
 
     /// Creates a request from a CGI environ and body.
     ///

@@ -137,15 +137,27 @@ public struct Router: Responder {
     /// Runs the middleware and the matching handler; errors become responses
     /// (``HTTPError`` its own, anything else a logged 500 with a bare body),
     /// in the form the client accepts (``HTTPError/response(for:)``).
+    ///
+    /// A request whose async code was cancelled (``Request/cancellation``)
+    /// answers that cancellation's status, whatever the handler returned.
     public func respond(to request: Request) -> Response {
         do {
-            return try run(request, middlewareIndex: 0)
+            let response = try run(request, middlewareIndex: 0)
+            if let cancellation = request.cancellation { return cancelled(request, cancellation) }
+            return response
         } catch {
+            if let cancellation = request.cancellation { return cancelled(request, cancellation) }
             request.logger.error("handler failed", metadata: [
                 "method": "\(request.method)", "path": "\(request.path)", "error": "\(String(reflecting: error))",
             ])
             return HTTPError(.internalServerError).response(for: request)
         }
+    }
+
+    private func cancelled(_ request: Request, _ cancellation: RequestCancellation) -> Response {
+        var response = HTTPError(cancellation.status, "request cancelled: \(cancellation)").response(for: request)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     }
 
     /// Runs middleware `middlewareIndex` and everything inside it; an

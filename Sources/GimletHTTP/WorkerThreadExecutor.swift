@@ -1,4 +1,5 @@
-import Foundation
+import Logging
+import Synchronization
 
 /// Runs async handlers and middleware on the worker thread that received
 /// their request.
@@ -17,15 +18,34 @@ import Foundation
 /// on the same executor (``current``), the worker thread running the queue
 /// from within: the outer task's child tasks keep running meanwhile.
 ///
+/// While no job is ready, the worker thread waits on the request's
+/// connection too (see ``ConnectionWatch``) and until the request's
+/// deadline: when the web server closes the connection, or the deadline
+/// passes, every task of the request is cancelled and
+/// `request.cancellation` says why. A request that never waits (most of
+/// them) makes no system call here.
+///
+/// Once the request's outermost task has ended the executor is closed:
+/// a job that still arrives (an unstructured task the handler started with
+/// this executor's preference, a ``WorkerThread/run(_:)`` that came too
+/// late) runs on Swift's global executor instead of waiting forever.
+///
 /// Code that runs on an actor (`@MainActor`, a custom actor) runs there and
 /// comes back here afterwards, as Swift's rules say.
-///
-/// `@unchecked Sendable`: its one mutable field, `jobs`, is read and written
-/// only with `condition` locked.
-final class WorkerThreadExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    // protected by: condition
-    private var jobs: [UnownedJob] = []
+final class WorkerThreadExecutor: TaskExecutor, Sendable {
+    private struct State: ~Copyable {
+        var jobs: [UnownedJob] = []
+        /// The request's tasks, to cancel them all when it is aborted.
+        var tasks: [Task<Void, Never>] = []
+        /// Whether the worker thread is blocked in ``WakeUp/wait(watching:until:)``.
+        var sleeping = false
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeUp = WakeUp()
+    /// The worker thread this executor's jobs run on.
+    let thread = ThreadIdentity.current
 
     /// The executor of the request task running now, if any.
     @TaskLocal static var current: WorkerThreadExecutor?
@@ -34,29 +54,43 @@ final class WorkerThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+        let accepted = state.withLock { state -> (Bool, wake: Bool) in
+            guard !state.closed else { return (false, false) }
+            state.jobs.append(job)
+            return (true, state.sleeping)
+        }
+        guard accepted.0 else {
+            // The request is over: nobody runs this queue any more.
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
+        }
+        if accepted.wake { wakeUp.signal() }
     }
 
-    /// Runs `operation` with `value` on the calling thread and returns what
+    /// Whether the request this executor serves is still running and the
+    /// calling thread is its worker thread: then what the request owns may
+    /// be used right here.
+    var isCurrentAndOpen: Bool {
+        thread.isCurrent && state.withLock { !$0.closed }
+    }
+
+    /// Runs `operation` with `request` on the calling thread and returns what
     /// it returned (or throws what it threw): on the current request task's
     /// executor if there is one, else on a new one.
-    static func run<Value, Success: Sendable>(
-        _ value: Value, _ operation: @escaping @Sendable (Value) async throws -> Success
+    static func run<Success: Sendable>(
+        _ request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success
     ) throws -> Success {
-        if let current { return try current.wait(for: value, operation, outermost: false) }
-        return try WorkerThreadExecutor().wait(for: value, operation, outermost: true)
+        if let current { return try current.wait(for: request, operation, outermost: false) }
+        return try WorkerThreadExecutor().wait(for: request, operation, outermost: true)
     }
 
     /// Starts `operation` as a task on this executor and runs jobs until it has finished.
-    private func wait<Value, Success: Sendable>(
-        for value: Value, _ operation: @escaping @Sendable (Value) async throws -> Success, outermost: Bool
+    private func wait<Success: Sendable>(
+        for request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success, outermost: Bool
     ) throws -> Success {
-        let carried = ThreadBound(value)
+        let carried = ThreadBound(request)
         let outcome = Outcome<Success>()
-        Task(executorPreference: self) {
+        let task = Task(executorPreference: self) {
             let result: Result<Success, any Error>
             do {
                 result = .success(try await Self.$current.withValue(self) { try await operation(carried.value) })
@@ -65,40 +99,85 @@ final class WorkerThreadExecutor: TaskExecutor, @unchecked Sendable {
             }
             self.finish(outcome, with: result)
         }
-        return try runJobs(until: outcome, drain: outermost).get()
+        if request.cancellation != nil { task.cancel() }
+        state.withLock { $0.tasks.append(task) }
+        return try runJobs(until: outcome, drain: outermost, request: request).get()
     }
 
     /// Hands the task's result to the waiting worker thread.
     private func finish<Success>(_ outcome: Outcome<Success>, with result: Result<Success, any Error>) {
-        condition.lock()
-        outcome.result = result
-        condition.signal()
-        condition.unlock()
+        let wake = state.withLock { state in
+            outcome.result = result
+            return state.sleeping
+        }
+        if wake { wakeUp.signal() }
     }
 
-    /// Runs jobs as they come until `outcome` is set (and, with `drain`, no job is left).
-    private func runJobs<Success>(until outcome: Outcome<Success>, drain: Bool) -> Result<Success, any Error> {
+    private enum Step {
+        case run(UnownedJob)
+        case done
+        case sleep
+    }
+
+    /// Runs jobs as they come until `outcome` is set (and, with `drain`, no
+    /// job is left; then the executor closes). With no job ready it waits,
+    /// watching the request's connection and deadline.
+    private func runJobs<Success>(
+        until outcome: Outcome<Success>, drain: Bool, request: Request
+    ) -> Result<Success, any Error> {
         let unowned = asUnownedTaskExecutor()
+        var watch = request.connectionWatch
         while true {
-            condition.lock()
-            while jobs.isEmpty && outcome.result == nil { condition.wait() }
-            if let result = outcome.result, !drain || jobs.isEmpty {
-                condition.unlock()
-                return result
+            let step = state.withLock { state -> Step in
+                if outcome.result != nil, !drain || state.jobs.isEmpty {
+                    if drain { state.closed = true }
+                    return .done
+                }
+                if !state.jobs.isEmpty { return .run(state.jobs.removeFirst()) }
+                state.sleeping = true
+                return .sleep
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            job.runSynchronously(on: unowned)
+            switch step {
+            case .run(let job):
+                job.runSynchronously(on: unowned)
+            case .done:
+                // Set under the lock just now, and never unset.
+                return state.withLock { _ in outcome.result } ?? .failure(CancellationError())
+            case .sleep:
+                let deadline = request.cancellation == nil ? request.deadline : nil
+                let woken = wakeUp.wait(watching: request.cancellation == nil ? watch : nil, until: deadline)
+                state.withLock { $0.sleeping = false }
+                switch woken {
+                case .signalled:
+                    break
+                case .otherInput:
+                    watch = nil   // not ours to read; stop watching rather than spin
+                case .closed:
+                    cancel(request, because: .connectionClosed)
+                case .deadlinePassed:
+                    cancel(request, because: .deadlinePassed)
+                }
+            }
         }
+    }
+
+    /// Cancels every task of the request, once, and says so in the log.
+    private func cancel(_ request: Request, because reason: RequestCancellation) {
+        guard request.cancellation == nil else { return }
+        request.cancellation = reason
+        request.logger.notice("request cancelled; its session changes are not stored", metadata: [
+            "reason": "\(reason)", "method": "\(request.method)", "path": "\(request.path)",
+        ])
+        for task in state.withLock({ $0.tasks }) { task.cancel() }
     }
 }
 
 /// Where a task on ``WorkerThreadExecutor`` leaves its result.
 ///
 /// `@unchecked Sendable`: `result` is written and read only with the
-/// executor's `condition` locked.
+/// executor's state lock held.
 private final class Outcome<Success>: @unchecked Sendable {
-    // protected by: the executor's condition
+    // protected by: the executor's state lock
     var result: Result<Success, any Error>?
 }
 

@@ -139,7 +139,8 @@ public final class SCGIServer: TransportServer {
             }
         }
         if body.count > head.contentLength { body.removeSubrange(head.contentLength...) }
-        let output = CGIExchange.respond(environ: head.environ, body: body, responder: responder, logger: logger)
+        let output = CGIExchange.respond(environ: head.environ, body: body, responder: responder, logger: logger,
+                                         watch: ConnectionWatch(descriptor: connection.descriptor))
         if !connection.write(output) {
             logger.debug("the web server closed the SCGI connection before the response was written")
         }

@@ -95,6 +95,9 @@ public final class Connection {
 
     private let fd: Int32
 
+    /// The socket, for a watch that only peeks at it (see `ConnectionWatch`).
+    package var descriptor: Int32 { fd }
+
     private init(fd: Int32) { self.fd = fd }
 
     deinit { Glibc.close(fd) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Gimlet
 import GimletHTTP
 import GimletTesting
@@ -6,6 +7,11 @@ import Testing
 
 /// The session middleware around async middleware and async handlers: the
 /// same I/O and failure semantics as with synchronous ones.
+/// A shared session kept past its request, as a careless handler might.
+enum Leaked {
+    static let session = Mutex<SharedSession?>(nil)
+}
+
 @Suite struct AsyncSession {
     struct Awaiting: AsyncMiddleware {
         func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
@@ -27,6 +33,44 @@ import Testing
             request.session["n"] = .int(next)
             return .text(String(next))
         }
+        // The session from child tasks, and from an unstructured task that
+        // hops to the worker thread: all on the handler's thread, one commit.
+        router.get("/children") { request in
+            let thread = pthread_self()
+            let session = request.session.shared
+            async let first: Bool = {
+                try await session.set("a", .string("from async let"))
+                return pthread_equal(pthread_self(), thread) != 0
+            }()
+            let counted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<5 {
+                    group.addTask {
+                        try await session.withSession { session in
+                            let next = (try session.get("n")?.intValue ?? 0) + 1
+                            try session.set("n", .int(next))
+                        }
+                        return pthread_equal(pthread_self(), thread) != 0
+                    }
+                }
+                return try await group.reduce(true) { $0 && $1 }
+            }
+            let elsewhere = Task { try await session.get("a")?.text }
+            let seen = try await elsewhere.value ?? "-"
+            return .text("\(try await first && counted) \(seen) \(try await session.get("n")?.intValue ?? 0)")
+        }
+        router.get("/leak") { request in
+            Leaked.session.withLock { $0 = request.session.shared }
+            return .text("ok")
+        }
+        router.get("/taken-in-sync-code") { (request: Request) throws -> Response in
+            Leaked.session.withLock { $0 = request.session.shared }
+            return .text("ok")
+        }
+        router.get("/slow-write") { request in
+            request.session["n"] = 99
+            do { try await Task.sleep(for: .seconds(30)) } catch { return .text("cancelled") }
+            return .text("slept")
+        }
         router.get("/peek") { request in
             await Task.yield()
             return .text(request.session["n"]?.text ?? "-")
@@ -46,6 +90,44 @@ import Testing
         backend.reset()
         #expect(client.get("/peek").text == "2")
         #expect(backend.loads == 1 && backend.commits == 0, "a read writes nothing")
+    }
+
+    @Test func childTasksShareTheSessionOnTheWorkerThread() throws {
+        let backend = RecordingBackend()
+        let client = try client(backend)
+        #expect(client.get("/count").text == "1")
+        backend.reset()
+        let answer = client.get("/children")
+        #expect(answer.text == "true from async let 6", "every child on the handler's thread; five increments")
+        #expect(backend.loads == 1 && backend.commits == 1, "one load, one commit for all the tasks")
+        #expect(client.get("/peek").text == "6")
+    }
+
+    @Test func aSharedSessionUsedAfterItsRequestThrowsAtOnce() async throws {
+        let client = try client(RecordingBackend())
+        #expect(client.get("/leak").text == "ok")
+        let leaked = try #require(Leaked.session.withLock { $0 })
+        await #expect(throws: SessionError.usedOutsideItsRequest) { try await leaked.get("n") }
+        #expect(client.get("/taken-in-sync-code").text == "ok")
+        let untied = try #require(Leaked.session.withLock { $0 })
+        await #expect(throws: SessionError.usedOutsideItsRequest) { try await untied.set("n", 1) }
+    }
+
+    @Test func aRequestPastItsDeadlineIsCancelledAndStoresNothing() throws {
+        let backend = RecordingBackend()
+        let client = try client(backend)
+        #expect(client.get("/count").text == "1")
+        backend.reset()
+        let request = Request(environ: [
+            "REQUEST_METHOD": "GET", "REQUEST_URI": "/slow-write",
+            "HTTP_COOKIE": client.cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; "),
+        ])
+        request.deadline = .now + .milliseconds(50)
+        let response = client.responder.respond(to: request)
+        #expect(response.status.code == 504 && request.cancellation == .deadlinePassed)
+        #expect(response.headers.values(for: "Set-Cookie").isEmpty && backend.commits == 0,
+                "the handler returned normally, yet nothing of the request is stored")
+        #expect(client.get("/peek").text == "1")
     }
 
     @Test func aBackendFailureIs503() throws {

@@ -3,6 +3,7 @@
 import Foundation
 import Gimlet
 import GimletHTTP
+import Synchronization
 
 /// The conformance app: the session API over HTTP, text/plain.
 public enum SessionLabApp {
@@ -128,10 +129,27 @@ public enum SessionLabApp {
             try session.set("counter", .int(next), clientside: false)
             return .text(String(next))
         }
+        // Writes, then waits 200 ms: a client that hangs up meanwhile cancels
+        // it (counted at /async/cancelled), and the write is not stored.
+        router.get("/async/slow-set/:key/:value") { request in
+            request.session[request.parameters["key"] ?? ""] = .string(request.parameters["value"] ?? "")
+            try? await Task.sleep(for: .milliseconds(200))
+            if Task.isCancelled { cancelledHandlers.add(1, ordering: .relaxed) }
+            return .text("ok")
+        }
+        router.get("/async/cancelled") { _ in .text(String(cancelledHandlers.load(ordering: .relaxed))) }
+        // Waits 50 ms: with every thread on it, synchronous routes wait their turn.
+        router.get("/async/wait") { _ in
+            try await Task.sleep(for: .milliseconds(50))
+            return .text("waited")
+        }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
         return router
     }
+
+    /// How many `/async/slow-set` handlers saw their task cancelled.
+    static let cancelledHandlers = Atomic<Int>(0)
 
     /// `value`, handed back by a callback on another thread.
     static func handedBack<Value: Sendable>(_ value: Value) async -> Value {
