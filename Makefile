@@ -1,13 +1,14 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
-#   make test   install what is missing, build, run every test, then all of them again
-#               under AddressSanitizer, then each fuzz target for a minute (CI runs this)
+#   make test   install what is missing, build, run every test, the session-lab suites
+#               again with async handlers, all tests again under AddressSanitizer, then
+#               each fuzz target for a minute (CI runs this)
 #   make fuzz   the libFuzzer targets in Fuzz/, FUZZ_SECONDS each (default 60)
 #   make bench  install what is missing, build release, run the benchmark suite (bench/run)
 
 SWIFT ?= swift
 
-.PHONY: deps build run test test-asan fuzz bench clean
+.PHONY: deps build run test test-async-lab test-asan fuzz bench clean
 
 deps:
 	@scripts/install-deps
@@ -21,8 +22,16 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory test-async-lab
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+
+# The suites that drive session-lab, in-process and behind nginx and Apache,
+# again with every lab handler and the lab's own middleware async: an
+# all-async app must behave exactly as the synchronous one.
+LAB_SUITES = SessionBehaviour|MinimalIO|HostileCookies|SessionLabBehindNginx|BackendsBehindNginx|BehindApache|LargeCookies|WorkerProcesses|DeployRecipes
+test-async-lab:
+	GIMLET_LAB_STYLE=async $(SWIFT) test --skip-build --filter '$(LAB_SUITES)'
 
 # Every test again, built with AddressSanitizer in .build-asan, the end-to-end
 # tests starting the ASan builds of the apps too. Each process writes its

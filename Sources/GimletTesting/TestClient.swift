@@ -1,3 +1,4 @@
+import Foundation
 import GimletHTTP
 
 /// A response as a test sees it.
@@ -23,6 +24,9 @@ public struct TestResponse: Sendable {
 /// #expect(client.get("/get/user").text == "frodo")   // the jar sent the cookies back
 /// ```
 ///
+/// Sync and async test bodies alike: in async code the same calls are
+/// awaited (`await client.get("/x")`).
+///
 /// Not thread-safe: one client per test.
 public final class TestClient {
     /// The app under test.
@@ -46,10 +50,43 @@ public final class TestClient {
         request("GET", uri, headers: headers)
     }
 
+    /// Sends a GET from async test code (see ``request(_:_:body:contentType:headers:)-async``).
+    @discardableResult
+    public func get(_ uri: String, headers: [String: String] = [:]) async -> TestResponse {
+        await request("GET", uri, headers: headers)
+    }
+
     /// Sends a request; the body as given, `Cookie` from the jar unless `headers` has one.
     @discardableResult
     public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
                         headers: [String: String] = [:]) -> TestResponse {
+        let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
+        return received(responder.respond(to: Request(environ: environ, body: body)))
+    }
+
+    /// Sends a request from async test code. The app runs on a thread of its
+    /// own, as on a worker thread of the host, while the test's task awaits
+    /// it without blocking a thread of Swift's pool.
+    @discardableResult
+    public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
+                        headers: [String: String] = [:]) async -> TestResponse {
+        let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
+        let responder = self.responder
+        let response = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: responder.respond(to: Request(environ: environ, body: body))) }
+                .start()
+        }
+        return received(response)
+    }
+
+    private func received(_ response: Response) -> TestResponse {
+        for header in response.headers.values(for: "Set-Cookie") { store(setCookie: header) }
+        return TestResponse(response: response)
+    }
+
+    /// The CGI environ nginx would send for the request.
+    private func environ(_ method: String, _ uri: String, body: [UInt8], contentType: String?,
+                         headers: [String: String]) -> [String: String] {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         let query = uri.contains("?") ? String(uri.split(separator: "?", maxSplits: 1).last ?? "") : ""
         var environ: [String: String] = [
@@ -66,9 +103,7 @@ public final class TestClient {
         }
         for (name, value) in headers { environ[Self.environKey(name)] = value }
         for (key, value) in self.environ { environ[key] = value }
-        let response = responder.respond(to: Request(environ: environ, body: body))
-        for header in response.headers.values(for: "Set-Cookie") { store(setCookie: header) }
-        return TestResponse(response: response)
+        return environ
     }
 
     /// Applies a `Set-Cookie` value to the jar (a `Max-Age` of 0 or less deletes).

@@ -65,6 +65,15 @@ import Testing
         #expect(result.text == "apple", "the session cookie on the first line was read")
     }
 
+    /// `make test` runs the lab's suites again with `GIMLET_LAB_STYLE=async`
+    /// (every handler and the lab's own middleware async): this shows the
+    /// setting reaches the app behind nginx.
+    @Test func theLabRunsInTheStyleAsked() throws {
+        let stack = try Stack()
+        let asked = ProcessInfo.processInfo.environment["GIMLET_LAB_STYLE"] ?? "sync"
+        #expect(try stack.client.get("/style").text == (asked.isEmpty ? "sync" : asked))
+    }
+
     @Test func theSessionContractThroughNginx() throws {
         let stack = try Stack()
         let client = stack.client

@@ -105,10 +105,10 @@ enum Leaked {
 
     @Test func aSharedSessionUsedAfterItsRequestThrowsAtOnce() async throws {
         let client = try client(RecordingBackend())
-        #expect(client.get("/leak").text == "ok")
+        #expect(await client.get("/leak").text == "ok")
         let leaked = try #require(Leaked.session.withLock { $0 })
         await #expect(throws: SessionError.usedOutsideItsRequest) { try await leaked.get("n") }
-        #expect(client.get("/taken-in-sync-code").text == "ok")
+        #expect(await client.get("/taken-in-sync-code").text == "ok")
         let untied = try #require(Leaked.session.withLock { $0 })
         await #expect(throws: SessionError.usedOutsideItsRequest) { try await untied.set("n", 1) }
     }
@@ -128,6 +128,15 @@ enum Leaked {
         #expect(response.headers.values(for: "Set-Cookie").isEmpty && backend.commits == 0,
                 "the handler returned normally, yet nothing of the request is stored")
         #expect(client.get("/peek").text == "1")
+    }
+
+    @Test func anAsyncTestBodyAwaitsTheClient() async throws {
+        let backend = RecordingBackend()
+        let client = try client(backend)
+        #expect(await client.get("/count").text == "1")
+        #expect(await client.get("/children").text == "true from async let 6")
+        #expect(await client.request("HEAD", "/peek").status == 200)
+        #expect(await client.get("/peek").text == "6")
     }
 
     @Test func aBackendFailureIs503() throws {

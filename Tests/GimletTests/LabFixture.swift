@@ -1,3 +1,4 @@
+import Foundation
 import Gimlet
 import GimletHTTP
 import GimletTesting
@@ -17,7 +18,8 @@ struct Lab {
         var configuration = try SessionConfiguration(secrets: secrets, encryptionKey: encryptionKey, backend: backend,
                                                      clock: clock)
         configure(&configuration)
-        client = TestClient(try SessionLabApp.router(configuration), secure: secure)
+        let style = try SessionLabApp.Style(environment: ProcessInfo.processInfo.environment)
+        client = TestClient(try SessionLabApp.router(configuration, style: style), secure: secure)
     }
 
     @discardableResult

@@ -7,11 +7,35 @@ import Synchronization
 
 /// The conformance app: the session API over HTTP, text/plain.
 public enum SessionLabApp {
+    /// How the lab's handlers and its own middleware are written.
+    public enum Style: String, Sendable, CaseIterable {
+        /// Synchronous closures and middleware.
+        case sync
+        /// The same code as async handlers and async middleware, each
+        /// handler awaiting a value handed back from another thread first:
+        /// the suites that run the lab run it this way too, to show an
+        /// all-async app behaves exactly as the synchronous one.
+        case async
+
+        /// `GIMLET_LAB_STYLE` (`sync` or `async`) from `environment`; `sync` when unset.
+        public init(environment: [String: String]) throws {
+            guard let value = environment["GIMLET_LAB_STYLE"], !value.isEmpty else { self = .sync; return }
+            guard let style = Style(rawValue: value) else {
+                throw LabStyleError(description: "GIMLET_LAB_STYLE must be sync or async, not \(value)")
+            }
+            self = style
+        }
+    }
+
     /// The routes, with the session middleware in front.
-    public static func router(_ configuration: SessionConfiguration) throws -> Router {
-        var router = Router()
+    public static func router(_ configuration: SessionConfiguration, style: Style = .sync) throws -> Router {
+        var router = LabRouter(style: style)
         router.use(try SessionMiddleware(configuration))
-        router.use(SessionErrorsAsBadRequests())
+        switch style {
+        case .sync: router.use(SessionErrorsAsBadRequests())
+        case .async: router.use(AsyncSessionErrorsAsBadRequests())
+        }
+        router.get("/style") { _ in .text(style.rawValue) }
 
         router.get("/hello") { _ in .text("hello") }
 
@@ -112,17 +136,17 @@ public enum SessionLabApp {
         }
         // Async handlers: the same session API after an await whose value
         // comes back from another thread (as a client library's would).
-        router.get("/async/get/:key") { request in
+        router.router.get("/async/get/:key") { request in
             let key = await handedBack(request.parameters["key"] ?? "")
             guard let value = try request.session.get(key) else { throw HTTPError(.notFound, "key \(key) not found") }
             return .text(value.text)
         }
-        router.get("/async/set/:key/:value") { request in
+        router.router.get("/async/set/:key/:value") { request in
             let (key, value) = (request.parameters["key"] ?? "", request.parameters["value"] ?? "")
             request.session[await handedBack(key)] = .string(value)
             return .text("ok")
         }
-        router.get("/async/counter") { request in
+        router.router.get("/async/counter") { request in
             let session = request.session
             let current = try session.get("counter", permanent: nil, clientside: false)?.intValue ?? 0
             let next = await handedBack(current + 1)
@@ -131,21 +155,21 @@ public enum SessionLabApp {
         }
         // Writes, then waits 200 ms: a client that hangs up meanwhile cancels
         // it (counted at /async/cancelled), and the write is not stored.
-        router.get("/async/slow-set/:key/:value") { request in
+        router.router.get("/async/slow-set/:key/:value") { request in
             request.session[request.parameters["key"] ?? ""] = .string(request.parameters["value"] ?? "")
             try? await Task.sleep(for: .milliseconds(200))
             if Task.isCancelled { cancelledHandlers.add(1, ordering: .relaxed) }
             return .text("ok")
         }
-        router.get("/async/cancelled") { _ in .text(String(cancelledHandlers.load(ordering: .relaxed))) }
+        router.router.get("/async/cancelled") { _ in .text(String(cancelledHandlers.load(ordering: .relaxed))) }
         // Waits 50 ms: with every thread on it, synchronous routes wait their turn.
-        router.get("/async/wait") { _ in
+        router.router.get("/async/wait") { _ in
             try await Task.sleep(for: .milliseconds(50))
             return .text("waited")
         }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
-        return router
+        return router.router
     }
 
     /// How many `/async/slow-set` handlers saw their task cancelled.
@@ -172,11 +196,57 @@ public enum SessionLabApp {
     }
 }
 
+/// A router whose synchronous-looking handlers are registered in the lab's style.
+struct LabRouter {
+    var router = Router()
+    let style: SessionLabApp.Style
+
+    init(style: SessionLabApp.Style) { self.style = style }
+
+    mutating func use(_ middleware: some Middleware) { router.use(middleware) }
+    mutating func use(_ middleware: some AsyncMiddleware) { router.use(middleware) }
+
+    mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.get, pattern, options: options, handler)
+    }
+
+    mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
+        on(.post, pattern, options: options, handler)
+    }
+
+    private mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions,
+                             _ handler: @escaping RequestHandler) {
+        switch style {
+        case .sync:
+            router.on(method, pattern, options: options, handler)
+        case .async:
+            router.on(method, pattern, options: options) { request async throws -> Response in
+                _ = await SessionLabApp.handedBack(())
+                return try handler(request)
+            }
+        }
+    }
+}
+
+/// `GIMLET_LAB_STYLE` was neither `sync` nor `async`.
+public struct LabStyleError: Error, CustomStringConvertible {
+    public let description: String
+}
+
 /// Session misuse by the client (asking for server-side keys with no backend)
 /// becomes a 400 that says why; backend failures stay with the session middleware.
 struct SessionErrorsAsBadRequests: Middleware {
     func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response {
         do { return try next(request) } catch let error as SessionError where !error.isBackendFailure {
+            throw HTTPError(.badRequest, error.description)
+        }
+    }
+}
+
+/// ``SessionErrorsAsBadRequests`` as async middleware.
+struct AsyncSessionErrorsAsBadRequests: AsyncMiddleware {
+    func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
+        do { return try await next(request) } catch let error as SessionError where !error.isBackendFailure {
             throw HTTPError(.badRequest, error.description)
         }
     }

@@ -50,6 +50,7 @@ struct SessionLab: ParsableCommand {
             FileHandle.standardError.write(Data(
                 "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
         }
-        try Host(try SessionLabApp.router(sessions), configuration: hostConfiguration).run()
+        let style = try SessionLabApp.Style(environment: environment)
+        try Host(try SessionLabApp.router(sessions, style: style), configuration: hostConfiguration).run()
     }
 }
