@@ -12,7 +12,7 @@ public enum RequestCancellation: Sendable, Equatable, CustomStringConvertible {
     public var status: HTTPStatus {
         switch self {
         case .connectionClosed: HTTPStatus(code: 499, reasonPhrase: "Client Closed Request")
-        case .deadlinePassed: HTTPStatus(code: 504)
+        case .deadlinePassed: .gatewayTimeout
         }
     }
 

@@ -16,11 +16,26 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: directory.file("gimlet"), withDestinationPath: Repository.root.path)
         let package = directory.file("myapp")
         try FileManager.default.createDirectory(atPath: package + "/Sources/myapp", withIntermediateDirectories: true)
-        try Self.readmeBlock("package-manifest").write(toFile: package + "/Package.swift", atomically: true, encoding: .utf8)
+        // The manifest as given, plus a second target for the README's first
+        // app (async handler and middleware), built in the same build.
+        let manifest = try Self.readmeBlock("package-manifest")
+        let withAnApp = manifest.replacingOccurrences(of: "\n    ]\n)", with: """
+
+                    .executableTarget(name: "anapp", dependencies: [
+                        .product(name: "GimletHost", package: "gimlet"),
+                        .product(name: "GimletHTTP", package: "gimlet"),
+                    ]),
+                ]
+            )
+            """)
+        #expect(withAnApp != manifest, "the README's manifest no longer ends its targets with \"    ]\\n)\"")
+        try withAnApp.write(toFile: package + "/Package.swift", atomically: true, encoding: .utf8)
         try Self.readmeBlock("quick-start").write(toFile: package + "/Sources/myapp/main.swift", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: package + "/Sources/anapp", withIntermediateDirectories: true)
+        try Self.readmeBlock("an-app").write(toFile: package + "/Sources/anapp/main.swift", atomically: true, encoding: .utf8)
 
         let swift = try Tool.path("swift", package: "the Swift toolchain (not a Debian package: /opt/swift)")
-        let build = try ManagedProcess("swift build", executable: swift, arguments: ["build", "--product", "myapp"],
+        let build = try ManagedProcess("swift build", executable: swift, arguments: ["build"],
                                        outputPath: directory.file("build.log"), directory: package)
         let status = build.waitForExit(seconds: 900)
         #expect(status == 0, "swift build of the README's package: \(build.output.suffix(3000))")
@@ -45,5 +60,17 @@ import Testing
         #expect(try client.get("/cart/add/ring").text == "cart: ring")
         #expect(try client.get("/cart/add/cloak").text == "cart: ring, cloak")
         #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")))
+
+        // The README's first app: an async handler awaiting an actor, async middleware.
+        let anApp = try AppBehindNginx("anapp", executable: package + "/.build/debug/anapp",
+                                       environment: ["PATH": "/usr/bin:/bin"], directory: directory, probe: "/hello/probe")
+        defer { anApp.app.stop() }
+        #expect(try anApp.client.get("/hello/Sam").text == "hello, Sam (visit 1)")
+        let again = try anApp.client.get("/hello/Sam")
+        #expect(again.text == "hello, Sam (visit 2)")
+        #expect(again.header("Server-Timing")?.hasPrefix("app;dur=") == true, "the async middleware ran")
+        let login = try anApp.client.request("POST", "/login", body: Array("user=Sam".utf8),
+                                             headers: ["Content-Type": "application/x-www-form-urlencoded"])
+        #expect(login.status == 303 && login.header("Server-Timing") != nil)
     }
 }

@@ -5,7 +5,8 @@
 // messages after each action. Forms carry a CSRF token. The notes belong to
 // the browser's session: signing out deletes them, and the page says so.
 // `/api/notes` serves the same notes as JSON (POST with a JSON body and the
-// `X-CSRF-Token` header).
+// `X-CSRF-Token` header); `POST /api/notes/import` with `{"url": …}` fetches
+// a text from one of the origins in NOTES_IMPORT_ORIGINS and adds it.
 //
 //   GIMLET_SECRET=$(openssl rand -hex 32) notes --fastcgi unix:/tmp/notes.sock
 import ArgumentParser
@@ -28,10 +29,11 @@ struct Notes: ParsableCommand {
             environment["GIMLET_BACKEND"] = SessionBackends.defaultURL(environment: environment)
         }
         let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends.open(url:))
-        try Host(try Notes.router(sessions), configuration: try host.configuration()).run()
+        let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
+        try Host(try Notes.router(sessions, importer: importer), configuration: try host.configuration()).run()
     }
 
-    static func router(_ sessions: SessionConfiguration) throws -> Router {
+    static func router(_ sessions: SessionConfiguration, importer: NoteImporter) throws -> Router {
         var router = Router()
         router.get("/notes.css") { _ in
             var response = Response.bytes(Array(stylesheet.utf8), contentType: "text/css; charset=utf-8")
@@ -87,10 +89,22 @@ struct Notes: ParsableCommand {
             try add(note.text, to: request.session)
             return try .json(NoteList(notes: notes(in: request.session)), status: .created)
         }
+        // An async handler around a real async API: the fetch is awaited on
+        // URLSession (libcurl underneath), the session used after it as in
+        // any handler. A client that hangs up cancels the fetch.
+        router.post("/api/notes/import") { request async throws -> Response in
+            try request.session.verifyCSRF(request)
+            try signedInUser(request.session)
+            let source = try request.decodeJSON(NoteSource.self)
+            let text = try await importer.fetchText(from: source.url)
+            try add(text, to: request.session)
+            return try .json(NoteList(notes: notes(in: request.session)), status: .created)
+        }
         return router
     }
 
     struct NewNote: Decodable { var text: String }
+    struct NoteSource: Decodable { var url: String }
     struct NoteList: Encodable { var notes: [String] }
 
     @discardableResult
