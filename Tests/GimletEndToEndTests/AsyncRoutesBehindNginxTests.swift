@@ -18,6 +18,12 @@ import Testing
         #expect(try stack.client.get("/async/get/veg").text == "leek")
         #expect(try stack.client.get("/async/get/nothing").status == 404)
         #expect(try stack.client.request("HEAD", "/async/get/fruit").status == 200, "HEAD on an async GET route")
+        #expect(try stack.client.get("/async/crash").status == 500)
+        // Child tasks (async let, a task group) change the session together.
+        #expect(try stack.client.get("/async/children").text == "3")
+        #expect(try stack.client.get("/async/children").text == "6")
+        #expect(try stack.client.get("/flatten/marks").text == "child:child")
+        #expect(try stack.client.get("/delete/counter").text == "ok")
 
         // Read-modify-write from async handlers: checked at commit, re-run on a conflict.
         let cookie = stack.cookieHeader

@@ -153,6 +153,41 @@ public enum SessionLabApp {
             try session.set("counter", .int(next), clientside: false)
             return .text(String(next))
         }
+        // /hello and /get/:key as async handlers that never suspend: what the
+        // async bridge costs (bench/run's hello-async and read-async).
+        router.router.get("/async/hello") { _ async throws -> Response in .text("hello") }
+        router.router.get("/async/read/:key") { request async throws -> Response in
+            let key = request.parameters["key"] ?? ""
+            guard let value = try request.session.get(key) else { throw HTTPError(.notFound, "key \(key) not found") }
+            return .text(value.text)
+        }
+        // The session from child tasks: `async let` appends a mark, a task
+        // group of three increments the counter; all in the request's one commit.
+        router.router.get("/async/children") { request in
+            let session = request.session.shared
+            async let marked: Void = session.withSession { session in
+                if try session.get("marks") == nil { session["marks"] = [] }
+                session["marks"]?.append("child")
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        _ = await handedBack(())
+                        try await session.withSession { session in
+                            let next = (try session.get("counter", permanent: nil, clientside: false)?.intValue ?? 0) + 1
+                            try session.set("counter", .int(next), clientside: false)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await marked
+            return .text(String(try await session.get("counter")?.intValue ?? 0))
+        }
+        router.router.get("/async/crash") { _ async throws -> Response in
+            _ = await handedBack(())
+            throw LabStyleError(description: "an error that is not an HTTPError")
+        }
         // Writes, then waits 200 ms: a client that hangs up meanwhile cancels
         // it (counted at /async/cancelled), and the write is not stored.
         router.router.get("/async/slow-set/:key/:value") { request in
