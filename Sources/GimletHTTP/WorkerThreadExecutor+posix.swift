@@ -2,7 +2,6 @@
 // its wait for a job, its connection or its deadline.
 import CLinuxEvents
 import Glibc
-import Synchronization
 
 /// A thread, to tell whether code runs on it.
 struct ThreadIdentity: Sendable {
@@ -16,11 +15,30 @@ struct ThreadIdentity: Sendable {
     var isCurrent: Bool { pthread_equal(pthread_self(), id) != 0 }
 }
 
+/// The executor whose jobs the calling thread runs, in a thread-specific
+/// variable. Unretained: ``WorkerThreadExecutor/run(_:_:)`` holds it while set.
+enum RunningExecutor {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    static var current: WorkerThreadExecutor? {
+        pthread_getspecific(key).map { Unmanaged<WorkerThreadExecutor>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    static func set(_ executor: WorkerThreadExecutor?) {
+        pthread_setspecific(key, executor.map { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) })
+    }
+}
+
 /// The worker thread's wait: for a job another thread enqueued (an eventfd,
 /// made the first time the thread has to wait), for the request's
-/// connection to close, or for a deadline.
-final class WakeUp: Sendable {
-    private let descriptor = Mutex<Int32>(-1)
+/// connection to close, or for a deadline. Kept in the executor's locked
+/// state; the executor closes it.
+struct WakeUp: Sendable {
+    private var descriptor: Int32 = -1
 
     /// What ended a wait.
     enum Reason: Equatable {
@@ -34,32 +52,29 @@ final class WakeUp: Sendable {
         case deadlinePassed
     }
 
-    deinit {
-        let fd = descriptor.withLock { $0 }
-        if fd >= 0 { close(fd) }
+    /// Makes the eventfd before the first wait. If none can be made, waits
+    /// poll every millisecond so that jobs from other threads still run.
+    mutating func prepare() {
+        if descriptor < 0 { descriptor = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
     }
 
-    /// The eventfd, made on first use; -1 if none could be made (then
-    /// waits poll at 1 ms so that jobs from other threads still run).
-    private var eventDescriptor: Int32 {
-        descriptor.withLock { fd in
-            if fd < 0 { fd = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
-            return fd
-        }
+    /// Closes the eventfd, if one was made.
+    mutating func close() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
     }
 
     /// Ends a wait that is going on or about to begin.
     func signal() {
-        let fd = eventDescriptor
-        guard fd >= 0 else { return }
+        guard descriptor >= 0 else { return }
         var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { write(fd, $0.baseAddress, 8) }
+        _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) }
     }
 
     /// Waits until ``signal()``, until `watch`'s connection closes (or
     /// carries an abort), or until `deadline`.
     func wait(watching watch: ConnectionWatch?, until deadline: ContinuousClock.Instant?) -> Reason {
-        let fd = eventDescriptor
+        let fd = descriptor
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
         if let watch { fds.append(pollfd(fd: watch.descriptor, events: Int16(POLLIN), revents: 0)) }
         var timeout: Int32 = fd < 0 ? 1 : -1

@@ -35,36 +35,42 @@ import Synchronization
 final class WorkerThreadExecutor: TaskExecutor, Sendable {
     private struct State: ~Copyable {
         var jobs: [UnownedJob] = []
-        /// The request's tasks, to cancel them all when it is aborted.
-        var tasks: [Task<Void, Never>] = []
+        /// The request's outermost task and any nested ones, to cancel them
+        /// all when the request is aborted (the first kept inline: most
+        /// requests have only that one).
+        var task: Task<Void, Never>?
+        var nestedTasks: [Task<Void, Never>] = []
         /// Whether the worker thread is blocked in ``WakeUp/wait(watching:until:)``.
         var sleeping = false
         var closed = false
+        /// What the worker thread waits on, made the first time it has to wait.
+        var wakeUp = WakeUp()
     }
 
     private let state = Mutex(State())
-    private let wakeUp = WakeUp()
     /// The worker thread this executor's jobs run on.
     let thread = ThreadIdentity.current
 
-    /// The executor of the request task running now, if any.
-    @TaskLocal static var current: WorkerThreadExecutor?
+    deinit { state.withLock { $0.wakeUp.close() } }
+
+    /// The executor whose jobs the calling thread runs now, if any: set on
+    /// the worker thread while it runs a request's async code (a thread
+    /// variable, not a task-local one: pushing a task-local value cost every
+    /// async request a few thousand instructions).
+    static var current: WorkerThreadExecutor? { RunningExecutor.current }
 
     private init() {}
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let accepted = state.withLock { state -> (Bool, wake: Bool) in
-            guard !state.closed else { return (false, false) }
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
             state.jobs.append(job)
-            return (true, state.sleeping)
+            if state.sleeping { state.wakeUp.signal() }
+            return true
         }
-        guard accepted.0 else {
-            // The request is over: nobody runs this queue any more.
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
-            return
-        }
-        if accepted.wake { wakeUp.signal() }
+        // The request is over: nobody runs this queue any more.
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
     }
 
     /// Whether the request this executor serves is still running and the
@@ -81,7 +87,10 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         _ request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success
     ) throws -> Success {
         if let current { return try current.wait(for: request, operation, outermost: false) }
-        return try WorkerThreadExecutor().wait(for: request, operation, outermost: true)
+        let executor = WorkerThreadExecutor()
+        RunningExecutor.set(executor)
+        defer { RunningExecutor.set(nil) }
+        return try executor.wait(for: request, operation, outermost: true)
     }
 
     /// Starts `operation` as a task on this executor and runs jobs until it has finished.
@@ -93,30 +102,31 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         let task = Task(executorPreference: self) {
             let result: Result<Success, any Error>
             do {
-                result = .success(try await Self.$current.withValue(self) { try await operation(carried.value) })
+                result = .success(try await operation(carried.value))
             } catch {
                 result = .failure(error)
             }
             self.finish(outcome, with: result)
         }
         if request.cancellation != nil { task.cancel() }
-        state.withLock { $0.tasks.append(task) }
+        state.withLock { state in
+            if state.task == nil { state.task = task } else { state.nestedTasks.append(task) }
+        }
         return try runJobs(until: outcome, drain: outermost, request: request).get()
     }
 
     /// Hands the task's result to the waiting worker thread.
     private func finish<Success>(_ outcome: Outcome<Success>, with result: Result<Success, any Error>) {
-        let wake = state.withLock { state in
+        state.withLock { state in
             outcome.result = result
-            return state.sleeping
+            if state.sleeping { state.wakeUp.signal() }
         }
-        if wake { wakeUp.signal() }
     }
 
-    private enum Step {
+    private enum Step<Success> {
         case run(UnownedJob)
-        case done
-        case sleep
+        case done(Result<Success, any Error>)
+        case sleep(WakeUp)
     }
 
     /// Runs jobs as they come until `outcome` is set (and, with `drain`, no
@@ -128,22 +138,22 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         let unowned = asUnownedTaskExecutor()
         var watch = request.connectionWatch
         while true {
-            let step = state.withLock { state -> Step in
-                if outcome.result != nil, !drain || state.jobs.isEmpty {
+            let step = state.withLock { state -> Step<Success> in
+                if let result = outcome.result, !drain || state.jobs.isEmpty {
                     if drain { state.closed = true }
-                    return .done
+                    return .done(result)
                 }
                 if !state.jobs.isEmpty { return .run(state.jobs.removeFirst()) }
                 state.sleeping = true
-                return .sleep
+                state.wakeUp.prepare()
+                return .sleep(state.wakeUp)
             }
             switch step {
             case .run(let job):
                 job.runSynchronously(on: unowned)
-            case .done:
-                // Set under the lock just now, and never unset.
-                return state.withLock { _ in outcome.result } ?? .failure(CancellationError())
-            case .sleep:
+            case .done(let result):
+                return result
+            case .sleep(let wakeUp):
                 let deadline = request.cancellation == nil ? request.deadline : nil
                 let woken = wakeUp.wait(watching: request.cancellation == nil ? watch : nil, until: deadline)
                 state.withLock { $0.sleeping = false }
@@ -168,7 +178,8 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         request.logger.notice("request cancelled; its session changes are not stored", metadata: [
             "reason": "\(reason)", "method": "\(request.method)", "path": "\(request.path)",
         ])
-        for task in state.withLock({ $0.tasks }) { task.cancel() }
+        let tasks = state.withLock { state in (state.task.map { [$0] } ?? []) + state.nestedTasks }
+        for task in tasks { task.cancel() }
     }
 }
 
