@@ -12,16 +12,16 @@ import GimletHTTP
 /// server that fetches any URL a visitor names can be made to reach inside
 /// the network it runs in. With none listed, importing is off.
 struct NoteImporter: Sendable {
-    let origins: Set<String>
+    let origins: Set<HTTPOrigin>
 
     /// The largest text fetched.
     static let maximumBytes = 64 * 1024
 
     init(origins list: String) throws {
-        var origins = Set<String>()
+        var origins = Set<HTTPOrigin>()
         for entry in list.split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
-            guard let origin = Self.origin(of: trimmed), origin == trimmed.lowercased() else {
+            guard let origin = HTTPOrigin(trimmed), origin.scheme == "http" || origin.scheme == "https" else {
                 throw ImportConfigurationError(description: "NOTES_IMPORT_ORIGINS: \(trimmed) is not an origin such as https://example.org or http://127.0.0.1:8000")
             }
             origins.insert(origin)
@@ -29,12 +29,13 @@ struct NoteImporter: Sendable {
         self.origins = origins
     }
 
-    /// `scheme://host[:port]` of an http or https URL, lowercased; `nil` for anything else.
-    static func origin(of address: String) -> String? {
-        guard let url = URL(string: address), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host?.lowercased(), !host.isEmpty
+    /// The origin of an http or https URL; `nil` for anything else.
+    static func origin(of url: URL) -> HTTPOrigin? {
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty
         else { return nil }
-        return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host   // IPv6
+        return HTTPOrigin("\(scheme)://\(bracketed)" + (url.port.map { ":\($0)" } ?? ""))
     }
 
     /// The text at `address`, awaited from URLSession.
@@ -46,7 +47,7 @@ struct NoteImporter: Sendable {
         guard !origins.isEmpty else {
             throw HTTPError(.forbidden, "Importing is off: set NOTES_IMPORT_ORIGINS to the origins notes may fetch from.")
         }
-        guard let origin = Self.origin(of: address), let url = URL(string: address) else {
+        guard let url = URL(string: address), let origin = Self.origin(of: url) else {
             throw HTTPError(.badRequest, "url must be an http or https URL")
         }
         guard origins.contains(origin) else { throw HTTPError(.forbidden, "notes does not import from \(origin)") }
