@@ -32,7 +32,7 @@ public struct SharedSession: Sendable {
     private let thread: WorkerThread?
 
     init(_ session: Session, thread: WorkerThread?) {
-        self.session = WorkerThreadBound(session: session)
+        self.session = WorkerThreadBound(value: session)
         self.thread = thread
     }
 
@@ -76,6 +76,5 @@ public struct SharedSession: Sendable {
 /// runs concurrently with its async code, so the session is never used by
 /// two threads, nor by two pieces of code at once.
 private struct WorkerThreadBound: @unchecked Sendable {
-    let session: Session
-    var value: Session { session }
+    let value: Session
 }
