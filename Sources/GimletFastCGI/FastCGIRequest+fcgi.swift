@@ -76,10 +76,26 @@ final class FastCGIRequest {
         FCGX_Finish_r(raw)
     }
 
-    /// The connection the web server asked to keep open (`fastcgi_keep_conn on`), if any.
-    var keptConnection: Int32? {
+    /// After ``finish()``: the connection the web server asked to keep open
+    /// (`fastcgi_keep_conn on`), taken out of this slot, which then has no
+    /// connection; `nil` when it was closed. The caller owns the descriptor.
+    func takeKeptConnection() -> Int32? {
         let fd = raw.pointee.ipcFd
-        return fd >= 0 ? fd : nil
+        guard fd >= 0 else { return nil }
+        raw.pointee.ipcFd = -1
+        raw.pointee.keepConnection = 0
+        raw.pointee.detached = 0
+        return fd
+    }
+
+    /// Gives this slot a kept connection (from ``takeKeptConnection()``,
+    /// maybe another slot's): the next ``accept()`` reads its request
+    /// instead of accepting, and closes it if the web server closed it.
+    func attach(_ fd: Int32) {
+        raw.pointee.ipcFd = fd
+        // Read by the FCGX_Finish_r that FCGX_Accept_r starts with: 0 would close it.
+        raw.pointee.keepConnection = 1
+        raw.pointee.detached = 0
     }
 
     /// The current request's connection, for the worker thread to watch

@@ -6,7 +6,10 @@ import Logging
 /// Serves a ``Responder`` over FastCGI with a fixed set of worker threads.
 ///
 /// Each worker owns a libfcgi request slot and handles one request at a time,
-/// start to finish, on its own thread. ``stop()`` stops accepting at once;
+/// start to finish, on its own thread. Between requests, a connection the
+/// web server keeps open (`fastcgi_keep_conn on`) waits in a
+/// ``GimletTransport/ConnectionSet`` with the listener, not on a thread:
+/// any idle worker serves the next request that arrives on any of them. ``stop()`` stops accepting at once;
 /// requests already accepted finish, then ``run()`` returns.
 ///
 /// ```swift
@@ -21,6 +24,7 @@ public final class FastCGIServer: TransportServer {
     private let responder: any Responder
     private let logger: Logger
     private let listener: Listener
+    private let connections: ConnectionSet
 
     /// Opens the listening socket (or checks the inherited one).
     ///
@@ -45,6 +49,7 @@ public final class FastCGIServer: TransportServer {
         let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
         listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
         try SocketCalls.setNonBlocking(descriptor)
+        connections = try ConnectionSet(listener: descriptor, stop: listener.stopSignal)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -54,6 +59,7 @@ public final class FastCGIServer: TransportServer {
             "max_body": "\(configuration.maxBodyBytes)",
         ])
         listener.runWorkers(count: configuration.threads, name: "gimlet-fastcgi") { [self] in self.work(worker: $0) }
+        connections.closeParked()
         logger.info("stopped: every accepted request has finished")
     }
 
@@ -68,25 +74,29 @@ public final class FastCGIServer: TransportServer {
 
     private func work(worker: Int) {
         let slot: FastCGIRequest
-        let waiter: ConnectionWaiter
-        do {
-            slot = try FastCGIRequest(listenDescriptor: listener.descriptor)
-            waiter = try ConnectionWaiter(listener: listener.descriptor, stop: listener.stopSignal)
-        } catch {
+        do { slot = try FastCGIRequest(listenDescriptor: listener.descriptor) } catch {
             logger.critical("worker \(worker) could not start: \(error)")
             stop()
             return
         }
-        var accepted = false
+        // Right after a connection that was closed, accept again at once:
+        // under load the next one is usually queued already, and this saves
+        // an epoll_wait per request.
+        var acceptAtOnce = false
         while true {
-            let event = slot.keptConnection.map(waiter.waitForRequest(on:)) ?? waiter.next(afterAccepting: accepted)
-            guard event == .ready else { return }
-            accepted = false
+            if !acceptAtOnce || listener.isStopping {
+                switch connections.next() {
+                case .stop: return
+                case .listener: break
+                case .connection(let fd): slot.attach(fd)
+                }
+            }
+            acceptAtOnce = false
             switch slot.accept() {
             case .accepted:
                 handle(slot)
                 slot.finish()
-                accepted = true
+                if let kept = slot.takeKeptConnection() { connections.park(kept) } else { acceptAtOnce = true }
             case .noConnection:
                 continue
             case .failed(let code):

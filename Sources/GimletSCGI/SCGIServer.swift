@@ -52,6 +52,7 @@ public final class SCGIServer: TransportServer {
     private let responder: any Responder
     private let logger: Logger
     private let listener: Listener
+    private let connections: ConnectionSet
 
     /// Opens the listening socket.
     ///
@@ -65,6 +66,7 @@ public final class SCGIServer: TransportServer {
                                                   socketMode: configuration.socketMode)
         let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
         listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
+        connections = try ConnectionSet(listener: descriptor, stop: listener.stopSignal)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -81,19 +83,17 @@ public final class SCGIServer: TransportServer {
     public func stop() { listener.stop() }
 
     private func work(worker: Int) {
-        let waiter: ConnectionWaiter
-        do { waiter = try ConnectionWaiter(listener: listener.descriptor, stop: listener.stopSignal) } catch {
-            logger.critical("worker \(worker) could not start: \(error)")
-            stop()
-            return
-        }
-        var accepted = false
-        while waiter.next(afterAccepting: accepted) == .ready {
-            accepted = false
+        var acceptAtOnce = false
+        while true {
+            if !acceptAtOnce || listener.isStopping {
+                // SCGI keeps no connection: only the listener and stop wake a worker.
+                guard connections.next() == .listener else { return }
+            }
+            acceptAtOnce = false
             switch Connection.accept(from: listener.descriptor, timeoutMilliseconds: configuration.timeoutMilliseconds) {
             case .accepted(let connection):
                 serve(connection)
-                accepted = true
+                acceptAtOnce = true
             case .noConnection: continue
             case .failed(let code):
                 logger.warning("SCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])

@@ -102,78 +102,119 @@ public final class StopSignal: Sendable {
     public var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
-/// One worker's wait for work: a new connection on the shared listener, the
-/// next request on a kept connection, or the stop signal.
+/// What the worker threads of one server wait on together: the listening
+/// socket, the connections the web server keeps open between requests
+/// (FastCGI's `fastcgi_keep_conn`), and the stop signal. One epoll set,
+/// shared by every worker thread.
 ///
-/// The listener is registered with `EPOLLEXCLUSIVE`, so a new connection
-/// wakes one idle worker rather than all of them.
-public final class ConnectionWaiter {
-    public enum Event { case ready, stop }
+/// A kept connection waits here, not on a thread: any idle worker serves
+/// whichever connection has a request, so idle kept connections never hold
+/// a thread while new connections queue. The listener and each connection
+/// are registered one-shot, so one event wakes one worker; the listener is
+/// re-armed as soon as a worker has taken its event, a connection when it
+/// is parked again after its request. The stop signal stays readable once
+/// raised, so it reaches every worker.
+///
+/// ```swift
+/// switch connections.next() {
+/// case .stop: return
+/// case .listener: accept…           // at most one connection
+/// case .connection(let fd): serve the next request on fd, then park(fd) if kept
+/// }
+/// ```
+public final class ConnectionSet: Sendable {
+    /// What a worker is to do next.
+    public enum Event: Equatable, Sendable {
+        /// Accept a connection (another worker may have taken it: `EAGAIN`).
+        case listener
+        /// Serve the next request on this kept connection, which is now the caller's.
+        case connection(Int32)
+        case stop
+    }
 
     private let epoll: Int32
+    private let listener: Int32
     private let stop: StopSignal
-    private var events = [epoll_event](repeating: epoll_event(), count: 2)
+    // protected by: the mutex. The kept connections waiting in the set, so
+    // that those still idle at the end are closed.
+    private let parked = Mutex<Set<Int32>>([])
 
+    /// A set watching `listener` and `stop`.
     public init(listener: Int32, stop: StopSignal) throws(TransportError) {
+        self.listener = listener
         self.stop = stop
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw TransportError("epoll_create1 failed", errno: errno) }
-        var listenEvent = epoll_event()
-        listenEvent.events = EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue
-        listenEvent.data.fd = listener
-        var stopEvent = epoll_event()
-        stopEvent.events = EPOLLIN.rawValue
-        stopEvent.data.fd = stop.descriptor
-        guard epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &listenEvent) == 0,
-              epoll_ctl(epoll, EPOLL_CTL_ADD, stop.descriptor, &stopEvent) == 0
-        else {
-            let code = errno
+        do {
+            try control(EPOLL_CTL_ADD, listener, oneShot: true)
+            try control(EPOLL_CTL_ADD, stop.descriptor, oneShot: false)
+        } catch {
             SocketCalls.close(epoll)
-            throw TransportError("epoll_ctl failed", errno: code)
+            throw error
         }
     }
 
-    deinit { SocketCalls.close(epoll) }
-
-    /// What a worker does next. Right after serving a connection it tries to
-    /// accept again at once: under load the next one is usually queued
-    /// already, and this saves an `epoll_wait` per request. After an accept
-    /// that found nothing it waits.
-    public func next(afterAccepting accepted: Bool) -> Event {
-        if accepted { return stop.isRaised ? .stop : .ready }
-        return waitForConnection()
+    deinit {
+        closeParked()
+        SocketCalls.close(epoll)
     }
 
-    /// Waits for a new connection or the stop signal; stop wins a tie.
-    public func waitForConnection() -> Event {
+    /// Waits for work; stop wins over anything else.
+    public func next() -> Event {
+        var event = epoll_event()
         while true {
-            let count = epoll_wait(epoll, &events, 2, -1)
+            let count = epoll_wait(epoll, &event, 1, -1)
             if count < 0 {
                 if errno == EINTR { continue }
                 return .stop
             }
-            if events.prefix(Int(count)).contains(where: { $0.data.fd == stop.descriptor }) { return .stop }
-            if count > 0 { return .ready }
+            guard count == 1 else { continue }
+            let fd = event.data.fd
+            if fd == stop.descriptor || stop.isRaised { return .stop }
+            if fd == listener {
+                // Re-armed at once: the next connection may wake another worker.
+                try? control(EPOLL_CTL_MOD, listener, oneShot: true)
+                return .listener
+            }
+            let mine = parked.withLock { $0.remove(fd) != nil }
+            if mine { return .connection(fd) }
         }
     }
 
-    /// Waits for the next request on a connection the web server keeps open.
-    public func waitForRequest(on connection: Int32) -> Event {
-        var entries = [
-            pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0),
-        ]
-        while true {
-            let count = poll(&entries, 2, -1)
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .stop
+    /// Hands a kept connection back: it waits here, watched, until its next
+    /// request arrives (or the web server closes it, which wakes a worker
+    /// too, to close it). The caller must not touch `fd` after this.
+    public func park(_ fd: Int32) {
+        parked.withLock { _ = $0.insert(fd) }
+        do {
+            // A descriptor number seen before is still registered (one-shot
+            // leaves it disarmed); a new one is added. Closing removes it.
+            do { try control(EPOLL_CTL_MOD, fd, oneShot: true) } catch let error where error.errno == ENOENT {
+                try control(EPOLL_CTL_ADD, fd, oneShot: true)
             }
-            if entries[1].revents != 0 { return .stop }
-            if entries[0].revents != 0 { return .ready }
+        } catch {
+            parked.withLock { _ = $0.remove(fd) }
+            SocketCalls.close(fd)
+        }
+    }
+
+    /// Closes the kept connections still waiting (the server is stopping and
+    /// every worker has returned): the web server sees them close and opens
+    /// new ones to whoever listens next.
+    public func closeParked() {
+        let idle = parked.withLock { set -> Set<Int32> in
+            defer { set.removeAll() }
+            return set
+        }
+        for fd in idle { SocketCalls.close(fd) }
+    }
+
+    private func control(_ operation: Int32, _ fd: Int32, oneShot: Bool) throws(TransportError) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (oneShot ? EPOLLONESHOT.rawValue : 0)
+        event.data.fd = fd
+        guard epoll_ctl(epoll, operation, fd, &event) == 0 else {
+            throw TransportError("epoll_ctl failed", errno: errno)
         }
     }
 }
-
-@available(*, unavailable)
-extension ConnectionWaiter: Sendable {}

@@ -37,23 +37,8 @@ import Testing
         }
         for port in ports { #expect(waitUntil(seconds: 10) { canConnect(port: port) }) }
 
-        // A self-signed certificate for the TLS server block.
-        let openssl = try ManagedProcess(
-            "openssl", executable: "/usr/bin/openssl",
-            arguments: ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                        "-keyout", directory.file("key.pem"), "-out", directory.file("cert.pem")],
-            outputPath: directory.file("openssl.log"))
-        #expect(openssl.waitForExit(seconds: 60) == 0)
-
-        let nginx = try Nginx(socket: "unused", config: "gimlet-upstream.conf") { template, port in
-            template
-                .replacingOccurrences(of: "server 10.0.0.11:9000;", with: "server 127.0.0.1:\(ports[0]);")
-                .replacingOccurrences(of: "server 10.0.0.12:9000;", with: "server 127.0.0.1:\(ports[1]);")
-                .replacingOccurrences(of: "listen 8443 ssl;", with: "listen 127.0.0.1:\(port) ssl;")
-                .replacingOccurrences(of: "/etc/ssl/gimlet/", with: directory.path + "/")
-        }
-        var client = HTTPClient(baseURL: "https://127.0.0.1:\(nginx.port)", scratch: directory, insecure: true)
-        client.cookieJar = directory.file("jar")
+        let recipe = try UpstreamRecipe(ports: ports, directory: directory)
+        let client = recipe.client()
         let first = try client.get("/set/ring/one")
         #expect(first.status == 200)
         #expect(first.headers("Set-Cookie").allSatisfy { $0.contains("; Secure") }, "HTTPS reaches the app")

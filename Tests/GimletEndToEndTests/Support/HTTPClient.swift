@@ -25,6 +25,8 @@ struct HTTPClient {
     var cookieJar: String?
     /// Accept a self-signed certificate (the tests' own TLS).
     var insecure = false
+    /// How long one request may take before curl gives up.
+    var maxTime = 30
 
     init(baseURL: String, scratch: TemporaryDirectory, insecure: Bool = false) {
         self.baseURL = baseURL
@@ -38,7 +40,7 @@ struct HTTPClient {
 
     func request(_ method: String, _ path: String, body: [UInt8]? = nil,
                  headers: [String: String] = [:]) throws -> HTTPResult {
-        var arguments = ["-sS", "-i", "--http1.1", "--max-time", "30", "-H", "Expect:"]
+        var arguments = ["-sS", "-i", "--http1.1", "--max-time", String(maxTime), "-H", "Expect:"]
         if method == "HEAD" { arguments.append("-I") } else { arguments += ["-X", method] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
