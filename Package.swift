@@ -46,6 +46,10 @@ let package = Package(
         ),
         // epoll and eventfd, which Glibc's Swift module does not export.
         .systemLibrary(name: "CLinuxEvents"),
+        // A worker thread's stack, taken by a signal handler on that thread
+        // (glibc's backtrace): the one piece of C of our own, since a signal
+        // handler may only do async-signal-safe work.
+        .target(name: "CStackCapture"),
 
         // HTTP model: request from a CGI environ, response, cookies, forms, router.
         .target(
@@ -88,6 +92,7 @@ let package = Package(
             name: "GimletHost",
             dependencies: [
                 "GimletHTTP", "GimletTransport", "GimletFastCGI", "GimletSCGI", "Gimlet", "GimletSQLite", "GimletRedis",
+                "CStackCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,7 +115,9 @@ let package = Package(
                 "Gimlet", "GimletHost", "SessionLabApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "examples/session-lab/Main"
+            path: "examples/session-lab/Main",
+            // Function names in the slow-request and timeout logs' stacks.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
 
         .executableTarget(

@@ -33,6 +33,8 @@ public final class Session {
     var channels: [SessionChannel]
     /// Ids whose server-side data is deleted at commit (invalidate, regenerate).
     var deletedIDs: [SessionID] = []
+    /// The backend round trips this session made (for the host's figures).
+    var measures = RequestMeasures()
     /// A backend failure seen during the request.
     private(set) var failure: SessionError?
     /// Keys whose server-side value the handler read (present or not): if it
@@ -264,10 +266,15 @@ public final class Session {
         let ids = pending.compactMap { channels[$0].mayHaveServerData ? channels[$0].id : nil }
         var loaded: [SessionID: [String: SessionValue]] = [:]
         if !ids.isEmpty {
+            let started = ContinuousClock.now
+            measures.backendRoundTrips += 1
+            defer { measures.sessionLoad += .now - started }
             do { loaded = try backend.load(ids) } catch let error as SessionBackendError {
+                measures.backendFailures += 1
                 failure = .backendUnavailable(error)
                 throw SessionError.backendUnavailable(error)
             } catch {
+                measures.backendFailures += 1
                 let wrapped = SessionBackendError(backend: backend.name, message: "\(error)")
                 failure = .backendUnavailable(wrapped)
                 throw SessionError.backendUnavailable(wrapped)

@@ -68,7 +68,14 @@ public struct SessionMiddleware: Middleware {
             let holder = SessionHolder(context: context)
             request.storage[SessionHolderKey.self] = holder
             let conflict: SessionConflictError
-            switch try attempt(request, holder: holder, next: next) {
+            let outcome = try attempt(request, holder: holder, next: next)
+            if let session = holder.made {
+                request.measures.backendRoundTrips += session.measures.backendRoundTrips
+                request.measures.backendFailures += session.measures.backendFailures
+                request.measures.sessionLoad += session.measures.sessionLoad
+                request.measures.sessionCommit += session.measures.sessionCommit
+            }
+            switch outcome {
             case .answered(let response): return response
             case .conflicted(let error): conflict = error
             }
@@ -133,9 +140,13 @@ public struct SessionMiddleware: Middleware {
             return .answered(HTTPError(.internalServerError).response(for: request))
         }
         if !outcome.changes.isEmpty, let backend = context.backend {
+            let started = ContinuousClock.now
+            session.measures.backendRoundTrips += 1
+            defer { session.measures.sessionCommit += .now - started }
             do { try backend.commit(outcome.changes) } catch let conflict as SessionConflictError {
                 return .conflicted(conflict)
             } catch {
+                session.measures.backendFailures += 1
                 let wrapped = (error as? SessionBackendError)
                     ?? SessionBackendError(backend: backend.name, message: "\(error)")
                 return .answered(unavailable(.backendUnavailable(wrapped), request: request))

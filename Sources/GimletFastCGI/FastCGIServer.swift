@@ -23,6 +23,7 @@ public final class FastCGIServer: TransportServer {
     public let configuration: FastCGIConfiguration
     private let responder: any Responder
     private let logger: Logger
+    private let observer: (any ExchangeObserver)?
     private let listener: Listener
     private let connections: ConnectionSet
 
@@ -30,7 +31,14 @@ public final class FastCGIServer: TransportServer {
     ///
     /// - Throws: ``TransportError`` if the address cannot be listened on, or if
     ///   ``ListenAddress/inherited`` is asked for and fd 0 is not a listening socket.
-    public init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger) throws {
+    public convenience init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger) throws {
+        try self.init(configuration: configuration, responder: responder, logger: logger, observer: nil)
+    }
+
+    /// The same, with `observer` told of every request (the host's status, logs and timeouts).
+    package init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger,
+                 observer: (any ExchangeObserver)?) throws {
+        self.observer = observer
         guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
         guard configuration.maxBodyBytes >= 0 else { throw TransportError("the maximum body size cannot be negative") }
         try FastCGILibrary.initialize()
@@ -63,6 +71,9 @@ public final class FastCGIServer: TransportServer {
         logger.info("stopped: every accepted request has finished")
     }
 
+    /// The listening socket (for the host's status page: its accept queue).
+    package var listenDescriptor: Int32 { listener.descriptor }
+
     /// Stops accepting requests; in-flight ones finish. Safe from any thread
     /// (a signal handler's dispatch source, another worker, a test). A unix
     /// socket this server created is removed at once, so the web server fails
@@ -94,7 +105,7 @@ public final class FastCGIServer: TransportServer {
             acceptAtOnce = false
             switch slot.accept() {
             case .accepted:
-                handle(slot)
+                handle(slot, worker: worker)
                 slot.finish()
                 if let kept = slot.takeKeptConnection() { connections.park(kept) } else { acceptAtOnce = true }
             case .noConnection:
@@ -105,8 +116,9 @@ public final class FastCGIServer: TransportServer {
         }
     }
 
-    private func handle(_ slot: FastCGIRequest) {
+    private func handle(_ slot: FastCGIRequest, worker: Int) {
         let environ = slot.environ()
+        var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: environ) }
         let limit = configuration.maxBodyBytes
         let output: [UInt8]
         let expected: Int?
@@ -115,27 +127,40 @@ public final class FastCGIServer: TransportServer {
         case .readToEnd: expected = nil
         case .tooLarge:
             slot.drain()
-            _ = slot.write(CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: environ, logger: logger))
+            answer(CGIExchange.tooLarge(limit: limit), environ: environ, slot: slot, observed: &observed)
             return
         case .invalidLength:
             slot.drain()
-            _ = slot.write(CGIExchange.errorBytes(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, logger: logger))
+            answer(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, slot: slot, observed: &observed)
             return
         }
         switch slot.readBody(expected: expected, limit: limit) {
         case .complete(let body):
             output = CGIExchange.respond(environ: environ, body: body, responder: responder, logger: logger,
-                                         watch: slot.connectionWatch)
+                                         watch: slot.connectionWatch, observed: &observed)
         case .tooLarge:
-            output = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: environ, logger: logger)
+            answer(CGIExchange.tooLarge(limit: limit), environ: environ, slot: slot, observed: &observed)
+            return
         case .short(let received, let expected):
             logger.info("request body ended early; request dropped", metadata: [
                 "received": "\(received)", "expected": "\(expected)",
             ])
+            observed?.answered(status: 0)
+            observed?.written(0)
             return
         }
         if !slot.write(output) {
             logger.debug("the web server closed the connection before the response was written")
         }
+        observed?.written(output.count)
+    }
+
+    /// Writes the transport's own answer (413, 400).
+    private func answer(_ error: HTTPError, environ: CGIEnvironment, slot: FastCGIRequest,
+                        observed: inout ObservedExchange?) {
+        let bytes = CGIExchange.errorBytes(error, environ: environ, logger: logger)
+        observed?.answered(status: error.status.code)
+        _ = slot.write(bytes)
+        observed?.written(bytes.count)
     }
 }

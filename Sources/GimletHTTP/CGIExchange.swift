@@ -43,10 +43,24 @@ public enum CGIExchange {
         environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger,
         watch: ConnectionWatch? = nil
     ) -> [UInt8] {
+        var unobserved: ObservedExchange? = nil
+        return respond(environ: environ, body: body, responder: responder, logger: logger, watch: watch,
+                       observed: &unobserved)
+    }
+
+    /// ``respond(environ:body:responder:logger:watch:)``, telling `observed`
+    /// when the request starts and what it answered.
+    package static func respond(
+        environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger,
+        watch: ConnectionWatch?, observed: inout ObservedExchange?
+    ) -> [UInt8] {
         let request = Request(environ: environ, body: body, logger: logger)
         request.connectionWatch = watch
+        observed?.prepare(request)
         let response = responder.respond(to: request)
-        return bytes(for: response, method: request.method, logger: logger)
+        let (bytes, status) = answer(for: response, method: request.method, logger: logger)
+        observed?.responded(request, status: status)
+        return bytes
     }
 
     /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
@@ -60,16 +74,22 @@ public enum CGIExchange {
     }
 
     static func bytes(for response: Response, method: HTTPMethod, logger: Logger) -> [UInt8] {
+        answer(for: response, method: method, logger: logger).bytes
+    }
+
+    /// The CGI bytes of `response` and the status they carry: a response
+    /// that cannot be serialized safely becomes a 500.
+    static func answer(for response: Response, method: HTTPMethod, logger: Logger) -> (bytes: [UInt8], status: Int) {
         do {
             let includeBody = method != .head
             let bytes = try response.cgiBytes(includeBody: includeBody)
             let headerBytes = bytes.count - (includeBody ? response.body.count : 0)
             if headerBytes > nginxDefaultHeaderBuffer { warnAboutLargeHeadersOnce(headerBytes, logger: logger) }
-            return bytes
+            return (bytes, response.status.code)
         } catch {
             logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
             // A fixed response cannot fail to serialize.
-            return (try? Response.text("Internal Server Error", status: .internalServerError).cgiBytes()) ?? []
+            return ((try? Response.text("Internal Server Error", status: .internalServerError).cgiBytes()) ?? [], 500)
         }
     }
 

@@ -46,6 +46,12 @@ public final class Request {
     package var connectionWatch: ConnectionWatch?
     /// When async code of this request is cancelled (a request timeout).
     package var deadline: ContinuousClock.Instant?
+    /// The pattern of the route that matched (`/users/:id`), set by the router.
+    package internal(set) var routePattern: String?
+    /// What the session layer measured of this request.
+    package var measures = RequestMeasures()
+    /// The request's id, when the host gives requests one (`X-Request-Id`).
+    package var id: String?
 
     /// Creates a request from a CGI environ and body.
     ///
@@ -114,7 +120,7 @@ public final class Request {
         return String(Substring(query[..<end]))
     }
 
-    static func routedPath(_ environ: CGIEnvironment) -> String {
+    package static func routedPath(_ environ: CGIEnvironment) -> String {
         if let uri = environ["REQUEST_URI"], !uri.isEmpty {
             let utf8 = uri.utf8
             var end = utf8.endIndex

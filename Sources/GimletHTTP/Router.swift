@@ -223,6 +223,7 @@ public struct Router: Responder {
         }
         if let route {
             request.routeOptions = route.options
+            request.routePattern = route.pattern
             if !route.parameterNames.isEmpty {
                 var parameters: [String: String] = [:]
                 for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }

@@ -44,39 +44,95 @@ public struct Host: Sendable {
         logger.logLevel = configuration.logLevel
         try responder.validate()
         var configuration = self.configuration
-        if Supervisor.isWorker(ProcessInfo.processInfo.environment) {
+        let environment = ProcessInfo.processInfo.environment
+        let supervised = Supervisor.isWorker(environment)
+        if supervised {
             // Started by a supervisor: serve the socket it passed on fd 0.
             if configuration.scgi != nil { configuration.scgi = .inherited } else { configuration.fastcgi = nil }
             configuration.workers = 0
             logger[metadataKey: "worker"] = "\(getpid())"
         }
+        let operations = configuration.operations
         if configuration.workers > 0 {
             try supervise(configuration, logger: logger)
             return
         }
-        let server: any TransportServer = configuration.scgi != nil
-            ? try SCGIServer(configuration: configuration.scgiConfiguration, responder: responder, logger: logger)
-            : try FastCGIServer(configuration: configuration.fastCGI, responder: responder, logger: logger)
+        // The operator's tools, when any is configured: the scoreboard (the
+        // supervisor's, or this process's own), the monitor, the watchdog, the status paths.
+        var served: any Responder = responder
+        var monitor: RequestMonitor?
+        var watchdog: Watchdog?
+        let listener = ListenerHandle()
+        if operations.isOn {
+            let (scoreboard, slot) = try Self.scoreboard(environment: environment, supervised: supervised,
+                                                          threads: configuration.threads)
+            monitor = RequestMonitor(scoreboard: scoreboard, slot: slot, settings: operations, logger: logger)
+            watchdog = Watchdog(scoreboard: scoreboard, slot: slot, settings: operations, supervised: supervised,
+                                logger: logger)
+            served = StatusResponder(app: responder, scoreboard: scoreboard, settings: operations, listener: listener)
+        }
+        let server: any TransportServer
+        if configuration.scgi != nil {
+            let scgi = try SCGIServer(configuration: configuration.scgiConfiguration, responder: served, logger: logger,
+                                      observer: monitor)
+            listener.set(scgi.listenDescriptor)
+            server = scgi
+        } else {
+            let fastCGI = try FastCGIServer(configuration: configuration.fastCGI, responder: served, logger: logger,
+                                            observer: monitor)
+            listener.set(fastCGI.listenDescriptor)
+            server = fastCGI
+        }
         // A parent may have left these blocked (a test runner, a shell's
-        // background job); a blocked SIGTERM would make the app unstoppable.
+        // background job); a blocked SIGTERM would make the app unstoppable,
+        // and a blocked stack-capture signal would leave the logs without
+        // stacks. Worker threads, made after this, inherit the mask.
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for number in [SIGTERM, SIGINT] { sigaddset(&unblock, number) }
+        for number in [SIGTERM, SIGINT, StackCapture.signalNumber] { sigaddset(&unblock, number) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        // A supervisor drains before it signals its workers; a lone process drains itself.
+        let drain = supervised ? Duration.zero : operations.drain
         let sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                logger.info("signal \(number): stopping after in-flight requests")
-                server.stop()
+                monitor?.scoreboard.isDraining = true
+                guard drain > .zero else {
+                    logger.info("signal \(number): stopping after in-flight requests")
+                    server.stop()
+                    return
+                }
+                logger.info("signal \(number): the ping answers 503 for \(Watchdog.format(drain.seconds)) s, then stopping after in-flight requests")
+                DispatchQueue.global().asyncAfter(deadline: .now() + drain.seconds) { server.stop() }
             }
             source.resume()
             return source
         }
+        watchdog?.start()
+        if let monitor { monitor.scoreboard.setState(monitor.slot, .serving) }
         // Router, configuration and socket are fine: a supervisor may now stop the worker this one replaces.
-        ProcessCalls.announceReady(environment: ProcessInfo.processInfo.environment)
+        ProcessCalls.announceReady(environment: environment)
         server.run()
+        watchdog?.stop()
         sources.forEach { $0.cancel() }
+    }
+
+    /// The scoreboard this process writes to, and its slot there: the
+    /// supervisor's (fd 4, slot from the environment) or a new one of its own.
+    private static func scoreboard(environment: [String: String], supervised: Bool,
+                                   threads: Int) throws -> (Scoreboard, Int) {
+        if supervised, environment["GIMLET_SCOREBOARD_FD"] == String(ProcessCalls.scoreboardDescriptor),
+           let slot = environment[ProcessCalls.slotVariable].flatMap(Int.init) {
+            let scoreboard = try Scoreboard(inherited: ProcessCalls.scoreboardDescriptor)
+            guard slot >= 0, slot < scoreboard.processCapacity, threads <= scoreboard.threadCapacity else {
+                throw HostConfigurationError("the supervisor's scoreboard has no slot \(slot) for \(threads) threads")
+            }
+            return (scoreboard, slot)
+        }
+        let scoreboard = try Scoreboard(processes: 1, threads: threads)
+        scoreboard.claim(0, pid: getpid())
+        return (scoreboard, 0)
     }
 
     /// Opens the socket and runs the supervisor of `configuration.workers` worker processes.
@@ -89,7 +145,12 @@ public struct Host: Sendable {
             owned?.remove()
         }
         logger.info("listening", metadata: ["address": "\(address)", "protocol": "\(configuration.scgi != nil ? "SCGI" : "FastCGI")"])
-        try Supervisor(count: configuration.workers, logger: logger).run(listener: listener)
+        let operations = configuration.operations
+        // Room for every worker twice over: a reload runs old and new side by side.
+        let scoreboard = operations.isOn
+            ? try Scoreboard(processes: 2 * configuration.workers + 1, threads: configuration.threads) : nil
+        try Supervisor(count: configuration.workers, logger: logger, scoreboard: scoreboard, settings: operations)
+            .run(listener: listener)
     }
 
     /// This version of Gimlet.

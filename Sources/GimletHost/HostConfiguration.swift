@@ -23,6 +23,24 @@ public struct HostConfiguration: Sendable, Equatable {
     public var socketMode: UInt32?
     /// The log level.
     public var logLevel: Logger.Level
+    /// A path the host answers `pong` on (`503` while a graceful stop drains), before the app.
+    public var pingPath: String?
+    /// A path the host answers with its status as JSON (Prometheus text with `?format=prometheus`).
+    public var statusPath: String?
+    /// A path the host answers with its status in the Prometheus text format.
+    public var metricsPath: String?
+    /// Requests slower than this are logged with their phases, and while
+    /// still running, with the stack of their thread.
+    public var slowRequest: Duration?
+    /// Async handlers are cancelled (`504`) at this age; under a supervisor,
+    /// a worker with a request older than this (plus a second) is killed
+    /// and replaced, as is one whose heartbeat stops this long.
+    public var requestTimeout: Duration?
+    /// Under a supervisor, a worker is replaced after about this many requests.
+    public var maxRequests: Int?
+    /// On SIGTERM, how long the ping answers `503` while everything is still
+    /// served, before the graceful stop: for a load balancer to notice.
+    public var drain: Duration = .zero
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
@@ -42,6 +60,12 @@ public struct HostConfiguration: Sendable, Equatable {
     /// The SCGI transport's share of the configuration.
     public var scgiConfiguration: SCGIConfiguration {
         SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode)
+    }
+
+    /// Whether any of the operator's tools (status, ping, logs, timeouts, recycling) is on.
+    var operations: OperationsSettings {
+        OperationsSettings(pingPath: pingPath, statusPath: statusPath, metricsPath: metricsPath,
+                           slowRequest: slowRequest, requestTimeout: requestTimeout, maxRequests: maxRequests, drain: drain)
     }
 
     /// The transport's share of the configuration.

@@ -56,6 +56,39 @@ public struct HostOptions: ParsableArguments, Sendable {
         valueName: "path"))
     public var logFile: String?
 
+    @Option(name: .customLong("ping-path"), help: ArgumentHelp(
+        "Answer GET PATH with pong (503 while stopping), before the app (env GIMLET_PING_PATH).", valueName: "path"))
+    public var pingPath: String?
+
+    @Option(name: .customLong("status-path"), help: ArgumentHelp(
+        "Answer GET PATH with the status of every worker as JSON, or Prometheus text with ?format=prometheus (env GIMLET_STATUS_PATH). Protect it in nginx with allow/deny.",
+        valueName: "path"))
+    public var statusPath: String?
+
+    @Option(name: .customLong("metrics-path"), help: ArgumentHelp(
+        "Answer GET PATH with the status in the Prometheus text format (env GIMLET_METRICS_PATH).", valueName: "path"))
+    public var metricsPath: String?
+
+    @Option(name: .customLong("slow-request"), help: ArgumentHelp(
+        "Log requests slower than this many milliseconds, with their phases, and the thread's stack while still running (env GIMLET_SLOW_REQUEST).",
+        valueName: "ms"))
+    public var slowRequest: String?
+
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp(
+        "Cancel async handlers (504) past this many seconds; with --workers, kill and replace a worker stuck past it (env GIMLET_REQUEST_TIMEOUT).",
+        valueName: "seconds"))
+    public var requestTimeout: String?
+
+    @Option(name: .customLong("max-requests"), help: ArgumentHelp(
+        "With --workers, replace a worker after about this many requests, its successor started first (env GIMLET_MAX_REQUESTS).",
+        valueName: "n"))
+    public var maxRequests: String?
+
+    @Option(name: .customLong("drain"), help: ArgumentHelp(
+        "On SIGTERM, answer the ping with 503 for this many seconds while still serving, then stop (env GIMLET_DRAIN; default 0).",
+        valueName: "seconds"))
+    public var drain: String?
+
     public init() {}
 
     /// Called by ArgumentParser once the options are parsed, before the app
@@ -80,6 +113,12 @@ public struct HostOptions: ParsableArguments, Sendable {
         try configuration.apply(
             fastcgi: fastcgi, scgi: scgi, workers: workers, threads: threads, maxBody: maxBody, socketMode: socketMode,
             logLevel: logLevel, source: "--")
+        try configuration.applyOperations(
+            ping: pingPath, status: statusPath, metrics: metricsPath, slowRequest: slowRequest,
+            requestTimeout: requestTimeout, maxRequests: maxRequests, drain: drain, source: "--")
+        if configuration.maxRequests != nil, configuration.workers == 0 {
+            throw HostConfigurationError("--max-requests needs --workers: a worker that ends needs a supervisor to replace it")
+        }
         return configuration
     }
 }

@@ -1,10 +1,13 @@
 // Process control for the supervisor: posix_spawn, waitpid, kill.
+import Foundation
 import Glibc
 
 /// A worker process started by the supervisor.
 struct WorkerProcess: Equatable {
     /// Its pid; 0 for a slot whose worker died and is waiting to be replaced.
     let pid: pid_t
+    /// Its slot in the scoreboard (-1 without one).
+    var slot: Int = -1
     let started: Double
     /// The read end of the worker's readiness pipe, until it has been read.
     var readiness: Int32?
@@ -30,13 +33,25 @@ enum ProcessCalls {
     static let readinessDescriptor: Int32 = 3
     /// The variable that tells a worker to report readiness on that fd.
     static let readinessVariable = "GIMLET_READY_FD"
+    /// The fd on which a worker finds the shared scoreboard, when there is one.
+    static let scoreboardDescriptor: Int32 = 4
+    /// The variable that gives a worker its scoreboard slot.
+    static let slotVariable = "GIMLET_WORKER_SLOT"
+
+    /// The state letter of `pid` in /proc (`T` stopped, `D` in uninterruptible sleep, …), if readable.
+    static func processState(_ pid: pid_t) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")")
+        else { return nil }
+        return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
+    }
 
     /// Starts `executable` with `arguments` and `environment`, the listening
     /// socket `listener` as its fd 0, stdout and stderr shared (so its
     /// messages reach the supervisor's log), and the write end of a new
     /// readiness pipe as its fd 3. Returns the pid and the pipe's read end.
     static func spawn(_ executable: String, arguments: [String], environment: [String: String],
-                      listener: Int32) throws(HostConfigurationError) -> (pid: pid_t, readiness: Int32) {
+                      listener: Int32, scoreboard: Int32? = nil) throws(HostConfigurationError) -> (pid: pid_t, readiness: Int32) {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else {
             throw HostConfigurationError("cannot make a readiness pipe for a worker: \(String(cString: strerror(errno)))")
@@ -54,6 +69,7 @@ enum ProcessCalls {
         if listener != 0 { posix_spawn_file_actions_adddup2(&actions, listener, 0) }
         // dup2 clears close-on-exec on the copy: the worker keeps exactly fd 3.
         posix_spawn_file_actions_adddup2(&actions, ends[1], readinessDescriptor)
+        if let scoreboard { posix_spawn_file_actions_adddup2(&actions, scoreboard, scoreboardDescriptor) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

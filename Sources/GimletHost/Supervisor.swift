@@ -27,12 +27,18 @@ final class Supervisor: Sendable {
 
     let count: Int
     let logger: Logger
+    /// Shared with the workers when any operator's tool is on: their status
+    /// and heartbeats, read here to replace stuck workers and recycle.
+    let scoreboard: Scoreboard?
+    let settings: OperationsSettings
     // protected by: the mutex; signal handlers only post commands.
     private let commands = Mutex<[Command]>([])
 
-    init(count: Int, logger: Logger) {
+    init(count: Int, logger: Logger, scoreboard: Scoreboard? = nil, settings: OperationsSettings = OperationsSettings()) {
         self.count = count
         self.logger = logger
+        self.scoreboard = scoreboard
+        self.settings = settings
     }
 
     /// Whether this process is a worker started by a supervisor.
@@ -47,11 +53,35 @@ final class Supervisor: Sendable {
         environment[Self.workerVariable] = "1"
         environment[ProcessCalls.readinessVariable] = String(ProcessCalls.readinessDescriptor)
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // Scoreboard slots given to live workers (a reload runs one more than `count` for a while).
+        var taken = Set<Int>()
         func start() throws -> WorkerProcess {
+            var environment = environment
+            var slot = -1
+            if let scoreboard {
+                guard let free = (0..<scoreboard.processCapacity).first(where: { !taken.contains($0) }) else {
+                    throw HostConfigurationError("no free scoreboard slot for a new worker")
+                }
+                slot = free
+                environment["GIMLET_SCOREBOARD_FD"] = String(ProcessCalls.scoreboardDescriptor)
+                environment[ProcessCalls.slotVariable] = String(slot)
+            }
             let (pid, readiness) = try ProcessCalls.spawn(executable, arguments: arguments, environment: environment,
-                                                          listener: listener)
+                                                          listener: listener, scoreboard: scoreboard?.words.descriptor)
+            if let scoreboard {
+                taken.insert(slot)
+                scoreboard.claim(slot, pid: pid)
+            }
             logger.info("worker started", metadata: ["pid": "\(pid)"])
-            return WorkerProcess(pid: pid, started: ProcessCalls.now(), readiness: readiness)
+            var worker = WorkerProcess(pid: pid, started: ProcessCalls.now(), readiness: readiness)
+            worker.slot = slot
+            return worker
+        }
+        /// The slot of a worker that has ended is free again; its counters stay.
+        func released(_ pid: pid_t, slot: Int) {
+            guard slot >= 0, let scoreboard, scoreboard.pid(slot) == pid else { return }
+            scoreboard.release(slot)
+            taken.remove(slot)
         }
         /// Waits for `worker` to report ready; `nil` when it did, else why not
         /// (a worker that stayed silent is killed).
@@ -62,10 +92,12 @@ final class Supervisor: Sendable {
             case .ready:
                 return nil
             case .exited(let how):
+                released(worker.pid, slot: worker.slot)
                 return "\(how) before it was ready (its own message is above)"
             case .silent(let seconds):
                 ProcessCalls.signal(worker.pid, SIGKILL)
                 _ = ProcessCalls.waitForExit(worker.pid, seconds: 5)
+                released(worker.pid, slot: worker.slot)
                 return "was not ready after \(Int(seconds)) s and was killed"
             }
         }
@@ -103,9 +135,17 @@ final class Supervisor: Sendable {
             }
         }
         logger.info("supervising \(count) workers")
+        // When a SIGTERM's drain ends and the workers are asked to stop.
+        var stopAt: Double?
+        // Workers killed for being stuck, not yet reaped: killed once, logged once.
+        var killed = Set<pid_t>()
         while true {
             // Replace the dead, after a back-off when they keep dying young.
             while let (pid, description) = ProcessCalls.reapOne() {
+                if let scoreboard, let slot = (0..<scoreboard.processCapacity).first(where: { scoreboard.pid($0) == pid }) {
+                    released(pid, slot: slot)
+                }
+                killed.remove(pid)
                 guard let index = workers.firstIndex(where: { $0.pid == pid }) else { continue }
                 let lived = ProcessCalls.now() - workers[index].started
                 logger.error("worker \(description); replacing it", metadata: ["pid": "\(pid)", "lived_s": "\(Int(lived))"])
@@ -127,12 +167,22 @@ final class Supervisor: Sendable {
                 defer { queue.removeAll() }
                 return queue
             }
-            if pending.contains(where: { if case .stop = $0 { true } else { false } }) {
+            if pending.contains(where: { if case .stop = $0 { true } else { false } }), stopAt == nil {
+                scoreboard?.isDraining = true
+                stopAt = now + settings.drain.seconds
+                if settings.drain > .zero {
+                    logger.info("stopping: the ping answers 503 for \(Watchdog.format(settings.drain.seconds)) s, then workers finish their requests")
+                }
+            }
+            if let stopAt, now >= stopAt {
                 stopAll(workers)
                 return
             }
             if pending.contains(where: { if case .reload = $0 { true } else { false } }) {
                 reload(&workers, start: start, problem: startupProblem)
+            }
+            if let scoreboard {
+                watch(&workers, killed: &killed, scoreboard: scoreboard, start: start, problem: startupProblem)
             }
             ProcessCalls.sleep(seconds: 0.05)
         }
@@ -159,6 +209,54 @@ final class Supervisor: Sendable {
             ProcessCalls.signal(old.pid, SIGTERM)  // nothing for a vacant slot (pid 0)
         }
         logger.info("reload done: \(workers.count) new workers")
+    }
+
+    /// Kills a worker stuck past `--request-timeout` (a request older than
+    /// the timeout plus a second, for its own stack line to come first) or
+    /// silent that long (stopped, wedged); it is reaped and replaced like
+    /// any dead worker. Replaces a worker that asked for it
+    /// (`--max-requests`), its successor started and ready first.
+    private func watch(_ workers: inout [WorkerProcess], killed: inout Set<pid_t>, scoreboard: Scoreboard,
+                       start: () throws -> WorkerProcess, problem: (inout WorkerProcess) -> String?) {
+        for index in workers.indices {
+            let worker = workers[index]
+            guard worker.pid > 0, worker.readiness == nil, worker.slot >= 0, scoreboard.pid(worker.slot) == worker.pid,
+                  !killed.contains(worker.pid)
+            else { continue }
+            if let timeout = settings.requestTimeout?.seconds {
+                let silence = scoreboard.silence(worker.slot)
+                if silence > timeout {
+                    let state = ProcessCalls.processState(worker.pid).map { $0 == "T" ? "stopped (T)" : "state \($0)" } ?? "state unknown"
+                    logger.error("worker \(worker.pid) made no progress for \(Watchdog.format(silence)) s, past the \(Watchdog.format(timeout)) s timeout (\(state); a stopped process cannot report its stack); killing it", metadata: ["pid": "\(worker.pid)"])
+                    ProcessCalls.signal(worker.pid, SIGKILL)
+                    killed.insert(worker.pid)
+                    continue
+                }
+                let stuck = (0..<scoreboard.threadCapacity).compactMap { scoreboard.current(worker.slot, $0) }
+                    .first { $0.seconds > timeout + 1 }
+                if let stuck {
+                    logger.error("worker \(worker.pid): \(stuck.method) \(stuck.path) running \(Watchdog.format(stuck.seconds)) s, past the \(Watchdog.format(timeout)) s timeout (its stack is in the worker's critical line above); killing it and starting another", metadata: ["pid": "\(worker.pid)"])
+                    ProcessCalls.signal(worker.pid, SIGKILL)
+                    killed.insert(worker.pid)
+                    continue
+                }
+            }
+            if scoreboard.wantsRecycling(worker.slot), scoreboard.state(worker.slot) != .stopping {
+                scoreboard.setState(worker.slot, .stopping)
+                var fresh: WorkerProcess
+                do { fresh = try start() } catch {
+                    logger.error("cannot start a successor for recycled worker \(worker.pid): \(error)")
+                    continue
+                }
+                if let reason = problem(&fresh) {
+                    logger.error("the successor of recycled worker \(worker.pid) \(reason); the old one keeps serving")
+                    continue
+                }
+                workers[index] = fresh
+                logger.info("worker \(worker.pid) recycled after --max-requests; \(fresh.pid) serves in its place")
+                ProcessCalls.signal(worker.pid, SIGTERM)
+            }
+        }
     }
 
     private func stopAll(_ workers: [WorkerProcess]) {

@@ -51,13 +51,21 @@ public final class SCGIServer: TransportServer {
     public let configuration: SCGIConfiguration
     private let responder: any Responder
     private let logger: Logger
+    private let observer: (any ExchangeObserver)?
     private let listener: Listener
     private let connections: ConnectionSet
 
     /// Opens the listening socket.
     ///
     /// - Throws: ``TransportError`` if the address cannot be listened on.
-    public init(configuration: SCGIConfiguration, responder: some Responder, logger: Logger) throws {
+    public convenience init(configuration: SCGIConfiguration, responder: some Responder, logger: Logger) throws {
+        try self.init(configuration: configuration, responder: responder, logger: logger, observer: nil)
+    }
+
+    /// The same, with `observer` told of every request (the host's status, logs and timeouts).
+    package init(configuration: SCGIConfiguration, responder: some Responder, logger: Logger,
+                 observer: (any ExchangeObserver)?) throws {
+        self.observer = observer
         guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
         self.configuration = configuration
         self.responder = responder
@@ -79,6 +87,9 @@ public final class SCGIServer: TransportServer {
         logger.info("stopped: every accepted request has finished")
     }
 
+    /// The listening socket (for the host's status page: its accept queue).
+    package var listenDescriptor: Int32 { listener.descriptor }
+
     /// Stops accepting; in-flight requests finish. Safe from any thread.
     public func stop() { listener.stop() }
 
@@ -92,7 +103,7 @@ public final class SCGIServer: TransportServer {
             acceptAtOnce = false
             switch Connection.accept(from: listener.descriptor, timeoutMilliseconds: configuration.timeoutMilliseconds) {
             case .accepted(let connection):
-                serve(connection)
+                serve(connection, worker: worker)
                 acceptAtOnce = true
             case .noConnection: continue
             case .failed(let code):
@@ -101,7 +112,7 @@ public final class SCGIServer: TransportServer {
         }
     }
 
-    private func serve(_ connection: Connection) {
+    private func serve(_ connection: Connection, worker: Int) {
         var input: [UInt8] = []
         input.reserveCapacity(4096)
         let head: SCGIRequestHead
@@ -119,6 +130,7 @@ public final class SCGIServer: TransportServer {
                 return
             }
         }
+        var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: head.environ) }
         let limit = configuration.maxBodyBytes
         guard head.contentLength <= limit else {
             // Read what the server sends (bounded), so it sees our 413 and not a reset.
@@ -128,22 +140,28 @@ public final class SCGIServer: TransportServer {
                 guard read(connection, into: &scratch) == nil else { break }
                 drained += scratch.count
             }
-            _ = connection.write(CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ, logger: logger))
+            let bytes = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ, logger: logger)
+            observed?.answered(status: 413)
+            _ = connection.write(bytes)
+            observed?.written(bytes.count)
             return
         }
         var body = Array(input[head.headLength...])
         while body.count < head.contentLength {
             if let problem = read(connection, into: &body) {
                 logger.warning("closing SCGI connection: body ended early (\(body.count) of \(head.contentLength) bytes): \(problem)")
+                observed?.answered(status: 0)
+                observed?.written(0)
                 return
             }
         }
         if body.count > head.contentLength { body.removeSubrange(head.contentLength...) }
         let output = CGIExchange.respond(environ: head.environ, body: body, responder: responder, logger: logger,
-                                         watch: ConnectionWatch(descriptor: connection.descriptor))
+                                         watch: ConnectionWatch(descriptor: connection.descriptor), observed: &observed)
         if !connection.write(output) {
             logger.debug("the web server closed the SCGI connection before the response was written")
         }
+        observed?.written(output.count)
     }
 
     /// Reads more; `nil` when bytes came, else what stopped it.

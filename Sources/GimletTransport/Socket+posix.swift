@@ -47,6 +47,17 @@ public enum SocketCalls {
 
     public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
 
+    /// Connections waiting in the accept queue of the listening socket `fd`:
+    /// the kernel tells it for TCP (`TCP_INFO`), not for unix sockets (`nil`).
+    package static func acceptQueueLength(_ fd: Int32) -> Int? {
+        guard !isUnixSocket(fd) else { return nil }
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return nil }
+        // For a listening socket, tcpi_unacked is the accept queue's length.
+        return Int(info.tcpi_unacked)
+    }
+
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     /// Makes `fd` non-blocking, so a worker that lost the race for a

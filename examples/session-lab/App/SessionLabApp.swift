@@ -202,6 +202,21 @@ public enum SessionLabApp {
             try await Task.sleep(for: .milliseconds(50))
             return .text("waited")
         }
+        // Blocks its worker thread for :ms milliseconds (at most an hour), in
+        // synchronous code that no cancellation reaches: a slow or stuck handler.
+        router.router.get("/sleep/:ms") { request in
+            let milliseconds = min(Int(request.parameters["ms"] ?? "") ?? 0, 3_600_000)
+            let end = ContinuousClock.now + .milliseconds(milliseconds)
+            // A signal (the host's stack capture) may end a sleep early: sleep the rest.
+            while ContinuousClock.now < end { usleep(UInt32(min(1_000_000, max(1, (end - .now).microsecondsRoundedUp)))) }
+            return .text("slept \(milliseconds) ms")
+        }
+        // Awaits :ms milliseconds: a request timeout cancels it (504).
+        router.router.get("/async/sleep/:ms") { request in
+            let milliseconds = min(Int(request.parameters["ms"] ?? "") ?? 0, 3_600_000)
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return .text("slept \(milliseconds) ms")
+        }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
         return router.router
@@ -284,5 +299,13 @@ struct AsyncSessionErrorsAsBadRequests: AsyncMiddleware {
         do { return try await next(request) } catch let error as SessionError where !error.isBackendFailure {
             throw HTTPError(.badRequest, error.description)
         }
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, rounded up.
+    fileprivate var microsecondsRoundedUp: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1_000_000 + Int((attoseconds + 999_999_999_999) / 1_000_000_000_000)
     }
 }

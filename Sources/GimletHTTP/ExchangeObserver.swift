@@ -1,0 +1,97 @@
+/// What the host watches of every request a transport serves: the worker
+/// thread's current request, counters, the access and slow-request logs,
+/// the request timeout. Transports call it on the worker thread; it must
+/// not block.
+package protocol ExchangeObserver: Sendable {
+    /// A request's head arrived on worker thread `worker`, before its body is read.
+    func began(worker: Int, method: HTTPMethod, path: String, at instant: ContinuousClock.Instant)
+    /// The request is built, the responder is next: set its deadline, its logger's metadata.
+    func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant)
+    /// The answer was written (or could not be).
+    func finished(worker: Int, _ exchange: FinishedExchange)
+}
+
+/// One request's figures, once its answer is written.
+package struct FinishedExchange: Sendable {
+    package var method: HTTPMethod
+    /// The path without the query string.
+    package var path: String
+    /// The pattern of the route that matched, if the router got that far.
+    package var route: String?
+    package var status: Int
+    /// Bytes of the CGI answer (headers and body) handed to the web server.
+    package var bytes: Int
+    package var began: ContinuousClock.Instant
+    /// When the body had been read (the responder started).
+    package var bodyRead: ContinuousClock.Instant
+    /// When the responder returned.
+    package var responded: ContinuousClock.Instant
+    package var written: ContinuousClock.Instant
+    package var measures: RequestMeasures
+    package var requestID: String?
+}
+
+/// What the session layer adds to a request's figures.
+package struct RequestMeasures: Sendable, Equatable {
+    /// Round trips to the session backend (a load, a commit).
+    package var backendRoundTrips = 0
+    /// Round trips that failed (the store unreachable, an error reply; not a conflict).
+    package var backendFailures = 0
+    /// Time spent loading server-side session data.
+    package var sessionLoad: Duration = .zero
+    /// Time spent storing the session's changes.
+    package var sessionCommit: Duration = .zero
+
+    package init() {}
+
+    package var backendTime: Duration { sessionLoad + sessionCommit }
+}
+
+/// A transport's view of one observed request, from its head to its written answer.
+package struct ObservedExchange {
+    private let observer: any ExchangeObserver
+    private let worker: Int
+    private var finished: FinishedExchange
+
+    /// Starts observing: the head has arrived.
+    package init(observer: any ExchangeObserver, worker: Int, environ: CGIEnvironment) {
+        self.observer = observer
+        self.worker = worker
+        let now = ContinuousClock.now
+        let method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
+        let path = Request.routedPath(environ)
+        finished = FinishedExchange(
+            method: method, path: path, route: nil, status: 0, bytes: 0, began: now, bodyRead: now, responded: now,
+            written: now, measures: RequestMeasures(), requestID: nil)
+        observer.began(worker: worker, method: method, path: path, at: now)
+    }
+
+    /// The body is read; the request is about to run.
+    mutating func prepare(_ request: Request) {
+        finished.bodyRead = .now
+        observer.prepare(request, worker: worker, began: finished.began)
+    }
+
+    /// The responder answered `status`.
+    mutating func responded(_ request: Request, status: Int) {
+        finished.responded = .now
+        finished.status = status
+        finished.route = request.routePattern
+        finished.measures = request.measures
+        finished.requestID = request.id
+    }
+
+    /// The transport answered by itself (413, 400), without running the responder.
+    package mutating func answered(status: Int) {
+        finished.bodyRead = .now
+        finished.responded = finished.bodyRead
+        finished.status = status
+    }
+
+    /// `bytes` were written (or the web server went away): the request is over.
+    package mutating func written(_ bytes: Int) {
+        finished.written = .now
+        finished.bytes = bytes
+        observer.finished(worker: worker, finished)
+    }
+}

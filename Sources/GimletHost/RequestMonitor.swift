@@ -1,0 +1,98 @@
+import GimletHTTP
+import Glibc
+import Logging
+import Synchronization
+
+/// The host's ``GimletHTTP/ExchangeObserver``: it keeps this process's
+/// records of the ``Scoreboard`` (current request and counters of each
+/// worker thread), gives async handlers their deadline
+/// (`--request-timeout`), logs requests slower than `--slow-request` with
+/// their phases, and asks for this worker to be recycled after about
+/// `--max-requests`.
+final class RequestMonitor: ExchangeObserver {
+    let scoreboard: Scoreboard
+    /// This process's slot.
+    let slot: Int
+    let settings: OperationsSettings
+    let logger: Logger
+    /// Requests after which this worker asks to be replaced (`--max-requests`
+    /// plus up to 10 % jitter, so workers started together do not all restart together).
+    let recycleAfter: Int?
+    // protected by: atomic increments; requests this process finished.
+    private let served = Atomic<Int>(0)
+
+    init(scoreboard: Scoreboard, slot: Int, settings: OperationsSettings, logger: Logger) {
+        self.scoreboard = scoreboard
+        self.slot = slot
+        self.settings = settings
+        self.logger = logger
+        recycleAfter = settings.maxRequests.map { $0 + Int.random(in: 0...max(0, $0 / 10)) }
+    }
+
+    func began(worker: Int, method: HTTPMethod, path: String, at instant: ContinuousClock.Instant) {
+        guard worker < scoreboard.threadCapacity else { return }
+        scoreboard.begin(slot, worker, method: method.rawValue, path: path, thread: UInt64(pthread_self()))
+    }
+
+    func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant) {
+        if let timeout = settings.requestTimeout { request.deadline = began + timeout }
+    }
+
+    func finished(worker: Int, _ exchange: FinishedExchange) {
+        let duration = exchange.written - exchange.began
+        let slow = settings.slowRequest.map { duration >= $0 } ?? false
+        if slow { logSlow(exchange, duration: duration) }
+        if worker < scoreboard.threadCapacity {
+            scoreboard.end(slot, worker, Scoreboard.Outcome(
+                status: exchange.status, durationMicros: duration.microseconds,
+                roundTrips: exchange.measures.backendRoundTrips, failures: exchange.measures.backendFailures,
+                backendMicros: exchange.measures.backendTime.microseconds, slow: slow))
+        }
+        let count = served.add(1, ordering: .relaxed).newValue
+        if let recycleAfter, count == recycleAfter {
+            logger.info("served \(count) requests (--max-requests); asking the supervisor for a successor")
+            scoreboard.requestRecycling(slot)
+        }
+    }
+
+    /// One line for a request that took longer than `--slow-request`, with where its time went.
+    private func logSlow(_ exchange: FinishedExchange, duration: Duration) {
+        let handler = (exchange.responded - exchange.bodyRead) - exchange.measures.backendTime
+        logger.warning("slow request", metadata: [
+            "method": "\(exchange.method)", "path": "\(exchange.path)", "route": "\(exchange.route ?? "-")",
+            "status": "\(exchange.status)", "duration_ms": "\(duration.milliseconds)",
+            "phases_ms": "body \((exchange.bodyRead - exchange.began).milliseconds), session load \(exchange.measures.sessionLoad.milliseconds), handler \(handler.milliseconds), session commit \(exchange.measures.sessionCommit.milliseconds), writing \((exchange.written - exchange.responded).milliseconds)",
+        ])
+    }
+}
+
+/// The operator's settings of ``RequestMonitor``, ``Watchdog`` and ``StatusResponder``.
+struct OperationsSettings: Sendable, Equatable {
+    var pingPath: String?
+    var statusPath: String?
+    var metricsPath: String?
+    var slowRequest: Duration?
+    var requestTimeout: Duration?
+    var maxRequests: Int?
+    var drain: Duration = .zero
+
+    /// Whether any of them is on (each is off unless configured).
+    var isOn: Bool {
+        pingPath != nil || statusPath != nil || metricsPath != nil || slowRequest != nil || requestTimeout != nil
+            || maxRequests != nil || drain > .zero
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, never negative.
+    var microseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+    }
+
+    /// Milliseconds with a tenth, for log lines.
+    var milliseconds: String {
+        let micros = microseconds
+        return "\(micros / 1000).\(micros % 1000 / 100)"
+    }
+}

@@ -1,0 +1,261 @@
+import Glibc
+
+/// The host's shared record of what every worker thread of every worker
+/// process is doing and has done: php-fpm's scoreboard.
+///
+/// One block of shared memory (``SharedWords``) made by the supervisor (or
+/// by a lone process for itself) and mapped by each worker. Each worker
+/// process has a slot; each of its threads a record that only that thread
+/// writes: its current request (method, path, start) and its counters
+/// (requests by status class, duration histogram, session backend round
+/// trips). Any process reads the whole block, so any worker answers the
+/// status page for all of them. Counters of a slot outlive its worker: a
+/// replacement adds to them, so totals only grow while the supervisor runs.
+final class Scoreboard: Sendable {
+    /// Upper bounds of the duration histogram's buckets, in milliseconds (then +Inf).
+    static let bucketBounds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+    static let pathBytes = 64
+
+    enum ProcessState: UInt64 {
+        case vacant = 0, starting, serving, stopping
+    }
+
+    // Header words.
+    private static let magicValue: UInt64 = 0x4749_4D4C_4554_0001
+    private static let headerWords = 8
+    private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4 }
+    // Process record words.
+    private static let processWords = 8
+    enum ProcessWord { static let pid = 0, state = 1, started = 2, heartbeat = 3, baseline = 4, recycle = 5 }
+    // Thread record words.
+    private static let threadWords = 48
+    enum ThreadWord {
+        static let sequence = 0, busy = 1, start = 2, handle = 3, method = 4, path = 5  // path: 8 words
+        static let requests = 13, unanswered = 14, statusClasses = 15  // 1xx…5xx: 5 words
+        static let durationMicros = 20, slow = 21, roundTrips = 23, failures = 24, backendMicros = 25
+        static let histogram = 26  // bucketBounds.count + 1 words
+        static let serial = 38
+    }
+
+    let words: SharedWords
+    let processCapacity: Int
+    let threadCapacity: Int
+
+    /// A new, empty scoreboard for `processes` worker processes of `threads` threads.
+    init(processes: Int, threads: Int) throws(HostConfigurationError) {
+        let count = Self.headerWords + processes * (Self.processWords + threads * Self.threadWords)
+        words = try SharedWords(count: count)
+        processCapacity = processes
+        threadCapacity = threads
+        words[Header.processes] = UInt64(processes)
+        words[Header.threads] = UInt64(threads)
+        words[Header.startTime] = UInt64(max(0, time(nil)))
+        words.publish(Header.magic, Self.magicValue)
+    }
+
+    /// The scoreboard a supervisor made, open on `descriptor`.
+    init(inherited descriptor: Int32) throws(HostConfigurationError) {
+        let count = SharedWords.count(of: descriptor)
+        guard count >= Self.headerWords else { throw HostConfigurationError("the inherited status scoreboard is empty") }
+        words = try SharedWords(descriptor: descriptor, count: count)
+        guard words.acquire(Header.magic) == Self.magicValue else {
+            throw HostConfigurationError("fd \(descriptor) is not a Gimlet scoreboard")
+        }
+        processCapacity = Int(words[Header.processes])
+        threadCapacity = Int(words[Header.threads])
+        guard Self.headerWords + processCapacity * (Self.processWords + threadCapacity * Self.threadWords) <= count else {
+            throw HostConfigurationError("the inherited status scoreboard is smaller than its header says")
+        }
+    }
+
+    /// When the scoreboard was made (Unix seconds): the start of the service.
+    var startTime: UInt64 { words[Header.startTime] }
+
+    /// Set when a graceful stop begins: the ping answers 503 from then on.
+    var isDraining: Bool {
+        get { words[Header.draining] == 1 }
+        set { words[Header.draining] = newValue ? 1 : 0 }
+    }
+
+    // MARK: - Word positions
+
+    func processBase(_ slot: Int) -> Int {
+        Self.headerWords + slot * (Self.processWords + threadCapacity * Self.threadWords)
+    }
+
+    func threadBase(_ slot: Int, _ thread: Int) -> Int {
+        processBase(slot) + Self.processWords + thread * Self.threadWords
+    }
+
+    // MARK: - Processes (written by the supervisor, and by the worker for its heartbeat)
+
+    /// Gives `slot` to the process `pid`, which is starting.
+    func claim(_ slot: Int, pid: Int32) {
+        let base = processBase(slot)
+        words[base + ProcessWord.recycle] = 0
+        words[base + ProcessWord.baseline] = (0..<threadCapacity).reduce(0) { $0 + words[threadBase(slot, $1) + ThreadWord.requests] }
+        words[base + ProcessWord.started] = UInt64(max(0, time(nil)))
+        words[base + ProcessWord.heartbeat] = ProcessClock.nanoseconds()
+        words[base + ProcessWord.state] = ProcessState.starting.rawValue
+        words[base + ProcessWord.pid] = UInt64(pid)
+    }
+
+    /// Frees `slot` after its process ended: its threads are idle (a killed
+    /// worker left them busy); its counters stay.
+    func release(_ slot: Int) {
+        let base = processBase(slot)
+        words[base + ProcessWord.state] = ProcessState.vacant.rawValue
+        words[base + ProcessWord.pid] = 0
+        for thread in 0..<threadCapacity { words[threadBase(slot, thread) + ThreadWord.busy] = 0 }
+    }
+
+    func setState(_ slot: Int, _ state: ProcessState) { words[processBase(slot) + ProcessWord.state] = state.rawValue }
+
+    func state(_ slot: Int) -> ProcessState {
+        ProcessState(rawValue: words[processBase(slot) + ProcessWord.state]) ?? .vacant
+    }
+
+    func pid(_ slot: Int) -> Int32 { Int32(truncatingIfNeeded: words[processBase(slot) + ProcessWord.pid]) }
+
+    /// The worker's sign of life, written every 100 ms by its watchdog thread.
+    func beat(_ slot: Int) { words[processBase(slot) + ProcessWord.heartbeat] = ProcessClock.nanoseconds() }
+
+    /// Seconds since `slot`'s last heartbeat.
+    func silence(_ slot: Int) -> Double {
+        let last = words[processBase(slot) + ProcessWord.heartbeat]
+        let now = ProcessClock.nanoseconds()
+        return now > last ? Double(now - last) / 1e9 : 0
+    }
+
+    /// A worker asks to be replaced (`--max-requests`); the supervisor starts its successor first.
+    func requestRecycling(_ slot: Int) { words[processBase(slot) + ProcessWord.recycle] = 1 }
+
+    func wantsRecycling(_ slot: Int) -> Bool { words[processBase(slot) + ProcessWord.recycle] == 1 }
+
+    // MARK: - Threads (each record written by its own thread)
+
+    /// Thread `thread` of `slot` starts a request.
+    func begin(_ slot: Int, _ thread: Int, method: String, path: String, thread handle: UInt64) {
+        let base = threadBase(slot, thread)
+        let sequence = words[base + ThreadWord.sequence]
+        words[base + ThreadWord.sequence] = sequence &+ 1  // odd: being written
+        words[base + ThreadWord.handle] = handle
+        words[base + ThreadWord.start] = ProcessClock.nanoseconds()
+        words[base + ThreadWord.method] = Self.pack(method.utf8.prefix(8))
+        let pathBytes = Array(path.utf8.prefix(Self.pathBytes))
+        for word in 0..<(Self.pathBytes / 8) {
+            let start = word * 8
+            words[base + ThreadWord.path + word] = start < pathBytes.count ? Self.pack(pathBytes[start..<min(start + 8, pathBytes.count)]) : 0
+        }
+        words[base + ThreadWord.serial] = words[base + ThreadWord.serial] &+ 1
+        words[base + ThreadWord.busy] = 1
+        words.publish(base + ThreadWord.sequence, sequence &+ 2)
+    }
+
+    /// What ``end(_:_:status:durationMicros:roundTrips:failures:backendMicros:slow:)`` adds.
+    struct Outcome {
+        var status: Int
+        var durationMicros: UInt64
+        var roundTrips: Int
+        var failures: Int
+        var backendMicros: UInt64
+        var slow: Bool
+    }
+
+    /// Thread `thread` of `slot` finished its request.
+    func end(_ slot: Int, _ thread: Int, _ outcome: Outcome) {
+        let base = threadBase(slot, thread)
+        func bump(_ word: Int, _ amount: UInt64 = 1) { words[base + word] = words[base + word] &+ amount }
+        bump(ThreadWord.requests)
+        if (100...599).contains(outcome.status) {
+            bump(ThreadWord.statusClasses + outcome.status / 100 - 1)
+        } else {
+            bump(ThreadWord.unanswered)
+        }
+        bump(ThreadWord.durationMicros, outcome.durationMicros)
+        let milliseconds = outcome.durationMicros / 1000
+        bump(ThreadWord.histogram + (Self.bucketBounds.firstIndex { milliseconds < $0 } ?? Self.bucketBounds.count))
+        if outcome.slow { bump(ThreadWord.slow) }
+        if outcome.roundTrips > 0 {
+            bump(ThreadWord.roundTrips, UInt64(outcome.roundTrips))
+            bump(ThreadWord.failures, UInt64(outcome.failures))
+            bump(ThreadWord.backendMicros, outcome.backendMicros)
+        }
+        words[base + ThreadWord.busy] = 0
+    }
+
+    /// Thread `thread`'s current request, if it has one: a consistent copy.
+    func current(_ slot: Int, _ thread: Int) -> CurrentRequest? {
+        let base = threadBase(slot, thread)
+        for _ in 0..<8 {
+            let before = words.acquire(base + ThreadWord.sequence)
+            guard before & 1 == 0 else { continue }
+            guard words[base + ThreadWord.busy] == 1 else { return nil }
+            let method = Self.unpack([words[base + ThreadWord.method]])
+            let path = Self.unpack((0..<(Self.pathBytes / 8)).map { words[base + ThreadWord.path + $0] })
+            let start = words[base + ThreadWord.start]
+            let handle = words[base + ThreadWord.handle]
+            let serial = words[base + ThreadWord.serial]
+            guard words.acquire(base + ThreadWord.sequence) == before else { continue }
+            let now = ProcessClock.nanoseconds()
+            let seconds = now > start ? Double(now - start) / 1e9 : 0
+            return CurrentRequest(method: method, path: path, seconds: seconds, handle: handle, serial: serial)
+        }
+        return nil
+    }
+
+    /// A request in flight, as the scoreboard shows it.
+    struct CurrentRequest: Equatable {
+        var method: String
+        var path: String
+        /// How long it has been running.
+        var seconds: Double
+        /// The worker thread's `pthread_t`, meaningful in its own process only (for a stack capture).
+        var handle: UInt64
+        /// Which request of that thread this is (to log each once).
+        var serial: UInt64
+    }
+
+    /// The counter `word` of thread records, summed over `slots` (all by default).
+    func sum(_ word: Int, slots: Range<Int>? = nil) -> UInt64 {
+        var total: UInt64 = 0
+        for slot in slots ?? 0..<processCapacity {
+            for thread in 0..<threadCapacity { total = total &+ words[threadBase(slot, thread) + word] }
+        }
+        return total
+    }
+
+    /// Requests served by the process now in `slot`.
+    func requestsOfCurrentProcess(_ slot: Int) -> UInt64 {
+        let total = sum(ThreadWord.requests, slots: slot..<(slot + 1))
+        let baseline = words[processBase(slot) + ProcessWord.baseline]
+        return total > baseline ? total - baseline : 0
+    }
+
+    private static func pack<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+        var value: UInt64 = 0
+        for (index, byte) in bytes.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+        return value
+    }
+
+    private static func unpack(_ values: [UInt64]) -> String {
+        var bytes: [UInt8] = []
+        outer: for value in values {
+            for index in 0..<8 {
+                let byte = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))
+                if byte == 0 { break outer }
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// CLOCK_MONOTONIC, which every process of the machine shares.
+enum ProcessClock {
+    static func nanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}

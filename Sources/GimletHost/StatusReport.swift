@@ -1,0 +1,156 @@
+import Foundation
+
+/// The status page's figures, read from the ``Scoreboard`` at one moment,
+/// as JSON or in the Prometheus text exposition format.
+///
+/// Not swift-metrics: its registry lives in one process, and these figures
+/// are the sum over every worker process, which the shared scoreboard
+/// already holds; rendering the text format takes a page of code.
+struct StatusReport {
+    struct Worker {
+        var slot: Int
+        var pid: Int32
+        var state: String
+        var started: UInt64
+        var requests: UInt64
+        var busyThreads: Int
+        var current: [Scoreboard.CurrentRequest]
+    }
+
+    typealias Word = Scoreboard.ThreadWord
+
+    var startTime: UInt64
+    var requests: UInt64
+    /// 1xx … 5xx.
+    var statusClasses: [UInt64]
+    var unanswered: UInt64
+    var slow: UInt64
+    var durationSeconds: Double
+    /// Per bucket of ``Scoreboard/bucketBounds``, then +Inf; not cumulative.
+    var histogram: [UInt64]
+    var roundTrips: UInt64
+    var failures: UInt64
+    var backendSeconds: Double
+    var listenQueue: Int?
+    var threadsPerWorker: Int
+    var workers: [Worker]
+
+    init(scoreboard: Scoreboard, listenQueue: Int?) {
+        func sum(_ word: Int) -> UInt64 { scoreboard.sum(word) }
+        startTime = scoreboard.startTime
+        requests = sum(Word.requests)
+        statusClasses = (0..<5).map { sum(Word.statusClasses + $0) }
+        unanswered = sum(Word.unanswered)
+        slow = sum(Word.slow)
+        durationSeconds = Double(sum(Word.durationMicros)) / 1e6
+        histogram = (0...Scoreboard.bucketBounds.count).map { sum(Word.histogram + $0) }
+        roundTrips = sum(Word.roundTrips)
+        failures = sum(Word.failures)
+        backendSeconds = Double(sum(Word.backendMicros)) / 1e6
+        self.listenQueue = listenQueue
+        threadsPerWorker = scoreboard.threadCapacity
+        workers = (0..<scoreboard.processCapacity).compactMap { slot in
+            let state = scoreboard.state(slot)
+            guard state != .vacant else { return nil }
+            let current = (0..<scoreboard.threadCapacity).compactMap { scoreboard.current(slot, $0) }
+            return Worker(slot: slot, pid: scoreboard.pid(slot), state: "\(state)",
+                          started: scoreboard.words[scoreboard.processBase(slot) + Scoreboard.ProcessWord.started],
+                          requests: scoreboard.requestsOfCurrentProcess(slot), busyThreads: current.count,
+                          current: current)
+        }
+    }
+
+    var busyThreads: Int { workers.reduce(0) { $0 + $1.busyThreads } }
+    var idleThreads: Int { workers.count * threadsPerWorker - busyThreads }
+
+    // MARK: - JSON
+
+    func json() -> String {
+        var object: [String: Any] = [
+            "start_time": startTime,
+            "uptime_seconds": max(0, Int(Date().timeIntervalSince1970) - Int(startTime)),
+            "requests": requests,
+            "requests_by_status": Dictionary(uniqueKeysWithValues: statusClasses.enumerated().map { ("\($0.offset + 1)xx", $0.element) }),
+            "requests_unanswered": unanswered,
+            "in_flight": busyThreads,
+            "busy_threads": busyThreads,
+            "idle_threads": idleThreads,
+            "slow_requests": slow,
+            "request_duration": [
+                "count": requests, "sum_seconds": durationSeconds,
+                "buckets_ms": Dictionary(uniqueKeysWithValues: cumulativeBuckets().map { ($0.label, $0.count) }),
+            ] as [String: Any],
+            "session_backend": [
+                "round_trips": roundTrips, "failures": failures, "seconds": backendSeconds,
+            ] as [String: Any],
+            "workers": workers.map { worker -> [String: Any] in
+                [
+                    "pid": worker.pid, "state": worker.state, "start_time": worker.started, "requests": worker.requests,
+                    "busy_threads": worker.busyThreads,
+                    "current": worker.current.map { ["method": $0.method, "path": $0.path, "seconds": $0.seconds] as [String: Any] },
+                ]
+            },
+        ]
+        object["listen_queue"] = listenQueue ?? NSNull()
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// Cumulative counts per upper bound in milliseconds, then `+Inf` (= all).
+    private func cumulativeBuckets() -> [(label: String, seconds: String, count: UInt64)] {
+        var running: UInt64 = 0
+        var result: [(String, String, UInt64)] = []
+        for (index, count) in histogram.enumerated() {
+            running += count
+            if index < Scoreboard.bucketBounds.count {
+                let bound = Scoreboard.bucketBounds[index]
+                result.append(("\(bound)", "\(Double(bound) / 1000)", running))
+            } else {
+                result.append(("+Inf", "+Inf", running))
+            }
+        }
+        return result
+    }
+
+    // MARK: - Prometheus text format 0.0.4
+
+    func prometheus() -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("gimlet_start_time_seconds", "gauge", "When the service started (Unix time).")
+        out += "gimlet_start_time_seconds \(startTime)\n"
+        family("gimlet_requests_total", "counter", "Requests answered, by status class.")
+        for (index, count) in statusClasses.enumerated() { out += "gimlet_requests_total{status=\"\(index + 1)xx\"} \(count)\n" }
+        family("gimlet_requests_unanswered_total", "counter", "Requests dropped without an answer (the body ended early).")
+        out += "gimlet_requests_unanswered_total \(unanswered)\n"
+        family("gimlet_requests_in_flight", "gauge", "Requests being handled now.")
+        out += "gimlet_requests_in_flight \(busyThreads)\n"
+        family("gimlet_threads", "gauge", "Worker threads of the live worker processes, by state.")
+        out += "gimlet_threads{state=\"busy\"} \(busyThreads)\ngimlet_threads{state=\"idle\"} \(idleThreads)\n"
+        if let listenQueue {
+            family("gimlet_listen_queue", "gauge", "Connections waiting to be accepted.")
+            out += "gimlet_listen_queue \(listenQueue)\n"
+        }
+        family("gimlet_slow_requests_total", "counter", "Requests slower than --slow-request.")
+        out += "gimlet_slow_requests_total \(slow)\n"
+        family("gimlet_request_duration_seconds", "histogram", "Time from a request's head to its written answer.")
+        for bucket in cumulativeBuckets() {
+            out += "gimlet_request_duration_seconds_bucket{le=\"\(bucket.seconds)\"} \(bucket.count)\n"
+        }
+        out += "gimlet_request_duration_seconds_sum \(durationSeconds)\n"
+        out += "gimlet_request_duration_seconds_count \(histogram.reduce(0, +))\n"
+        family("gimlet_session_backend_round_trips_total", "counter", "Round trips to the session backend.")
+        out += "gimlet_session_backend_round_trips_total \(roundTrips)\n"
+        family("gimlet_session_backend_failures_total", "counter", "Session backend round trips that failed.")
+        out += "gimlet_session_backend_failures_total \(failures)\n"
+        family("gimlet_session_backend_seconds_total", "counter", "Time spent in session backend round trips.")
+        out += "gimlet_session_backend_seconds_total \(backendSeconds)\n"
+        family("gimlet_worker_requests", "gauge", "Requests served by each live worker process since it started.")
+        for worker in workers { out += "gimlet_worker_requests{pid=\"\(worker.pid)\"} \(worker.requests)\n" }
+        family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.")
+        for worker in workers { out += "gimlet_worker_busy_threads{pid=\"\(worker.pid)\"} \(worker.busyThreads)\n" }
+        return out
+    }
+}
