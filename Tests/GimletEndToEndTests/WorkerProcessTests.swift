@@ -31,6 +31,9 @@ import Testing
                 throw SetupError("hello --workers did not answer: \(supervisor.output)")
             }
             let supervisor = self.supervisor
+            // Every worker ready (the supervisor says so once the last one is): a
+            // worker killed before it reported ready fails the start instead.
+            _ = waitUntil(seconds: 15) { supervisor.output.contains("supervising \(workers) workers") }
             _ = waitUntil(seconds: 10) { childPIDs(of: supervisor.pid).count == workers }
         }
 
