@@ -69,12 +69,7 @@ public struct SessionMiddleware: Middleware {
             request.storage[SessionHolderKey.self] = holder
             let conflict: SessionConflictError
             let outcome = try attempt(request, holder: holder, next: next)
-            if let session = holder.made {
-                request.measures.backendRoundTrips += session.measures.backendRoundTrips
-                request.measures.backendFailures += session.measures.backendFailures
-                request.measures.sessionLoad += session.measures.sessionLoad
-                request.measures.sessionCommit += session.measures.sessionCommit
-            }
+            if let session = holder.made { request.measures += session.measures }
             switch outcome {
             case .answered(let response): return response
             case .conflicted(let error): conflict = error

@@ -1,11 +1,11 @@
 /// What the host watches of every request a transport serves: the worker
-/// thread's current request, counters, the access and slow-request logs,
-/// the request timeout. Transports call it on the worker thread; it must
+/// thread's current request, counters, the slow-request log, the request
+/// timeout. Transports call it on the worker thread; it must
 /// not block.
 package protocol ExchangeObserver: Sendable {
     /// A request's head arrived on worker thread `worker`, before its body is read.
-    func began(worker: Int, method: HTTPMethod, path: String, at instant: ContinuousClock.Instant)
-    /// The request is built, the responder is next: set its deadline, its logger's metadata.
+    func began(worker: Int, method: HTTPMethod, path: String)
+    /// The request is built, the responder is next: set its deadline.
     func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant)
     /// The answer was written (or could not be).
     func finished(worker: Int, _ exchange: FinishedExchange)
@@ -28,7 +28,6 @@ package struct FinishedExchange: Sendable {
     package var responded: ContinuousClock.Instant
     package var written: ContinuousClock.Instant
     package var measures: RequestMeasures
-    package var requestID: String?
 }
 
 /// What the session layer adds to a request's figures.
@@ -45,6 +44,14 @@ package struct RequestMeasures: Sendable, Equatable {
     package init() {}
 
     package var backendTime: Duration { sessionLoad + sessionCommit }
+
+    /// Adds `other`'s round trips and times (a re-run's session to the request's).
+    package static func += (total: inout RequestMeasures, other: RequestMeasures) {
+        total.backendRoundTrips += other.backendRoundTrips
+        total.backendFailures += other.backendFailures
+        total.sessionLoad += other.sessionLoad
+        total.sessionCommit += other.sessionCommit
+    }
 }
 
 /// A transport's view of one observed request, from its head to its written answer.
@@ -62,8 +69,8 @@ package struct ObservedExchange {
         let path = Request.routedPath(environ)
         finished = FinishedExchange(
             method: method, path: path, route: nil, status: 0, bytes: 0, began: now, bodyRead: now, responded: now,
-            written: now, measures: RequestMeasures(), requestID: nil)
-        observer.began(worker: worker, method: method, path: path, at: now)
+            written: now, measures: RequestMeasures())
+        observer.began(worker: worker, method: method, path: path)
     }
 
     /// The body is read; the request is about to run.
@@ -78,7 +85,6 @@ package struct ObservedExchange {
         finished.status = status
         finished.route = request.routePattern
         finished.measures = request.measures
-        finished.requestID = request.id
     }
 
     /// The transport answered by itself (413, 400), without running the responder.

@@ -50,8 +50,6 @@ public final class Request {
     package internal(set) var routePattern: String?
     /// What the session layer measured of this request.
     package var measures = RequestMeasures()
-    /// The request's id, when the host gives requests one (`X-Request-Id`).
-    package var id: String?
 
     /// Creates a request from a CGI environ and body.
     ///

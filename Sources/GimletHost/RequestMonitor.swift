@@ -29,7 +29,7 @@ final class RequestMonitor: ExchangeObserver {
         recycleAfter = settings.maxRequests.map { $0 + Int.random(in: 0...max(0, $0 / 10)) }
     }
 
-    func began(worker: Int, method: HTTPMethod, path: String, at instant: ContinuousClock.Instant) {
+    func began(worker: Int, method: HTTPMethod, path: String) {
         guard worker < scoreboard.threadCapacity else { return }
         scoreboard.begin(slot, worker, method: method.rawValue, path: path, thread: UInt64(pthread_self()))
     }
@@ -80,19 +80,5 @@ struct OperationsSettings: Sendable, Equatable {
     var isOn: Bool {
         pingPath != nil || statusPath != nil || metricsPath != nil || slowRequest != nil || requestTimeout != nil
             || maxRequests != nil || drain > .zero
-    }
-}
-
-extension Duration {
-    /// Whole microseconds, never negative.
-    var microseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-    }
-
-    /// Milliseconds with a tenth, for log lines.
-    var milliseconds: String {
-        let micros = microseconds
-        return "\(micros / 1000).\(micros % 1000 / 100)"
     }
 }

@@ -171,11 +171,8 @@ enum ProcessCalls {
         }
     }
 
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
+    /// Seconds on the monotonic clock every process shares (``ProcessClock``).
+    static func now() -> Double { Double(ProcessClock.nanoseconds()) / 1e9 }
 
     static func sleep(seconds: Double) { usleep(UInt32(max(0, seconds) * 1_000_000)) }
 }
