@@ -131,7 +131,8 @@ public struct Host: Sendable {
             return (scoreboard, slot)
         }
         let scoreboard = try Scoreboard(processes: 1, threads: threads)
-        scoreboard.claim(0, pid: getpid())
+        scoreboard.claim(0)
+        scoreboard.assign(0, pid: getpid())
         return (scoreboard, 0)
     }
 

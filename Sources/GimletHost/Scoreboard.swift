@@ -89,16 +89,20 @@ final class Scoreboard: Sendable {
 
     // MARK: - Processes (written by the supervisor, and by the worker for its heartbeat)
 
-    /// Gives `slot` to the process `pid`, which is starting.
-    func claim(_ slot: Int, pid: Int32) {
+    /// Readies `slot` for a process about to start, before it can write there;
+    /// ``assign(_:pid:)`` names the process once it exists.
+    func claim(_ slot: Int) {
         let base = processBase(slot)
         words[base + ProcessWord.recycle] = 0
         words[base + ProcessWord.baseline] = (0..<threadCapacity).reduce(0) { $0 + words[threadBase(slot, $1) + ThreadWord.requests] }
         words[base + ProcessWord.started] = UInt64(max(0, time(nil)))
         words[base + ProcessWord.heartbeat] = ProcessClock.nanoseconds()
         words[base + ProcessWord.state] = ProcessState.starting.rawValue
-        words[base + ProcessWord.pid] = UInt64(pid)
+        words[base + ProcessWord.pid] = 0
     }
+
+    /// The process started in `slot` is `pid`.
+    func assign(_ slot: Int, pid: Int32) { words[processBase(slot) + ProcessWord.pid] = UInt64(pid) }
 
     /// Frees `slot` after its process ended: its threads are idle (a killed
     /// worker left them busy); its counters stay.

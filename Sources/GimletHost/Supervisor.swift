@@ -63,14 +63,21 @@ final class Supervisor: Sendable {
                     throw HostConfigurationError("no free scoreboard slot for a new worker")
                 }
                 slot = free
+                scoreboard.claim(slot)
                 environment["GIMLET_SCOREBOARD_FD"] = String(ProcessCalls.scoreboardDescriptor)
                 environment[ProcessCalls.slotVariable] = String(slot)
             }
-            let (pid, readiness) = try ProcessCalls.spawn(executable, arguments: arguments, environment: environment,
+            let pid: pid_t, readiness: Int32
+            do {
+                (pid, readiness) = try ProcessCalls.spawn(executable, arguments: arguments, environment: environment,
                                                           listener: listener, scoreboard: scoreboard?.words.descriptor)
+            } catch {
+                if slot >= 0 { scoreboard?.release(slot) }
+                throw error
+            }
             if let scoreboard {
                 taken.insert(slot)
-                scoreboard.claim(slot, pid: pid)
+                scoreboard.assign(slot, pid: pid)
             }
             logger.info("worker started", metadata: ["pid": "\(pid)"])
             var worker = WorkerProcess(pid: pid, started: ProcessCalls.now(), readiness: readiness)
