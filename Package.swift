@@ -19,7 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, no logic.
@@ -133,6 +133,7 @@ let package = Package(
         .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletTransport", "GimletHTTP"]),
         .testTarget(name: "GimletSCGITests", dependencies: ["GimletSCGI", "GimletHTTP"]),
+        .testTarget(name: "GimletHostTests", dependencies: ["GimletHost", "GimletHTTP"]),
         .testTarget(name: "GimletSQLiteTests", dependencies: ["GimletSQLite", "GimletTesting", "Gimlet"]),
         .testTarget(name: "GimletRedisTests", dependencies: ["GimletRedis", "Gimlet"]),
         .testTarget(

@@ -6,8 +6,8 @@ import FuzzDriver
 @testable import Gimlet
 import Glibc
 
-let signed = try! CookieCodec(secrets: ["fuzz-secret-0123456789abcdef"], encryptionKey: nil)
-let sealed = try! CookieCodec(secrets: ["fuzz-secret-0123456789abcdef"], encryptionKey: String(repeating: "ab", count: 32))
+let signed = try! CookieCodec(secrets: ["fuzz-secret-0123456789abcdef"], encryptionKeys: [])
+let sealed = try! CookieCodec(secrets: ["fuzz-secret-0123456789abcdef"], encryptionKeys: [String(repeating: "ab", count: 32)])
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

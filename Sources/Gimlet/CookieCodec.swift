@@ -34,12 +34,13 @@ final class CookieCodec: Sendable {
     }
 
     private let signingKeys: [HMACKey]
-    private let encryptionKey: [UInt8]?
+    /// The first encrypts; every one decrypts.
+    private let encryptionKeys: [[UInt8]]
     static let macLength = 32
     /// flags ‖ id ‖ created ‖ issued
     static let headerLength = 25
 
-    init(secrets: [String], encryptionKey: String?) throws(SessionConfigurationError) {
+    init(secrets: [String], encryptionKeys: [String]) throws(SessionConfigurationError) {
         var keys: [HMACKey] = []
         for secret in secrets {
             var derived = try Crypto.hkdfSHA256(
@@ -49,7 +50,9 @@ final class CookieCodec: Sendable {
             Crypto.cleanse(&derived)
         }
         signingKeys = keys
-        self.encryptionKey = try encryptionKey.map(SessionConfiguration.decodeEncryptionKey)
+        var decoded: [[UInt8]] = []
+        for key in encryptionKeys { decoded.append(try SessionConfiguration.decodeEncryptionKey(key)) }
+        self.encryptionKeys = decoded
     }
 
     func encode(_ payload: CookiePayload, cookieName: String) -> String {
@@ -71,7 +74,7 @@ final class CookieCodec: Sendable {
         var plain = plain
         let bound = Array(cookieName.utf8) + [0]
         var out: [UInt8]
-        if let encryptionKey {
+        if let encryptionKey = encryptionKeys.first {
             out = [2]
             let nonce = Crypto.randomBytes(12)
             out.append(contentsOf: nonce)
@@ -99,12 +102,16 @@ final class CookieCodec: Sendable {
         }) else { return .invalid(reason: "bad signature (tampered, another secret, or another cookie's value)") }
 
         let plain: [UInt8]
+        var retiredKey = false
         if version == 2 {
-            guard let encryptionKey else { return .invalid(reason: "encrypted, but no encryption key is configured") }
+            guard !encryptionKeys.isEmpty else { return .invalid(reason: "encrypted, but no encryption key is configured") }
             guard signed.count >= 1 + 12 + 16 else { return .invalid(reason: "too short") }
-            guard let opened = Crypto.aesGCMOpen(key: encryptionKey, nonce: Array(signed[1..<13]),
-                                                 sealed: Array(signed[13...]), associatedData: bound + [2])
-            else { return .invalid(reason: "does not decrypt under the configured encryption key") }
+            let nonce = Array(signed[1..<13]), sealed = Array(signed[13...])
+            guard let (index, opened) = encryptionKeys.enumerated().lazy.compactMap({ index, key in
+                Crypto.aesGCMOpen(key: key, nonce: nonce, sealed: sealed, associatedData: bound + [2]).map { (index, $0) }
+            }).first
+            else { return .invalid(reason: "does not decrypt under any configured encryption key") }
+            retiredKey = index > 0
             plain = opened
         } else {
             plain = Array(signed[1...])
@@ -121,7 +128,7 @@ final class CookieCodec: Sendable {
         }
         let payload = CookiePayload(id: id, created: readTime(plain, at: 17), issued: readTime(plain, at: 21),
                                     client: client, hasServerData: plain[0] == 1)
-        let stale = keyIndex > 0 || (version == 1) != (encryptionKey == nil)
+        let stale = keyIndex > 0 || retiredKey || (version == 1) != encryptionKeys.isEmpty
         return .valid(payload, stale: stale)
     }
 

@@ -44,19 +44,24 @@ extension Session {
     public func verifyCSRF(_ request: Request, field: String = "csrf_token", header: String = "X-CSRF-Token") throws {
         guard !request.method.isSafe else { return }
         if request.headers["Sec-Fetch-Site"]?.lowercased() == "cross-site" {
+            SecurityEvent.crossSite.log("cross-site request refused (Sec-Fetch-Site); answered 403", request: request)
             throw HTTPError(.forbidden, "cross-site request refused")
         }
         if let sent = request.headers["Origin"], sent != "null" {
             guard let origin = HTTPOrigin(sent),
                   origin == request.origin || context.configuration.publicOrigins.contains(origin)
             else {
-                request.logger.info("cross-origin request refused", metadata: [
-                    "origin": "\(sent)", "own_origin": "\(request.origin?.description ?? "unknown")",
+                SecurityEvent.crossOrigin.log("cross-origin request refused; answered 403", request: request, metadata: [
+                    "origin": "\(SecurityEvent.word(sent))", "own_origin": "\(request.origin?.description ?? "unknown")",
                 ])
                 throw HTTPError(.forbidden, "cross-origin request refused")
             }
         }
         let candidate = request.form[field] ?? request.headers[header] ?? ""
-        guard try isValidCSRFToken(candidate) else { throw HTTPError(.forbidden, "missing or wrong CSRF token") }
+        guard try isValidCSRFToken(candidate) else {
+            SecurityEvent.csrfToken.log("CSRF token missing or wrong; answered 403", request: request,
+                                        metadata: ["token_sent": "\(!candidate.isEmpty)"])
+            throw HTTPError(.forbidden, "missing or wrong CSRF token")
+        }
     }
 }

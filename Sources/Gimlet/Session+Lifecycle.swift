@@ -74,7 +74,7 @@ extension Session {
                 ensureID(index)
                 channel = channels[index]
                 guard let id = channel.id else { continue }
-                let value = context.codec.encode(
+                let value = codec.encode(
                     CookiePayload(id: id, created: channel.created, issued: now, client: channel.client,
                                   hasServerData: channel.willHaveServerData),
                     cookieName: name)

@@ -29,6 +29,8 @@ import Logging
 /// handler returned.
 public final class Session {
     let context: SessionContext
+    /// The keys in use when the session began: one request signs with one set.
+    let codec: CookieCodec
     let now: Int64
     var channels: [SessionChannel]
     /// Ids whose server-side data is deleted at commit (invalidate, regenerate).
@@ -41,15 +43,18 @@ public final class Session {
     /// writes one of them too, the commit checks that nobody changed it since.
     var readKeys: Set<String> = []
 
-    init(context: SessionContext, cookies: [String: String], now: Int64, logger: Logger) {
+    init(context: SessionContext, request: Request, now: Int64) {
+        let cookies = request.cookies
         self.context = context
+        let codec = context.codec
+        self.codec = codec
         self.now = now
         // Fields read through the context: copying the whole configuration
         // struct retained and released each of its strings per request.
         channels = [true, false].map { permanent in
             let name = permanent ? context.configuration.permanentCookieName : context.configuration.sessionCookieName
             guard let value = cookies[name] else { return .fresh(permanent: permanent, now: now) }
-            switch context.codec.decode(value, cookieName: name) {
+            switch codec.decode(value, cookieName: name) {
             case .valid(let payload, let stale):
                 if let lifetime = context.configuration.absoluteLifetime, now - payload.created >= lifetime {
                     var channel = SessionChannel.fresh(permanent: permanent, now: now)
@@ -58,7 +63,8 @@ public final class Session {
                 }
                 return .restored(payload, permanent: permanent, stale: stale)
             case .invalid(let reason):
-                logger.warning("ignoring session cookie", metadata: ["cookie": "\(name)", "reason": "\(reason)"])
+                SecurityEvent.rejectedCookie.log("ignoring a session cookie that does not verify", request: request,
+                                                 metadata: ["cookie": "\(name)", "reason": "\(reason)"])
                 var channel = SessionChannel.fresh(permanent: permanent, now: now)
                 channel.hadBadCookie = true
                 return channel

@@ -8,7 +8,9 @@ extension SessionConfiguration {
     /// | key (after `prefix`) | meaning |
     /// | --- | --- |
     /// | `secret` | signing secrets, comma-separated, first signs |
-    /// | `encryption_key` | hex AES key |
+    /// | `secret_file` | a file of signing secrets instead, one per line, first signs (re-read on reload) |
+    /// | `encryption_key` | hex AES keys, comma-separated, first encrypts, the others only decrypt |
+    /// | `encryption_key_file` | a file of hex AES keys instead, one per line (re-read on reload) |
     /// | `backend` | a backend URL (see `backends`), `memory:` or `none` |
     /// | `permanent` | permanent by default (t/true/y/yes/on/1, f/false/n/no/off/0) |
     /// | `clientside` | client-side by default (same booleans) |
@@ -52,8 +54,20 @@ extension SessionConfiguration {
             }
             return number
         }
-        let secrets = (value("secret") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
+        func list(_ key: String) -> [String] {
+            (value(key) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        for (inline, file) in [("secret", "secret_file"), ("encryption_key", "encryption_key_file")]
+        where value(inline) != nil && value(file) != nil {
+            throw SessionConfigurationError("both \(prefix)\(inline) and \(prefix)\(file) are set; set one (the file keeps the secret out of the environment)")
+        }
+        let secretFile = value("secret_file"), encryptionKeyFile = value("encryption_key_file")
+        let secrets = try secretFile.map { file throws(SessionConfigurationError) in
+            try Self.values(in: file, kind: "secret file (\(prefix)secret_file)")
+        } ?? list("secret")
+        let encryptionKeys = try encryptionKeyFile.map { file throws(SessionConfigurationError) in
+            try Self.values(in: file, kind: "encryption key file (\(prefix)encryption_key_file)")
+        } ?? list("encryption_key")
         let publicOrigins = try (value("public_origins") ?? "").split(separator: ",").map { raw in
             let text = raw.trimmingCharacters(in: .whitespaces)
             guard let origin = HTTPOrigin(text), origin.scheme == "http" || origin.scheme == "https" else {
@@ -70,7 +84,7 @@ extension SessionConfiguration {
         // Everything but the backend is checked first, so a bad secret or key
         // stops the app before a backend is opened (or a file created).
         var configuration = try SessionConfiguration(
-            secrets: secrets, encryptionKey: value("encryption_key"), backend: nil,
+            secrets: secrets, encryptionKey: encryptionKeys.first, backend: nil,
             permanentByDefault: try flag("permanent") ?? false, clientsideByDefault: nil,
             permanentCookieName: value("cookie_name_permanent") ?? "gimlet-p",
             sessionCookieName: value("cookie_name_session") ?? "gimlet-n",
@@ -81,6 +95,9 @@ extension SessionConfiguration {
             renewAfter: try seconds("renew_after") ?? 86_400,
             absoluteLifetime: try seconds("absolute_lifetime"), publicOrigins: publicOrigins)
         configuration.clientsideByDefault = try flag("clientside")
+        configuration.retiredEncryptionKeys = Array(encryptionKeys.dropFirst())
+        configuration.secretFile = secretFile
+        configuration.encryptionKeyFile = encryptionKeyFile
         configuration.backend = try value("backend").flatMap(backends)
         try configuration.validate()
         self = configuration
@@ -88,7 +105,7 @@ extension SessionConfiguration {
 
     /// Reads the configuration from `GIMLET_*` environment variables: the
     /// settings keys above, upper-cased, after `GIMLET_` (`GIMLET_SECRET`,
-    /// `GIMLET_ENCRYPTION_KEY`, `GIMLET_BACKEND`, `GIMLET_PERMANENT`, …).
+    /// `GIMLET_SECRET_FILE`, `GIMLET_ENCRYPTION_KEY`, `GIMLET_BACKEND`, `GIMLET_PERMANENT`, …).
     ///
     /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
     public init(

@@ -19,6 +19,17 @@ public struct SessionConfiguration: Sendable {
     /// Hex AES key (32, 48 or 64 hex digits for AES-128/192/256-GCM): when set,
     /// client-side values are encrypted, not only signed.
     public var encryptionKey: String?
+    /// Earlier encryption keys: cookies encrypted under them still open (and
+    /// are re-issued under ``encryptionKey``); nothing new is encrypted with them.
+    public var retiredEncryptionKeys: [String] = []
+    /// A file of signing secrets, one per line, the first signing (blank
+    /// lines and lines starting with `#` ignored): read into ``secrets`` by
+    /// ``readSecretFiles()``, again on every reload (`SIGHUP`), so a
+    /// rotation needs no restart and no secret sits in the environment.
+    public var secretFile: String?
+    /// A file of hex encryption keys, one per line, the first encrypting,
+    /// the others retired (read like ``secretFile``).
+    public var encryptionKeyFile: String?
     /// Where server-side keys live; `nil` keeps everything in the cookies.
     public var backend: (any SessionBackend)?
     /// Whether keys go to the permanent channel when `set` is not told.
@@ -97,12 +108,16 @@ public struct SessionConfiguration: Sendable {
     /// - Throws: ``SessionConfigurationError`` saying what is wrong and how to fix it.
     public func validate() throws(SessionConfigurationError) {
         guard !secrets.isEmpty else {
-            throw SessionConfigurationError("no session secret: set GIMLET_SECRET (or --secret) to a long random string, e.g. `openssl rand -hex 32`")
+            throw SessionConfigurationError("no session secret: set GIMLET_SECRET (or --secret) to a long random string, e.g. `openssl rand -hex 32`, or GIMLET_SECRET_FILE to a file holding one")
         }
         for secret in secrets where secret.utf8.count < 16 {
             throw SessionConfigurationError("a session secret is shorter than 16 bytes; use a long random string, e.g. `openssl rand -hex 32`")
         }
         if let encryptionKey { _ = try Self.decodeEncryptionKey(encryptionKey) }
+        for key in retiredEncryptionKeys { _ = try Self.decodeEncryptionKey(key) }
+        if !retiredEncryptionKeys.isEmpty, encryptionKey == nil {
+            throw SessionConfigurationError("retired encryption keys without a current one: put the key to encrypt with first")
+        }
         if backend == nil, clientsideByDefault == false {
             throw SessionConfigurationError("cannot default to clientside=false with no backend: name a backend or drop the clientside default")
         }

@@ -1,18 +1,40 @@
 import Glibc
 import GimletHTTP
 import Logging
+import Synchronization
 
 /// What every session of one middleware shares: the validated configuration
-/// and the keys derived from it.
+/// and the keys derived from it, which ``reload()`` replaces.
 final class SessionContext: Sendable {
     let configuration: SessionConfiguration
-    let codec: CookieCodec
+    // protected by: the mutex; the keys now in use (a reload swaps them, a
+    // session takes them once).
+    private let keys: Mutex<CookieCodec>
     var backend: (any SessionBackend)? { configuration.backend }
 
     init(_ configuration: SessionConfiguration) throws {
         try configuration.validate()
         self.configuration = configuration
-        self.codec = try CookieCodec(secrets: configuration.secrets, encryptionKey: configuration.encryptionKey)
+        keys = Mutex(try Self.codec(configuration))
+    }
+
+    /// The signing and encryption keys now in use.
+    var codec: CookieCodec { keys.withLock { $0 } }
+
+    /// Reads the configuration's secret files again and puts their keys in
+    /// use; `false` when it names no file. On an error the keys stay.
+    func reload() throws(SessionConfigurationError) -> Bool {
+        guard configuration.secretFile != nil || configuration.encryptionKeyFile != nil else { return false }
+        var fresh = configuration
+        try fresh.readSecretFiles()
+        let codec = try Self.codec(fresh)
+        keys.withLock { $0 = codec }
+        return true
+    }
+
+    private static func codec(_ configuration: SessionConfiguration) throws(SessionConfigurationError) -> CookieCodec {
+        let encryptionKeys = configuration.encryptionKey.map { [$0] + configuration.retiredEncryptionKeys } ?? []
+        return try CookieCodec(secrets: configuration.secrets, encryptionKeys: encryptionKeys)
     }
 }
 
@@ -56,8 +78,20 @@ public struct SessionMiddleware: Middleware {
         context = try SessionContext(configuration)
     }
 
-    /// The configuration in use.
+    /// The configuration in use (its secrets and keys as they were first
+    /// read; ``reload()`` does not change them here).
     public var configuration: SessionConfiguration { context.configuration }
+
+    /// Reads the configuration's ``SessionConfiguration/secretFile`` and
+    /// ``SessionConfiguration/encryptionKeyFile`` again and signs and
+    /// encrypts with what they hold from the next request on. The host calls
+    /// it on `SIGHUP`. Nothing happens when the configuration names no file.
+    ///
+    /// - Throws: ``SessionConfigurationError`` if a file cannot be read or
+    ///   holds a bad value; the keys in use stay.
+    public func reload() throws {
+        _ = try context.reload()
+    }
 
     /// How often a handler is re-run after conflicts before the request answers 409.
     static let maximumReruns = 20
@@ -173,8 +207,7 @@ final class SessionHolder {
 
     func session(for request: Request) -> Session {
         if let made { return made }
-        let session = Session(context: context, cookies: request.cookies, now: context.configuration.clock.now(),
-                              logger: request.logger)
+        let session = Session(context: context, request: request, now: context.configuration.clock.now())
         made = session
         return session
     }

@@ -142,9 +142,9 @@ public final class FastCGIServer: TransportServer {
             answer(CGIExchange.tooLarge(limit: limit), environ: environ, slot: slot, observed: &observed)
             return
         case .short(let received, let expected):
-            logger.info("request body ended early; request dropped", metadata: [
-                "received": "\(received)", "expected": "\(expected)",
-            ])
+            var metadata: Logger.Metadata = ["received": "\(received)", "expected": "\(expected)"]
+            if let observed { metadata["request_id"] = "\(observed.requestID)" }
+            logger.info("request body ended early; request dropped", metadata: metadata)
             observed?.answered(status: 0)
             observed?.written(0)
             return
@@ -158,7 +158,7 @@ public final class FastCGIServer: TransportServer {
     /// Writes the transport's own answer (413, 400).
     private func answer(_ error: HTTPError, environ: CGIEnvironment, slot: FastCGIRequest,
                         observed: inout ObservedExchange?) {
-        let bytes = CGIExchange.errorBytes(error, environ: environ, logger: logger)
+        let bytes = CGIExchange.errorBytes(error, environ: environ, requestID: observed?.requestID, logger: logger)
         observed?.answered(status: error.status.code)
         _ = slot.write(bytes)
         observed?.written(bytes.count)

@@ -57,15 +57,24 @@ public enum CGIExchange {
         let request = Request(environ: environ, body: body, logger: logger)
         request.connectionWatch = watch
         observed?.prepare(request)
-        let response = responder.respond(to: request)
-        let (bytes, status) = answer(for: response, method: request.method, logger: logger)
+        var response = responder.respond(to: request)
+        if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
+        let (bytes, status) = answer(for: response, method: request.method, logger: request.logger)
         observed?.responded(request, status: status)
         return bytes
     }
 
     /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
     public static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, logger: Logger) -> [UInt8] {
-        bytes(for: error.response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
+        errorBytes(error, environ: environ, requestID: nil, logger: logger)
+    }
+
+    /// The same, with the request's id in an `X-Request-Id` header when it has one.
+    package static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, requestID: String?,
+                                   logger: Logger) -> [UInt8] {
+        var response = error.response
+        if let requestID { response.headers["X-Request-Id"] = requestID }
+        return bytes(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
     }
 
     /// The 413 answer for a body over `limit`.

@@ -4,7 +4,7 @@
 /// not block.
 package protocol ExchangeObserver: Sendable {
     /// A request's head arrived on worker thread `worker`, before its body is read.
-    func began(worker: Int, method: HTTPMethod, path: String)
+    func began(worker: Int, method: HTTPMethod, path: String, requestID: String)
     /// The request is built, the responder is next: set its deadline.
     func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant)
     /// The answer was written (or could not be).
@@ -16,6 +16,10 @@ package struct FinishedExchange: Sendable {
     package var method: HTTPMethod
     /// The path without the query string.
     package var path: String
+    /// The query string (`QUERY_STRING`), empty when there is none.
+    package var query: String
+    /// The request's id (see ``RequestID``).
+    package var requestID: String
     /// The pattern of the route that matched, if the router got that far.
     package var route: String?
     package var status: Int
@@ -28,6 +32,23 @@ package struct FinishedExchange: Sendable {
     package var responded: ContinuousClock.Instant
     package var written: ContinuousClock.Instant
     package var measures: RequestMeasures
+
+    package init(method: HTTPMethod, path: String, query: String, requestID: String, route: String?, status: Int,
+                 bytes: Int, began: ContinuousClock.Instant, bodyRead: ContinuousClock.Instant,
+                 responded: ContinuousClock.Instant, written: ContinuousClock.Instant, measures: RequestMeasures) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.requestID = requestID
+        self.route = route
+        self.status = status
+        self.bytes = bytes
+        self.began = began
+        self.bodyRead = bodyRead
+        self.responded = responded
+        self.written = written
+        self.measures = measures
+    }
 }
 
 /// What the session layer adds to a request's figures.
@@ -67,15 +88,21 @@ package struct ObservedExchange {
         let now = ContinuousClock.now
         let method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
         let path = Request.routedPath(environ)
+        let requestID = RequestID.of(environ)
         finished = FinishedExchange(
-            method: method, path: path, route: nil, status: 0, bytes: 0, began: now, bodyRead: now, responded: now,
-            written: now, measures: RequestMeasures())
-        observer.began(worker: worker, method: method, path: path)
+            method: method, path: path, query: environ["QUERY_STRING"] ?? "", requestID: requestID, route: nil,
+            status: 0, bytes: 0, began: now, bodyRead: now, responded: now, written: now, measures: RequestMeasures())
+        observer.began(worker: worker, method: method, path: path, requestID: requestID)
     }
 
-    /// The body is read; the request is about to run.
+    /// The request's id: on its log lines and in its `X-Request-Id` response header.
+    package var requestID: String { finished.requestID }
+
+    /// The body is read; the request is about to run: it gets its id.
     mutating func prepare(_ request: Request) {
         finished.bodyRead = .now
+        request.id = finished.requestID
+        request.logger[metadataKey: "request_id"] = "\(finished.requestID)"
         observer.prepare(request, worker: worker, began: finished.began)
     }
 

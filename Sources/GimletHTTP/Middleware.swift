@@ -11,10 +11,19 @@ public protocol Responder: Sendable {
     ///
     /// - Throws: an error that says what is wrong and how to fix it.
     func validate() throws
+
+    /// Re-reads what the responder reads from files (a secret file after a
+    /// rotation). The host calls it on `SIGHUP` when it serves in one
+    /// process; under `--workers`, `SIGHUP` starts fresh workers instead.
+    ///
+    /// - Throws: an error that says what could not be read; what was in
+    ///   use stays in use.
+    func reload() throws
 }
 
 extension Responder {
     public func validate() throws {}
+    public func reload() throws {}
 }
 
 /// A step around every request: it may inspect or change the request, answer
@@ -36,6 +45,13 @@ public protocol Middleware: Sendable {
     ///
     /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
     func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response
+
+    /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
+    func reload() throws
+}
+
+extension Middleware {
+    public func reload() throws {}
 }
 
 /// A step around every request, in async code: it may await before and
@@ -61,6 +77,13 @@ public protocol AsyncMiddleware: Sendable {
     ///
     /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
     func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response
+
+    /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
+    func reload() throws
+}
+
+extension AsyncMiddleware {
+    public func reload() throws {}
 }
 
 /// A route handler.

@@ -32,8 +32,14 @@ public final class Request {
     public internal(set) var parameters: [String: String] = [:]
     /// The options of the route that matched (empty until the router has routed the request).
     public internal(set) var routeOptions: RouteOptions = []
-    /// The logger for this request.
+    /// The logger for this request; its lines carry `request_id` when the request has an ``id``.
     public var logger: Logger
+    /// The request's id: the web server's `X-Request-Id` (nginx's
+    /// `$request_id`, see the recipes) or one the host made; it is sent back
+    /// as the response's `X-Request-Id` and is on the host's log lines about
+    /// the request. `nil` unless the host's operator tools are on (an access
+    /// log, the status page, …).
+    public package(set) var id: String?
     /// Values that middleware attaches to the request (see ``RequestStorage``).
     public var storage = RequestStorage()
     /// Why the request's async handler was cancelled, if it was: the web

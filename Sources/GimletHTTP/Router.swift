@@ -134,6 +134,18 @@ public struct Router: Responder {
         if !problems.isEmpty { throw RouterConfigurationError(problems: problems) }
     }
 
+    /// Reloads every middleware, in order (see ``Responder/reload()``).
+    ///
+    /// - Throws: the first middleware's error; those after it are not reloaded.
+    public func reload() throws {
+        for step in middleware {
+            switch step {
+            case .sync(let middleware): try middleware.reload()
+            case .async(let middleware): try middleware.reload()
+            }
+        }
+    }
+
     /// Runs the middleware and the matching handler; errors become responses
     /// (``HTTPError`` its own, anything else a logged 500 with a bare body),
     /// in the form the client accepts (``HTTPError/response(for:)``).

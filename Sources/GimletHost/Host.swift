@@ -39,7 +39,7 @@ public struct Host: Sendable {
     /// - Throws: the responder's configuration error, or a ``TransportError`` if
     ///   the socket cannot be opened — before any request is accepted.
     public func run() throws {
-        Self.bootstrapLogging()
+        Self.bootstrapLogging(configuration.logFormat)
         var logger = Logger(label: "gimlet")
         logger.logLevel = configuration.logLevel
         try responder.validate()
@@ -63,10 +63,12 @@ public struct Host: Sendable {
         var monitor: RequestMonitor?
         var watchdog: Watchdog?
         let listener = ListenerHandle()
+        let accessLog = try operations.openAccessLog()
         if operations.isOn {
             let (scoreboard, slot) = try Self.scoreboard(environment: environment, supervised: supervised,
                                                           threads: configuration.threads)
-            monitor = RequestMonitor(scoreboard: scoreboard, slot: slot, settings: operations, logger: logger)
+            monitor = RequestMonitor(scoreboard: scoreboard, slot: slot, settings: operations, logger: logger,
+                                     accessLog: accessLog)
             watchdog = Watchdog(scoreboard: scoreboard, slot: slot, settings: operations, supervised: supervised,
                                 logger: logger)
             served = StatusResponder(app: responder, scoreboard: scoreboard, settings: operations, listener: listener)
@@ -89,7 +91,7 @@ public struct Host: Sendable {
         // stacks. Worker threads, made after this, inherit the mask.
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for number in [SIGTERM, SIGINT, StackCapture.signalNumber] { sigaddset(&unblock, number) }
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, StackCapture.signalNumber] { sigaddset(&unblock, number) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         // A supervisor drains before it signals its workers; a lone process drains itself.
         let drain = supervised ? Duration.zero : operations.drain
@@ -109,6 +111,8 @@ public struct Host: Sendable {
             source.resume()
             return source
         }
+        let reopening = Self.reopenLogsOnSIGUSR1(accessLog: accessLog, logFile: configuration.logFile, logger: logger)
+        let reloading = Self.reloadOnSIGHUP(served, logger: logger)
         watchdog?.start()
         if let monitor { monitor.scoreboard.setState(monitor.slot, .serving) }
         // Router, configuration and socket are fine: a supervisor may now stop the worker this one replaces.
@@ -116,6 +120,44 @@ public struct Host: Sendable {
         server.run()
         watchdog?.stop()
         sources.forEach { $0.cancel() }
+        reopening.cancel()
+        reloading.cancel()
+    }
+
+    /// `SIGHUP` to a process serving by itself (no `--workers`): the
+    /// responder re-reads its files (secrets after a rotation), in place,
+    /// without a restart. A failure is logged and the old keys stay.
+    static func reloadOnSIGHUP(_ responder: any Responder, logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do {
+                try responder.reload()
+                logger.notice("SIGHUP: reloaded (secret files read again)")
+            } catch {
+                logger.error("SIGHUP: reload failed, the keys in use stay: \(error)")
+            }
+        }
+        source.resume()
+        return source
+    }
+
+    /// `SIGUSR1` reopens the access log and the `--log-file` (logrotate's
+    /// `postrotate`, as nginx and php-fpm do it).
+    static func reopenLogsOnSIGUSR1(accessLog: AccessLog?, logFile: String?, logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGUSR1, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        source.setEventHandler {
+            do {
+                if let logFile { try LogFile.sendStandardError(to: logFile) }
+                try accessLog?.file.reopen()
+                logger.info("SIGUSR1: log files reopened")
+            } catch {
+                logger.error("SIGUSR1: \(error); logging goes on to the file already open")
+            }
+        }
+        source.resume()
+        return source
     }
 
     /// The scoreboard this process writes to, and its slot there: the
@@ -150,7 +192,8 @@ public struct Host: Sendable {
         // Room for every worker twice over: a reload runs old and new side by side.
         let scoreboard = operations.isOn
             ? try Scoreboard(processes: 2 * configuration.workers + 1, threads: configuration.threads) : nil
-        try Supervisor(count: configuration.workers, logger: logger, scoreboard: scoreboard, settings: operations)
+        try Supervisor(count: configuration.workers, logger: logger, scoreboard: scoreboard, settings: operations,
+                       logFile: configuration.logFile)
             .run(listener: listener)
     }
 
@@ -208,12 +251,21 @@ public struct Host: Sendable {
         exit(1)
     }
 
-    private static let loggingBootstrap: Void = {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
-    }()
+    // protected by: the mutex; whether this process bootstrapped swift-log.
+    private static let loggingBootstrapped = Mutex(false)
 
-    /// Sends swift-log output to standard error, once per process.
-    static func bootstrapLogging() { _ = loggingBootstrap }
+    /// Sends swift-log output to standard error in `format`, once per
+    /// process (the first call decides).
+    static func bootstrapLogging(_ format: LogFormat) {
+        loggingBootstrapped.withLock { done in
+            guard !done else { return }
+            done = true
+            switch format {
+            case .text: LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            case .json: LoggingSystem.bootstrap(JSONLogHandler.init)
+            }
+        }
+    }
 }
 
 /// The process environment, read once.

@@ -21,6 +21,10 @@ extension HostConfiguration {
     /// | `GIMLET_REQUEST_TIMEOUT` | seconds past which a request is cancelled or its worker replaced | `30` |
     /// | `GIMLET_MAX_REQUESTS` | requests after which a worker is replaced (with `--workers`) | `10000` |
     /// | `GIMLET_DRAIN` | seconds the ping answers 503 before a graceful stop | `5` |
+    /// | `GIMLET_ACCESS_LOG` | a file to append one line per request to; `-` for standard output | `/var/log/app/access.log` |
+    /// | `GIMLET_ACCESS_LOG_QUERY` | `yes`: access log lines carry the query string | `no` |
+    /// | `GIMLET_LOG_FORMAT` | `text` or `json`, for the access log and every log line | `json` |
+    /// | `GIMLET_LOG_FILE` | a file standard error (the log) is appended to | `/var/log/app/app.log` |
     ///
     /// - Throws: ``HostConfigurationError`` naming the variable that is wrong.
     public init(environment: [String: String]) throws {
@@ -30,53 +34,66 @@ extension HostConfiguration {
             threads: environment["GIMLET_THREADS"],
             maxBody: environment["GIMLET_MAX_BODY"], socketMode: environment["GIMLET_SOCKET_MODE"],
             logLevel: environment["GIMLET_LOG_LEVEL"], source: "GIMLET_")
-        try applyOperations(
-            ping: environment["GIMLET_PING_PATH"], status: environment["GIMLET_STATUS_PATH"],
-            metrics: environment["GIMLET_METRICS_PATH"], slowRequest: environment["GIMLET_SLOW_REQUEST"],
-            requestTimeout: environment["GIMLET_REQUEST_TIMEOUT"], maxRequests: environment["GIMLET_MAX_REQUESTS"],
-            drain: environment["GIMLET_DRAIN"], source: "GIMLET_")
+        try applyOperations(source: "GIMLET_") { environment[Self.variable(for: $0)] }
     }
 
-    /// Overrides the operator's settings whose text is given (see ``apply(fastcgi:scgi:workers:threads:maxBody:socketMode:logLevel:source:)``).
-    mutating func applyOperations(
-        ping: String?, status: String?, metrics: String?, slowRequest: String?, requestTimeout: String?,
-        maxRequests: String?, drain: String?, source: String
-    ) throws {
-        func name(_ key: String) -> String {
-            source == "--" ? "--" + key : "GIMLET_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
-        }
-        func path(_ text: String?, _ key: String) throws -> String? {
-            guard let text, !text.isEmpty else { return nil }
+    /// The environment variable of option `--key`: `GIMLET_KEY`, dashes as underscores.
+    static func variable(for key: String) -> String {
+        "GIMLET_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Overrides the operator's settings (the options from `--ping-path` on,
+    /// ``OperationsSettings``) whose text `value(optionName)` gives; `source`
+    /// names where they came from in error messages (`GIMLET_` or `--`).
+    mutating func applyOperations(source: String, _ value: (String) -> String?) throws {
+        func name(_ key: String) -> String { source == "--" ? "--" + key : Self.variable(for: key) }
+        func path(_ key: String) throws -> String? {
+            guard let text = value(key), !text.isEmpty else { return nil }
             guard text.hasPrefix("/"), !text.contains("?"), !text.contains(" ") else {
                 throw HostConfigurationError("\(name(key)) must be a path such as /-/\(key.split(separator: "-").first ?? ""), not \(String(reflecting: text))")
             }
             return text
         }
-        func seconds(_ text: String?, _ key: String, unit: Double, range: ClosedRange<Double>, example: String) throws -> Duration? {
-            guard let text, !text.isEmpty else { return nil }
-            guard let value = Double(text), range.contains(value) else {
+        func seconds(_ key: String, unit: Double, range: ClosedRange<Double>, example: String) throws -> Duration? {
+            guard let text = value(key), !text.isEmpty else { return nil }
+            guard let number = Double(text), range.contains(number) else {
                 throw HostConfigurationError("\(name(key)) must be a number \(example), not \(String(reflecting: text))")
             }
-            return .milliseconds(Int64(value * unit))
+            return .milliseconds(Int64(number * unit))
         }
-        if let value = try path(ping, "ping-path") { pingPath = value }
-        if let value = try path(status, "status-path") { statusPath = value }
-        if let value = try path(metrics, "metrics-path") { metricsPath = value }
-        if let value = try seconds(slowRequest, "slow-request", unit: 1, range: 1...86_400_000, example: "of milliseconds, such as 2000") {
-            self.slowRequest = value
+        if let path = try path("ping-path") { pingPath = path }
+        if let path = try path("status-path") { statusPath = path }
+        if let path = try path("metrics-path") { metricsPath = path }
+        if let duration = try seconds("slow-request", unit: 1, range: 1...86_400_000, example: "of milliseconds, such as 2000") {
+            slowRequest = duration
         }
-        if let value = try seconds(requestTimeout, "request-timeout", unit: 1000, range: 0.1...86_400, example: "of seconds, such as 30") {
-            self.requestTimeout = value
+        if let duration = try seconds("request-timeout", unit: 1000, range: 0.1...86_400, example: "of seconds, such as 30") {
+            requestTimeout = duration
         }
-        if let value = try seconds(drain, "drain", unit: 1000, range: 0...3600, example: "of seconds, such as 5") {
-            self.drain = value
+        if let duration = try seconds("drain", unit: 1000, range: 0...3600, example: "of seconds, such as 5") {
+            drain = duration
         }
-        if let maxRequests, !maxRequests.isEmpty {
-            guard let value = Int(maxRequests), value >= 1 else {
-                throw HostConfigurationError("\(name("max-requests")) must be a whole number of requests, such as 10000, not \(String(reflecting: maxRequests))")
+        if let text = value("max-requests"), !text.isEmpty {
+            guard let number = Int(text), number >= 1 else {
+                throw HostConfigurationError("\(name("max-requests")) must be a whole number of requests, such as 10000, not \(String(reflecting: text))")
             }
-            self.maxRequests = value
+            maxRequests = number
         }
+        if let text = value("access-log"), !text.isEmpty { accessLog = text }
+        if let text = value("access-log-query"), !text.isEmpty {
+            switch text.lowercased() {
+            case "1", "yes", "true", "on": accessLogQuery = true
+            case "0", "no", "false", "off": accessLogQuery = false
+            default: throw HostConfigurationError("\(name("access-log-query")) must be yes or no, not \(String(reflecting: text))")
+            }
+        }
+        if let text = value("log-format"), !text.isEmpty {
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw HostConfigurationError("\(name("log-format")) must be text or json, not \(String(reflecting: text))")
+            }
+            logFormat = format
+        }
+        if let text = value("log-file"), !text.isEmpty { logFile = text }
     }
 
     /// Overrides the fields whose text is given; `source` names where they came
@@ -85,9 +102,7 @@ extension HostConfiguration {
         fastcgi: String?, scgi: String?, workers: String?, threads: String?, maxBody: String?, socketMode: String?, logLevel: String?,
         source: String
     ) throws {
-        func name(_ key: String) -> String {
-            source == "--" ? "--" + key : "GIMLET_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
-        }
+        func name(_ key: String) -> String { source == "--" ? "--" + key : Self.variable(for: key) }
         if let fastcgi, !fastcgi.isEmpty {
             do { self.fastcgi = try ListenAddress(parsing: fastcgi) } catch {
                 throw HostConfigurationError("\(name("fastcgi")): \(error)")

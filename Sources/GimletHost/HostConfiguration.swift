@@ -41,6 +41,16 @@ public struct HostConfiguration: Sendable, Equatable {
     /// On SIGTERM, how long the ping answers `503` while everything is still
     /// served, before the graceful stop: for a load balancer to notice.
     public var drain: Duration = .zero
+    /// A file the host appends one line per request to (see the README's
+    /// access log format); `-` for standard output; `nil` for none.
+    public var accessLog: String?
+    /// Whether access log lines carry the query string (off: it may hold tokens).
+    public var accessLogQuery = false
+    /// How log lines are written: swift-log's text, or one JSON object per line.
+    public var logFormat: LogFormat = .text
+    /// A file standard error is appended to (`--log-file`); `SIGUSR1` reopens
+    /// it and the access log, after logrotate moved them.
+    public var logFile: String?
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
@@ -65,7 +75,8 @@ public struct HostConfiguration: Sendable, Equatable {
     /// Whether any of the operator's tools (status, ping, logs, timeouts, recycling) is on.
     var operations: OperationsSettings {
         OperationsSettings(pingPath: pingPath, statusPath: statusPath, metricsPath: metricsPath,
-                           slowRequest: slowRequest, requestTimeout: requestTimeout, maxRequests: maxRequests, drain: drain)
+                           slowRequest: slowRequest, requestTimeout: requestTimeout, maxRequests: maxRequests, drain: drain,
+                           accessLog: accessLog, accessLogQuery: accessLogQuery, logFormat: logFormat)
     }
 
     /// The transport's share of the configuration.

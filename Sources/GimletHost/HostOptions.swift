@@ -52,7 +52,7 @@ public struct HostOptions: ParsableArguments, Sendable {
     public var logLevel: String?
 
     @Option(name: .customLong("log-file"), help: ArgumentHelp(
-        "Append standard error (log lines, start-up errors) to this file, for spawners that discard it such as spawn-fcgi without -n (env GIMLET_LOG_FILE).",
+        "Append standard error (log lines, start-up errors) to this file, for spawners that discard it such as spawn-fcgi without -n (env GIMLET_LOG_FILE). SIGUSR1 reopens it.",
         valueName: "path"))
     public var logFile: String?
 
@@ -89,6 +89,21 @@ public struct HostOptions: ParsableArguments, Sendable {
         valueName: "seconds"))
     public var drain: String?
 
+    @Option(name: .customLong("access-log"), help: ArgumentHelp(
+        "Append one line per request to this file, - for standard output (env GIMLET_ACCESS_LOG). SIGUSR1 reopens it.",
+        valueName: "path"))
+    public var accessLog: String?
+
+    @Option(name: .customLong("access-log-query"), help: ArgumentHelp(
+        "yes: access log lines carry the query string, which may hold tokens (env GIMLET_ACCESS_LOG_QUERY; default no).",
+        valueName: "yes|no"))
+    public var accessLogQuery: String?
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp(
+        "text or json, for the access log and every log line (env GIMLET_LOG_FORMAT; default text).",
+        valueName: "format"))
+    public var logFormat: String?
+
     public init() {}
 
     /// Called by ArgumentParser once the options are parsed, before the app
@@ -100,7 +115,7 @@ public struct HostOptions: ParsableArguments, Sendable {
     public func validate() throws {
         let path = logFile ?? ProcessInfoEnvironment.current["GIMLET_LOG_FILE"]
         guard let path, !path.isEmpty else { return }
-        try ProcessCalls.appendStandardError(to: path)
+        try LogFile.sendStandardError(to: path)
     }
 
     /// The configuration: defaults, then environment variables, then these options.
@@ -113,9 +128,12 @@ public struct HostOptions: ParsableArguments, Sendable {
         try configuration.apply(
             fastcgi: fastcgi, scgi: scgi, workers: workers, threads: threads, maxBody: maxBody, socketMode: socketMode,
             logLevel: logLevel, source: "--")
-        try configuration.applyOperations(
-            ping: pingPath, status: statusPath, metrics: metricsPath, slowRequest: slowRequest,
-            requestTimeout: requestTimeout, maxRequests: maxRequests, drain: drain, source: "--")
+        let given = [
+            "ping-path": pingPath, "status-path": statusPath, "metrics-path": metricsPath, "slow-request": slowRequest,
+            "request-timeout": requestTimeout, "max-requests": maxRequests, "drain": drain, "access-log": accessLog,
+            "access-log-query": accessLogQuery, "log-format": logFormat, "log-file": logFile,
+        ]
+        try configuration.applyOperations(source: "--") { given[$0] ?? nil }
         if configuration.maxRequests != nil, configuration.workers == 0 {
             throw HostConfigurationError("--max-requests needs --workers: a worker that ends needs a supervisor to replace it")
         }

@@ -8,20 +8,22 @@ import Synchronization
 /// worker thread), gives async handlers their deadline
 /// (`--request-timeout`), logs requests slower than `--slow-request` with
 /// their phases, and asks for this worker to be recycled after about
-/// `--max-requests`.
+/// `--max-requests`, and writes the access log.
 final class RequestMonitor: ExchangeObserver {
     let scoreboard: Scoreboard
     /// This process's slot.
     let slot: Int
     let settings: OperationsSettings
     let logger: Logger
+    let accessLog: AccessLog?
     /// Requests after which this worker asks to be replaced (`--max-requests`
     /// plus up to 10 % jitter, so workers started together do not all restart together).
     let recycleAfter: Int?
     // protected by: atomic increments; requests this process finished.
     private let served = Atomic<Int>(0)
 
-    init(scoreboard: Scoreboard, slot: Int, settings: OperationsSettings, logger: Logger) {
+    init(scoreboard: Scoreboard, slot: Int, settings: OperationsSettings, logger: Logger, accessLog: AccessLog?) {
+        self.accessLog = accessLog
         self.scoreboard = scoreboard
         self.slot = slot
         self.settings = settings
@@ -29,9 +31,10 @@ final class RequestMonitor: ExchangeObserver {
         recycleAfter = settings.maxRequests.map { $0 + Int.random(in: 0...max(0, $0 / 10)) }
     }
 
-    func began(worker: Int, method: HTTPMethod, path: String) {
+    func began(worker: Int, method: HTTPMethod, path: String, requestID: String) {
         guard worker < scoreboard.threadCapacity else { return }
-        scoreboard.begin(slot, worker, method: method.rawValue, path: path, thread: UInt64(pthread_self()))
+        scoreboard.begin(slot, worker, method: method.rawValue, path: path, requestID: requestID,
+                         thread: UInt64(pthread_self()))
     }
 
     func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant) {
@@ -39,6 +42,7 @@ final class RequestMonitor: ExchangeObserver {
     }
 
     func finished(worker: Int, _ exchange: FinishedExchange) {
+        accessLog?.record(exchange)
         let duration = exchange.written - exchange.began
         let slow = settings.slowRequest.map { duration >= $0 } ?? false
         if slow { logSlow(exchange, duration: duration) }
@@ -59,7 +63,8 @@ final class RequestMonitor: ExchangeObserver {
     private func logSlow(_ exchange: FinishedExchange, duration: Duration) {
         let handler = (exchange.responded - exchange.bodyRead) - exchange.measures.backendTime
         logger.warning("slow request", metadata: [
-            "method": "\(exchange.method)", "path": "\(exchange.path)", "route": "\(exchange.route ?? "-")",
+            "method": "\(exchange.method)", "path": "\(exchange.path)", "request_id": "\(exchange.requestID)",
+            "route": "\(exchange.route ?? "-")",
             "status": "\(exchange.status)", "duration_ms": "\(duration.milliseconds)",
             "phases_ms": "body \((exchange.bodyRead - exchange.began).milliseconds), session load \(exchange.measures.sessionLoad.milliseconds), handler \(handler.milliseconds), session commit \(exchange.measures.sessionCommit.milliseconds), writing \((exchange.written - exchange.responded).milliseconds)",
         ])
@@ -75,10 +80,22 @@ struct OperationsSettings: Sendable, Equatable {
     var requestTimeout: Duration?
     var maxRequests: Int?
     var drain: Duration = .zero
+    var accessLog: String?
+    var accessLogQuery = false
+    var logFormat: LogFormat = .text
 
     /// Whether any of them is on (each is off unless configured).
     var isOn: Bool {
         pingPath != nil || statusPath != nil || metricsPath != nil || slowRequest != nil || requestTimeout != nil
-            || maxRequests != nil || drain > .zero
+            || maxRequests != nil || drain > .zero || accessLog != nil
+    }
+
+    /// The access log, opened.
+    ///
+    /// - Throws: ``HostConfigurationError`` if its file cannot be opened.
+    func openAccessLog() throws -> AccessLog? {
+        guard let accessLog else { return nil }
+        let file = accessLog == "-" ? LogFile.standardOutput : try LogFile(path: accessLog, purpose: "access log")
+        return AccessLog(file: file, format: logFormat, includesQuery: accessLogQuery)
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import GimletHTTP
 
 /// The host's shared record of what every worker thread of every worker
 /// process is doing and has done: php-fpm's scoreboard.
@@ -15,6 +16,7 @@ final class Scoreboard: Sendable {
     /// Upper bounds of the duration histogram's buckets, in milliseconds (then +Inf).
     static let bucketBounds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
     static let pathBytes = 64
+    static let requestIDBytes = RequestID.maximumLength
 
     enum ProcessState: UInt64 {
         case vacant = 0, starting, serving, stopping
@@ -35,6 +37,7 @@ final class Scoreboard: Sendable {
         static let durationMicros = 20, slow = 21, roundTrips = 23, failures = 24, backendMicros = 25
         static let histogram = 26  // bucketBounds.count + 1 words
         static let serial = 38
+        static let requestID = 39  // RequestID.maximumLength bytes: 8 words
     }
 
     let words: SharedWords
@@ -139,18 +142,15 @@ final class Scoreboard: Sendable {
     // MARK: - Threads (each record written by its own thread)
 
     /// Thread `thread` of `slot` starts a request.
-    func begin(_ slot: Int, _ thread: Int, method: String, path: String, thread handle: UInt64) {
+    func begin(_ slot: Int, _ thread: Int, method: String, path: String, requestID: String, thread handle: UInt64) {
         let base = threadBase(slot, thread)
         let sequence = words[base + ThreadWord.sequence]
         words[base + ThreadWord.sequence] = sequence &+ 1  // odd: being written
         words[base + ThreadWord.handle] = handle
         words[base + ThreadWord.start] = ProcessClock.nanoseconds()
         words[base + ThreadWord.method] = Self.pack(method.utf8.prefix(8))
-        let pathBytes = Array(path.utf8.prefix(Self.pathBytes))
-        for word in 0..<(Self.pathBytes / 8) {
-            let start = word * 8
-            words[base + ThreadWord.path + word] = start < pathBytes.count ? Self.pack(pathBytes[start..<min(start + 8, pathBytes.count)]) : 0
-        }
+        store(path, at: base + ThreadWord.path, bytes: Self.pathBytes)
+        store(requestID, at: base + ThreadWord.requestID, bytes: Self.requestIDBytes)
         words[base + ThreadWord.serial] = words[base + ThreadWord.serial] &+ 1
         words[base + ThreadWord.busy] = 1
         words.publish(base + ThreadWord.sequence, sequence &+ 2)
@@ -196,14 +196,16 @@ final class Scoreboard: Sendable {
             guard before & 1 == 0 else { continue }
             guard words[base + ThreadWord.busy] == 1 else { return nil }
             let method = Self.unpack([words[base + ThreadWord.method]])
-            let path = Self.unpack((0..<(Self.pathBytes / 8)).map { words[base + ThreadWord.path + $0] })
+            let path = load(at: base + ThreadWord.path, bytes: Self.pathBytes)
+            let requestID = load(at: base + ThreadWord.requestID, bytes: Self.requestIDBytes)
             let start = words[base + ThreadWord.start]
             let handle = words[base + ThreadWord.handle]
             let serial = words[base + ThreadWord.serial]
             guard words.acquire(base + ThreadWord.sequence) == before else { continue }
             let now = ProcessClock.nanoseconds()
             let seconds = now > start ? Double(now - start) / 1e9 : 0
-            return CurrentRequest(method: method, path: path, seconds: seconds, handle: handle, serial: serial)
+            return CurrentRequest(method: method, path: path, requestID: requestID, seconds: seconds, handle: handle,
+                                  serial: serial)
         }
         return nil
     }
@@ -212,6 +214,7 @@ final class Scoreboard: Sendable {
     struct CurrentRequest: Equatable {
         var method: String
         var path: String
+        var requestID: String
         /// How long it has been running.
         var seconds: Double
         /// The worker thread's `pthread_t`, meaningful in its own process only (for a stack capture).
@@ -234,6 +237,20 @@ final class Scoreboard: Sendable {
         let total = sum(ThreadWord.requests, slots: slot..<(slot + 1))
         let baseline = words[processBase(slot) + ProcessWord.baseline]
         return total > baseline ? total - baseline : 0
+    }
+
+    /// Writes the first `bytes` bytes of `text` (zero-padded) from word `start` on.
+    private func store(_ text: String, at start: Int, bytes: Int) {
+        let utf8 = Array(text.utf8.prefix(bytes))
+        for word in 0..<(bytes / 8) {
+            let first = word * 8
+            words[start + word] = first < utf8.count ? Self.pack(utf8[first..<min(first + 8, utf8.count)]) : 0
+        }
+    }
+
+    /// The text ``store(_:at:bytes:)`` wrote.
+    private func load(at start: Int, bytes: Int) -> String {
+        Self.unpack((0..<(bytes / 8)).map { words[start + $0] })
     }
 
     private static func pack<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {

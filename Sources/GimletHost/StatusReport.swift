@@ -87,7 +87,7 @@ struct StatusReport {
                 [
                     "pid": worker.pid, "state": worker.state, "start_time": worker.started, "requests": worker.requests,
                     "busy_threads": worker.busyThreads,
-                    "current": worker.current.map { ["method": $0.method, "path": $0.path, "seconds": $0.seconds] as [String: Any] },
+                    "current": worker.current.map { ["method": $0.method, "path": $0.path, "request_id": $0.requestID, "seconds": $0.seconds] as [String: Any] },
                 ]
             },
         ]

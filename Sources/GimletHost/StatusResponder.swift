@@ -18,6 +18,7 @@ struct StatusResponder: Responder {
     let listener: ListenerHandle
 
     func validate() throws { try app.validate() }
+    func reload() throws { try app.reload() }
 
     func respond(to request: Request) -> Response {
         let path = request.path

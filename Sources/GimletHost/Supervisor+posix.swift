@@ -159,18 +159,6 @@ enum ProcessCalls {
         kill(pid, number)
     }
 
-    /// Points standard error at `path`, appending (created with mode 640).
-    static func appendStandardError(to path: String) throws(HostConfigurationError) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw HostConfigurationError("cannot open the log file \(path): \(String(cString: strerror(errno))); check that its directory exists and this user may write there")
-        }
-        defer { Glibc.close(fd) }
-        guard dup2(fd, STDERR_FILENO) >= 0 else {
-            throw HostConfigurationError("cannot send standard error to \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-
     /// Seconds on the monotonic clock every process shares (``ProcessClock``).
     static func now() -> Double { Double(ProcessClock.nanoseconds()) / 1e9 }
 

@@ -15,9 +15,11 @@ import Synchronization
 /// open, so no connection is refused; a successor that fails to start ends
 /// the reload and the old workers keep serving. SIGTERM or
 /// SIGINT stops every worker gracefully (in-flight requests finish, at most
-/// ``stopTimeout`` seconds), then the supervisor exits.
+/// ``stopTimeout`` seconds), then the supervisor exits. SIGUSR1 reopens the
+/// `--log-file` here and is passed on to every worker, which reopens its
+/// access log and log file.
 final class Supervisor: Sendable {
-    enum Command { case stop, reload }
+    enum Command { case stop, reload, reopenLogs }
 
     static let workerVariable = "GIMLET_WORKER"
     /// How long workers get to finish in-flight requests on stop before they are killed.
@@ -31,10 +33,14 @@ final class Supervisor: Sendable {
     /// and heartbeats, read here to replace stuck workers and recycle.
     let scoreboard: Scoreboard?
     let settings: OperationsSettings
+    /// `--log-file`, reopened on SIGUSR1.
+    let logFile: String?
     // protected by: the mutex; signal handlers only post commands.
     private let commands = Mutex<[Command]>([])
 
-    init(count: Int, logger: Logger, scoreboard: Scoreboard? = nil, settings: OperationsSettings = OperationsSettings()) {
+    init(count: Int, logger: Logger, scoreboard: Scoreboard? = nil, settings: OperationsSettings = OperationsSettings(),
+         logFile: String? = nil) {
+        self.logFile = logFile
         self.count = count
         self.logger = logger
         self.scoreboard = scoreboard
@@ -109,7 +115,7 @@ final class Supervisor: Sendable {
             }
         }
 
-        let sources = [(SIGTERM, Command.stop), (SIGINT, .stop), (SIGHUP, .reload)].map { number, command in
+        let sources = [(SIGTERM, Command.stop), (SIGINT, .stop), (SIGHUP, .reload), (SIGUSR1, .reopenLogs)].map { number, command in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in self.commands.withLock { $0.append(command) } }
@@ -185,6 +191,9 @@ final class Supervisor: Sendable {
                 stopAll(workers)
                 return
             }
+            if pending.contains(where: { if case .reopenLogs = $0 { true } else { false } }) {
+                reopenLogs(workers)
+            }
             if pending.contains(where: { if case .reload = $0 { true } else { false } }) {
                 reload(&workers, start: start, problem: startupProblem)
             }
@@ -193,6 +202,17 @@ final class Supervisor: Sendable {
             }
             ProcessCalls.sleep(seconds: 0.05)
         }
+    }
+
+    /// SIGUSR1: reopens this process's log file and has every worker reopen its own.
+    private func reopenLogs(_ workers: [WorkerProcess]) {
+        do {
+            if let logFile { try LogFile.sendStandardError(to: logFile) }
+            logger.info("SIGUSR1: log file reopened; passing it on to \(workers.count) workers")
+        } catch {
+            logger.error("SIGUSR1: \(error); logging goes on to the file already open")
+        }
+        for worker in workers { ProcessCalls.signal(worker.pid, SIGUSR1) }
     }
 
     /// SIGHUP: replaces the workers one by one, each old one stopped only
@@ -242,7 +262,7 @@ final class Supervisor: Sendable {
                 let stuck = (0..<scoreboard.threadCapacity).compactMap { scoreboard.current(worker.slot, $0) }
                     .first { $0.seconds > timeout + 1 }
                 if let stuck {
-                    logger.error("worker \(worker.pid): \(stuck.method) \(stuck.path) running \(Watchdog.format(stuck.seconds)) s, past the \(Watchdog.format(timeout)) s timeout (its stack is in the worker's critical line above); killing it and starting another", metadata: ["pid": "\(worker.pid)"])
+                    logger.error("worker \(worker.pid): \(stuck.method) \(stuck.path) running \(Watchdog.format(stuck.seconds)) s, past the \(Watchdog.format(timeout)) s timeout (its stack is in the worker's critical line above); killing it and starting another", metadata: ["pid": "\(worker.pid)", "request_id": "\(stuck.requestID)"])
                     ProcessCalls.signal(worker.pid, SIGKILL)
                     killed.insert(worker.pid)
                     continue

@@ -60,7 +60,7 @@ final class Watchdog: Sendable {
                           loggedSlow[thread] != current.serial {
                     loggedSlow[thread] = current.serial
                     logger.warning("slow request still running", metadata: [
-                        "method": "\(current.method)", "path": "\(current.path)",
+                        "method": "\(current.method)", "path": "\(current.path)", "request_id": "\(current.requestID)",
                         "running_ms": "\(Int(current.seconds * 1000))", "stack": "\(stack(of: current))",
                     ])
                 }
@@ -74,7 +74,7 @@ final class Watchdog: Sendable {
             ? "the supervisor kills this worker and starts another; the web server gets no answer for it"
             : "a synchronous handler cannot be interrupted; it keeps its thread until it returns"
         logger.critical("request past the \(Self.format(timeout)) s timeout: \(consequence)", metadata: [
-            "method": "\(current.method)", "path": "\(current.path)",
+            "method": "\(current.method)", "path": "\(current.path)", "request_id": "\(current.requestID)",
             "running_s": "\(Self.format(current.seconds))", "stack": "\(stack(of: current))",
         ])
     }

@@ -140,7 +140,8 @@ public final class SCGIServer: TransportServer {
                 guard read(connection, into: &scratch) == nil else { break }
                 drained += scratch.count
             }
-            let bytes = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ, logger: logger)
+            let bytes = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ,
+                                               requestID: observed?.requestID, logger: logger)
             observed?.answered(status: 413)
             _ = connection.write(bytes)
             observed?.written(bytes.count)
@@ -149,7 +150,8 @@ public final class SCGIServer: TransportServer {
         var body = Array(input[head.headLength...])
         while body.count < head.contentLength {
             if let problem = read(connection, into: &body) {
-                logger.warning("closing SCGI connection: body ended early (\(body.count) of \(head.contentLength) bytes): \(problem)")
+                logger.warning("closing SCGI connection: body ended early (\(body.count) of \(head.contentLength) bytes): \(problem)",
+                               metadata: observed.map { ["request_id": "\($0.requestID)"] })
                 observed?.answered(status: 0)
                 observed?.written(0)
                 return

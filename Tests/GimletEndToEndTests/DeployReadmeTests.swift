@@ -107,14 +107,33 @@ import Testing
                 if let user { _ = try runTool("/bin/chown", ["\(user):\(group ?? user)", path]) }
             }
             var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-            for file in values["EnvironmentFile"] ?? [] {
-                for line in try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n") {
+            for entry in values["EnvironmentFile"] ?? [] {
+                // A leading "-": the file may be missing.
+                let optional = entry.hasPrefix("-"), file = optional ? String(entry.dropFirst()) : entry
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    if optional { continue }
+                    throw SetupError("the unit's EnvironmentFile \(file) is missing")
+                }
+                for line in text.split(separator: "\n") {
                     let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                     if parts.count == 2 { environment[parts[0]] = parts[1] }
                 }
             }
+            // LoadCredential=ID:PATH: a copy of PATH only the unit's user reads, in $CREDENTIALS_DIRECTORY (%d).
+            let credentials = root.file("credentials")
+            for spec in values["LoadCredential"] ?? [] {
+                let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+                try #require(parts.count == 2, "LoadCredential=\(spec)")
+                try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: parts[1], toPath: credentials + "/" + parts[0])
+                chmod(credentials + "/" + parts[0], 0o400)
+                if let user { _ = try runTool("/bin/chown", ["-R", user, credentials]) }
+                chmod(credentials, 0o500)
+                environment["CREDENTIALS_DIRECTORY"] = credentials
+            }
             for assignment in values["Environment"] ?? [] {
-                let parts = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+                let parts = assignment.replacingOccurrences(of: "%d", with: credentials)
+                    .split(separator: "=", maxSplits: 1).map(String.init)
                 if parts.count == 2 { environment[parts[0]] = parts[1] }
             }
             let command = try #require(values["ExecStart"]?.first).split(separator: " ").map(String.init)
@@ -241,17 +260,17 @@ import Testing
     }
 
     /// spawn-fcgi discards its children's standard error: an app that cannot
-    /// start (here: no secret) must still say why, in GIMLET_LOG_FILE.
+    /// start (here: an empty secret file) must still say why, in GIMLET_LOG_FILE.
     @Test func aChildThatCannotStartSaysWhyInTheLogFile() throws {
         let machine = try Machine()
         #expect(try machine.run(recipe: "common").status == 0)
-        try "GIMLET_NOTHING=1\n".write(toFile: machine.root.file("etc/app.env"), atomically: true, encoding: .utf8)
+        try "".write(toFile: machine.root.file("etc/secret"), atomically: false, encoding: .utf8)
         let spawn = try machine.run(recipe: "spawn-fcgi")
         // spawn-fcgi says "child exited with: 1" only if the child dies within
         // its short wait (a slower start, as under a sanitizer, passes it):
         // the log file is where the reason must be, either way.
         func log() -> String { (try? String(contentsOfFile: machine.root.file("log/app.log"), encoding: .utf8)) ?? "" }
-        #expect(waitUntil(seconds: 15) { log().contains("no session secret") && log().contains("GIMLET_SECRET") },
+        #expect(waitUntil(seconds: 15) { log().contains("is empty") && log().contains("GIMLET_SECRET_FILE") },
                 "the reason is in the log file: \(log()); spawn-fcgi said: \(spawn.output)")
     }
 

@@ -133,6 +133,23 @@ import Testing
         #expect(try stack.client.get("/hello").status == 200)
     }
 
+    /// Without `--workers` nothing can replace the process: a synchronous
+    /// request stuck past the timeout is logged at `critical` with its
+    /// stack, again every timeout interval, and still answers when it returns.
+    @Test func aStuckRequestWithoutWorkersIsLoggedEveryInterval() throws {
+        let stack = try Stack(["--threads", "2", "--request-timeout", "1"])
+        let answer = try stack.client.get("/sleep/3500")
+        #expect(answer.status == 200, "nothing kills a lone process's request")
+        let lines = stack.app.output.split(separator: "\n").filter { $0.contains("request past the 1 s timeout") }
+        #expect(lines.count >= 2, "once a second while it runs: \(stack.app.output)")
+        #expect(lines.allSatisfy { $0.contains(" critical ") && $0.contains("keeps its thread until it returns") })
+        #expect(lines.allSatisfy { $0.contains("path=/sleep/3500") && $0.contains("usleep") }, "\(lines)")
+        let id = try #require(answer.header("X-Request-Id"))
+        #expect(lines.allSatisfy { $0.contains("request_id=\(id)") }, "\(lines)")
+        #expect(stack.app.isRunning)
+        #expect(try stack.client.get("/hello").status == 200)
+    }
+
     /// A worker that stops entirely (SIGSTOP) goes silent on the scoreboard
     /// and is killed and replaced after the timeout.
     @Test func aStoppedWorkerIsDetectedAndReplaced() throws {

@@ -32,6 +32,13 @@ import Testing
         #expect(try client.request("POST", "/notes", body: Array("text=forged".utf8),
                                    headers: ["Content-Type": "application/x-www-form-urlencoded"]).status == 403)
         #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")), "the embedded default is SQLite")
+        // Both access logs, nginx's and the app's, name the last request by one id.
+        let id = try #require(try client.get("/hello/world").header("X-Request-Id"))
+        #expect(waitUntil(seconds: 5) {
+            let nginx = (try? String(contentsOfFile: directory.file("nginx-access.log"), encoding: .utf8)) ?? ""
+            let app = (try? String(contentsOfFile: directory.file("access.log"), encoding: .utf8)) ?? ""
+            return nginx.contains("request_id=\(id)") && app.contains("request_id=\(id) ")
+        }, "\(id) in \(directory.path)")
     }
 
     /// A port that is taken: the command fails with nginx's reason and names

@@ -17,8 +17,8 @@ import Testing
             let socket = directory.file("lab.sock")
             app = try ManagedProcess(
                 "session-lab", executable: try Repository.binary("session-lab"),
-                arguments: [scgi ? "--scgi" : "--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4",
-                            "--secret", SessionLabBehindNginx.secret] + extra,
+                arguments: [scgi ? "--scgi" : "--fastcgi", "unix:" + socket, "--socket-mode", "666", "--threads", "4"]
+                    + (extra.contains("--secret-file") ? [] : ["--secret", SessionLabBehindNginx.secret]) + extra,
                 outputPath: directory.file("lab.log"),
                 environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 }
                     .merging(environment) { $1 })

@@ -11,7 +11,7 @@ import Testing
 
     @Test(arguments: [false, true])
     func roundTrip(encrypted: Bool) throws {
-        let codec = try CookieCodec(secrets: [secret], encryptionKey: encrypted ? key : nil)
+        let codec = try CookieCodec(secrets: [secret], encryptionKeys: encrypted ? [key] : [])
         for client in [[:], ["user": "frodo", "n": 3, "list": [1, 2]] as [String: SessionValue]] {
             let original = payload(client)
             let value = codec.encode(original, cookieName: "gimlet-p")
@@ -21,8 +21,8 @@ import Testing
     }
 
     @Test func signedButReadableWithoutKeyEncryptedWith() throws {
-        let plain = try CookieCodec(secrets: [secret], encryptionKey: nil)
-        let sealed = try CookieCodec(secrets: [secret], encryptionKey: key)
+        let plain = try CookieCodec(secrets: [secret], encryptionKeys: [])
+        let sealed = try CookieCodec(secrets: [secret], encryptionKeys: [key])
         let secretValue: [String: SessionValue] = ["card": "4111-1111-PLAINTEXT"]
         let readable = Base64URL.decode(plain.encode(payload(secretValue), cookieName: "gimlet-p")) ?? []
         let hidden = Base64URL.decode(sealed.encode(payload(secretValue), cookieName: "gimlet-p")) ?? []
@@ -33,7 +33,7 @@ import Testing
 
     @Test func nameIsBoundIn() throws {
         for encryption in [nil, key] {
-            let codec = try CookieCodec(secrets: [secret], encryptionKey: encryption)
+            let codec = try CookieCodec(secrets: [secret], encryptionKeys: encryption.map { [$0] } ?? [])
             let value = codec.encode(payload(), cookieName: "gimlet-n")
             guard case .invalid = codec.decode(value, cookieName: "gimlet-p") else {
                 Issue.record("a gimlet-n value must not verify as gimlet-p")
@@ -43,9 +43,9 @@ import Testing
     }
 
     @Test func rotation() throws {
-        let old = try CookieCodec(secrets: ["old-secret-old-secret"], encryptionKey: nil)
-        let rotated = try CookieCodec(secrets: ["new-secret-new-secret", "old-secret-old-secret"], encryptionKey: nil)
-        let retired = try CookieCodec(secrets: ["new-secret-new-secret"], encryptionKey: nil)
+        let old = try CookieCodec(secrets: ["old-secret-old-secret"], encryptionKeys: [])
+        let rotated = try CookieCodec(secrets: ["new-secret-new-secret", "old-secret-old-secret"], encryptionKeys: [])
+        let retired = try CookieCodec(secrets: ["new-secret-new-secret"], encryptionKeys: [])
         let original = payload()
         let value = old.encode(original, cookieName: "gimlet-p")
         #expect(rotated.decode(value, cookieName: "gimlet-p") == .valid(original, stale: true))
@@ -56,9 +56,28 @@ import Testing
         }
     }
 
+    /// A new encryption key first, the old one after it: old cookies open
+    /// (stale, so they are re-issued under the new key); once the old key
+    /// is dropped they do not.
+    @Test func encryptionKeyRotation() throws {
+        let oldKey = String(repeating: "1f", count: 32), newKey = String(repeating: "2e", count: 32)
+        let old = try CookieCodec(secrets: [secret], encryptionKeys: [oldKey])
+        let rotating = try CookieCodec(secrets: [secret], encryptionKeys: [newKey, oldKey])
+        let rotated = try CookieCodec(secrets: [secret], encryptionKeys: [newKey])
+        let original = payload()
+        let value = old.encode(original, cookieName: "gimlet-p")
+        #expect(rotating.decode(value, cookieName: "gimlet-p") == .valid(original, stale: true))
+        let reissued = rotating.encode(original, cookieName: "gimlet-p")
+        #expect(rotated.decode(reissued, cookieName: "gimlet-p") == .valid(original, stale: false))
+        guard case .invalid = rotated.decode(value, cookieName: "gimlet-p") else {
+            Issue.record("a key no longer listed must not decrypt")
+            return
+        }
+    }
+
     @Test func turningEncryptionOnReissuesOldCookies() throws {
-        let plain = try CookieCodec(secrets: [secret], encryptionKey: nil)
-        let sealed = try CookieCodec(secrets: [secret], encryptionKey: key)
+        let plain = try CookieCodec(secrets: [secret], encryptionKeys: [])
+        let sealed = try CookieCodec(secrets: [secret], encryptionKeys: [key])
         let original = payload()
         #expect(sealed.decode(plain.encode(original, cookieName: "c"), cookieName: "c") == .valid(original, stale: true))
         guard case .invalid = plain.decode(sealed.encode(original, cookieName: "c"), cookieName: "c") else {
@@ -69,7 +88,7 @@ import Testing
 
     @Test func hostileValues() throws {
         for encryption in [nil, key] {
-            let codec = try CookieCodec(secrets: [secret], encryptionKey: encryption)
+            let codec = try CookieCodec(secrets: [secret], encryptionKeys: encryption.map { [$0] } ?? [])
             let good = codec.encode(payload(), cookieName: "gimlet-p")
             var raw = Base64URL.decode(good) ?? []
             var flipped = raw

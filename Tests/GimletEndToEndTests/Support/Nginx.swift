@@ -18,7 +18,11 @@ final class Nginx: @unchecked Sendable {
         return template
             .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
+            .replacingOccurrences(of: accessLogPlaceholder, with: "access-log.txt")
     }
+
+    /// Where the recipes keep nginx's access log; tests keep it in nginx's directory.
+    static let accessLogPlaceholder = "/var/log/nginx/gimlet-access.log"
 
     /// The main nginx.conf around a server block, everything under `directory`.
     static func mainConfig(directory: String, serverBlockFile: String, user: String = "nobody nogroup") -> String {
@@ -56,7 +60,7 @@ final class Nginx: @unchecked Sendable {
         let serverBlock: String
         if let customize {
             let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
-            serverBlock = customize(template, port)
+            serverBlock = customize(template, port).replacingOccurrences(of: Self.accessLogPlaceholder, with: "access-log.txt")
         } else {
             serverBlock = try Self.serverBlock(port: port, socket: socket, config: config)
         }

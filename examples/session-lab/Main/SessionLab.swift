@@ -19,6 +19,16 @@ struct SessionLab: ParsableCommand {
         "Signing secret; repeat to rotate (first signs). Env GIMLET_SECRET, comma-separated.", valueName: "secret"))
     var secret: [String] = []
 
+    @Option(name: .customLong("secret-file"), help: ArgumentHelp(
+        "File of signing secrets, one per line, first signs; SIGHUP re-reads it. Env GIMLET_SECRET_FILE.",
+        valueName: "path"))
+    var secretFile: String?
+
+    @Option(name: .customLong("encryption-key-file"), help: ArgumentHelp(
+        "File of hex AES keys, one per line, first encrypts; SIGHUP re-reads it. Env GIMLET_ENCRYPTION_KEY_FILE.",
+        valueName: "path"))
+    var encryptionKeyFile: String?
+
     @Option(name: .customLong("encryption-key"), help: ArgumentHelp(
         "Hex AES key (64 hex digits for AES-256) to encrypt client-side values. Env GIMLET_ENCRYPTION_KEY.",
         valueName: "hex"))
@@ -39,6 +49,8 @@ struct SessionLab: ParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         if !secret.isEmpty { environment["GIMLET_SECRET"] = secret.joined(separator: ",") }
         if let encryptionKey { environment["GIMLET_ENCRYPTION_KEY"] = encryptionKey }
+        if let secretFile { environment["GIMLET_SECRET_FILE"] = secretFile }
+        if let encryptionKeyFile { environment["GIMLET_ENCRYPTION_KEY_FILE"] = encryptionKeyFile }
         environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"]
             ?? SessionBackends.defaultURL(environment: environment)
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }

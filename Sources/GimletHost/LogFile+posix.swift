@@ -1,0 +1,116 @@
+import Glibc
+
+/// A file log lines are appended to, one `write(2)` per line, so lines of
+/// concurrent threads and worker processes never interleave (`O_APPEND`).
+///
+/// ``reopen()`` (on `SIGUSR1`, after logrotate moved the file) opens the
+/// path again and puts the new file on the same descriptor with `dup2`,
+/// which is atomic: a thread writing meanwhile writes whole lines to the
+/// old file or to the new one, never to a closed descriptor.
+final class LogFile: Sendable {
+    /// Where lines go; `nil` for standard output or standard error as inherited.
+    let path: String?
+    private let descriptor: Int32
+
+    /// Opens `path` for appending (created with mode 640).
+    ///
+    /// - Throws: ``HostConfigurationError`` saying why it cannot be opened.
+    init(path: String, purpose: String) throws(HostConfigurationError) {
+        self.path = path
+        descriptor = try Self.open(path, purpose: purpose)
+    }
+
+    /// Standard output (`--access-log -`).
+    static let standardOutput = LogFile(inherited: STDOUT_FILENO)
+    /// Standard error, wherever it points (`--log-file` points it at a file).
+    static let standardError = LogFile(inherited: STDERR_FILENO)
+
+    private init(inherited descriptor: Int32) {
+        path = nil
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        if path != nil { Glibc.close(descriptor) }
+    }
+
+    /// Appends `line` (which ends in a newline); a line that cannot be
+    /// written (disk full) is dropped: logging never stops a request.
+    func write(_ line: [UInt8]) {
+        line.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+
+    /// Opens the path again and swaps the new file in (logrotate's `postrotate`).
+    ///
+    /// - Throws: ``HostConfigurationError`` if the path cannot be opened;
+    ///   lines keep going to the old file then.
+    func reopen() throws(HostConfigurationError) {
+        guard let path else { return }
+        let fresh = try Self.open(path, purpose: "log file")
+        defer { Glibc.close(fresh) }
+        guard dup2(fresh, descriptor) >= 0 else {
+            throw HostConfigurationError("cannot reopen \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Points standard error at `path` (`--log-file`), appending.
+    static func sendStandardError(to path: String) throws(HostConfigurationError) {
+        let fresh = try open(path, purpose: "log file")
+        defer { Glibc.close(fresh) }
+        guard dup2(fresh, STDERR_FILENO) >= 0 else {
+            throw HostConfigurationError("cannot send standard error to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func open(_ path: String, purpose: String) throws(HostConfigurationError) -> Int32 {
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw HostConfigurationError("cannot open the \(purpose) \(path): \(String(cString: strerror(errno))); check that its directory exists and this user may write there")
+        }
+        return fd
+    }
+}
+
+/// The wall clock, for log lines.
+enum WallClock {
+    /// Now in UTC, ISO 8601 with milliseconds: `2026-11-22T10:15:02.123Z`.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); bytes.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); bytes.append(UInt8(ascii: "."))
+        digits(now.tv_nsec / 1_000_000, 3); bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

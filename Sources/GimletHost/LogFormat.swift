@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+
+/// How the host writes log lines (`--log-format`): the access log and
+/// every swift-log line of the process.
+public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+    /// Access log: `key=value` pairs (logfmt); other lines: swift-log's
+    /// stream format (`time level label : metadata message`).
+    case text
+    /// One JSON object per line, for journald, Loki, Elasticsearch and `jq`.
+    case json
+}
+
+/// One log line being built: named fields in order, written as logfmt
+/// (`key=value`, quoted where needed) or as one JSON object.
+struct LogLine {
+    private let format: LogFormat
+    private var bytes: [UInt8]
+
+    init(_ format: LogFormat) {
+        self.format = format
+        bytes = []
+        bytes.reserveCapacity(256)
+        if format == .json { bytes.append(UInt8(ascii: "{")) }
+    }
+
+    /// A text field (escaped, quoted in JSON, quoted in logfmt when needed).
+    mutating func add(_ key: String, _ value: String) {
+        startField(key)
+        switch format {
+        case .json: appendJSONString(value)
+        case .text: appendLogfmtValue(value)
+        }
+    }
+
+    /// A number field, written bare in both formats.
+    mutating func add(_ key: String, number: String) {
+        startField(key)
+        bytes.append(contentsOf: number.utf8)
+    }
+
+    /// The line, newline included.
+    func finished() -> [UInt8] {
+        var line = bytes
+        if format == .json { line.append(UInt8(ascii: "}")) }
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
+    private mutating func startField(_ key: String) {
+        switch format {
+        case .json:
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            appendJSONString(key)
+            bytes.append(UInt8(ascii: ":"))
+        case .text:
+            if !bytes.isEmpty { bytes.append(UInt8(ascii: " ")) }
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+        }
+    }
+
+    private mutating func appendJSONString(_ value: String) { appendQuoted(value, json: true) }
+
+    /// Bare when it is one printable word; otherwise quoted, so a value
+    /// never breaks the line.
+    private mutating func appendLogfmtValue(_ value: String) {
+        let bare = !value.isEmpty && value.utf8.allSatisfy { byte in
+            byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+                && byte != UInt8(ascii: "=")
+        }
+        if bare { bytes.append(contentsOf: value.utf8) } else { appendQuoted(value, json: false) }
+    }
+
+    /// `value` in double quotes, `"` and `\` escaped with a backslash, control
+    /// bytes as `\u00HH` (JSON, which also has `\n` and `\t`) or `\xHH` (logfmt).
+    private mutating func appendQuoted(_ value: String, json: Bool) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(byte)
+            case 0x0A where json: bytes.append(contentsOf: #"\n"#.utf8)
+            case 0x09 where json: bytes.append(contentsOf: #"\t"#.utf8)
+            case ..<0x20, 0x7F: appendEscape(json ? "\\u00" : "\\x", byte)
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscape(_ prefix: String, _ byte: UInt8) {
+        bytes.append(contentsOf: prefix.utf8)
+        for nibble in [byte >> 4, byte & 0xF] {
+            bytes.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+        }
+    }
+}
+
+/// swift-log lines as JSON objects on standard error, one `write` each:
+/// `time`, `level`, `label`, `pid`, `message`, then the metadata
+/// (`request_id` among them for lines about a request).
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = LogLine(.json)
+        line.add("time", WallClock.timestamp())
+        line.add("level", event.level.rawValue)
+        line.add("label", label)
+        line.add("pid", number: String(ProcessInfo.processInfo.processIdentifier))
+        line.add("message", "\(event.message)")
+        var all = metadata
+        if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
+        if let extra = event.metadata { all.merge(extra) { _, new in new } }
+        for key in all.keys.sorted() where !["time", "level", "label", "pid", "message"].contains(key) {
+            if let value = all[key] { line.add(key, "\(value)") }
+        }
+        LogFile.standardError.write(line.finished())
+    }
+}

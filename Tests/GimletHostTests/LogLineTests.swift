@@ -1,0 +1,59 @@
+import Foundation
+@testable import GimletHost
+import GimletHTTP
+import Testing
+
+/// The access log's line format and the request id, without a server.
+@Suite struct LogLineTests {
+    static func exchange(path: String, query: String = "", route: String? = "/notes/:id") -> FinishedExchange {
+        let start = ContinuousClock.now
+        var measures = RequestMeasures()
+        measures.backendRoundTrips = 1
+        measures.sessionLoad = .microseconds(412)
+        return FinishedExchange(
+            method: .get, path: path, query: query, requestID: "5f0c", route: route, status: 200, bytes: 512,
+            began: start, bodyRead: start, responded: start + .microseconds(3000),
+            written: start + .microseconds(3214), measures: measures)
+    }
+
+    @Test func aTextLineIsLogfmtInTheDocumentedOrder() {
+        let log = AccessLog(file: .standardOutput, format: .text, includesQuery: false)
+        let line = String(decoding: log.line(for: Self.exchange(path: "/notes/7", query: "token=x"),
+                                             time: "2026-11-22T10:15:02.123Z"), as: UTF8.self)
+        #expect(line == "time=2026-11-22T10:15:02.123Z request_id=5f0c pid=\(getpid()) method=GET path=/notes/7 route=/notes/:id status=200 bytes=512 duration_ms=3.214 backend_ms=0.412 backend_round_trips=1\n")
+    }
+
+    /// A path a client chose cannot break the line or forge a field.
+    @Test func valuesThatCouldBreakALineAreQuotedAndEscaped() {
+        let log = AccessLog(file: .standardOutput, format: .text, includesQuery: true)
+        let line = String(decoding: log.line(for: Self.exchange(path: "/a b\"c\\d\n status=500", query: "q=1",
+                                                                route: nil), time: "t"), as: UTF8.self)
+        #expect(line.contains(#"path="/a b\"c\\d\x0a status=500" query="q=1" route=- status=200"#), "\(line)")
+        #expect(line.filter { $0 == "\n" }.count == 1)
+    }
+
+    @Test func aJSONLineParsesWithTheSameFields() throws {
+        let log = AccessLog(file: .standardOutput, format: .json, includesQuery: true)
+        let bytes = log.line(for: Self.exchange(path: "/a\"\u{1}\u{e9}", query: "q=1"), time: "t")
+        #expect(bytes.last == 0x0A)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+        #expect(object["path"] as? String == "/a\"\u{1}\u{e9}")
+        #expect(object["query"] as? String == "q=1")
+        #expect((object["status"] as? NSNumber)?.intValue == 200)
+        #expect((object["duration_ms"] as? NSNumber)?.doubleValue == 3.214)
+        #expect(object["route"] as? String == "/notes/:id")
+    }
+
+    @Test func aSaneRequestIDIsKeptAnythingElseReplaced() {
+        #expect(RequestID.accepted("f3a9c0de-12:ab/x@y+z=") == "f3a9c0de-12:ab/x@y+z=")
+        #expect(RequestID.accepted(String(repeating: "a", count: 64)) != nil)
+        for bad in ["", "has space", "quote\"", "new\nline", String(repeating: "a", count: 65), "caf\u{e9}"] {
+            #expect(RequestID.accepted(bad) == nil, "\(bad)")
+        }
+        let made = (0..<1000).map { _ in RequestID.make() }
+        #expect(Set(made).count == 1000)
+        #expect(made.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+        #expect(RequestID.of(CGIEnvironment(["HTTP_X_REQUEST_ID": "from-nginx"])) == "from-nginx")
+        #expect(RequestID.of(CGIEnvironment(["HTTP_X_REQUEST_ID": "bad id"])).count == 32)
+    }
+}
