@@ -28,7 +28,7 @@ final class AccessLog: Sendable {
     let format: LogFormat
     /// Whether lines carry the query string (it may hold tokens: off by default).
     let includesQuery: Bool
-    private let pid = String(ProcessInfo.processInfo.processIdentifier)
+    private let pid = Int(ProcessInfo.processInfo.processIdentifier)
 
     init(file: LogFile, format: LogFormat, includesQuery: Bool) {
         self.file = file
@@ -46,16 +46,16 @@ final class AccessLog: Sendable {
         var line = LogLine(format)
         line.add("time", time)
         line.add("request_id", exchange.requestID)
-        line.add("pid", number: pid)
+        line.add("pid", integer: pid)
         line.add("method", exchange.method.rawValue)
         line.add("path", exchange.path)
         if includesQuery, !exchange.query.isEmpty { line.add("query", exchange.query) }
         line.add("route", exchange.route ?? "-")
-        line.add("status", number: String(exchange.status))
-        line.add("bytes", number: String(exchange.bytes))
-        line.add("duration_ms", number: (exchange.written - exchange.began).preciseMilliseconds)
-        line.add("backend_ms", number: exchange.measures.backendTime.preciseMilliseconds)
-        line.add("backend_round_trips", number: String(exchange.measures.backendRoundTrips))
+        line.add("status", integer: exchange.status)
+        line.add("bytes", integer: exchange.bytes)
+        line.add("duration_ms", milliseconds: exchange.written - exchange.began)
+        line.add("backend_ms", milliseconds: exchange.measures.backendTime)
+        line.add("backend_round_trips", integer: exchange.measures.backendRoundTrips)
         return line.finished()
     }
 }

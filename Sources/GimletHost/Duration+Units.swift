@@ -12,13 +12,6 @@ extension Duration {
         return "\(micros / 1000).\(micros % 1000 / 100)"
     }
 
-    /// Milliseconds with three decimals (microsecond resolution), for the access log.
-    var preciseMilliseconds: String {
-        let micros = microseconds
-        let fraction = String(micros % 1000)
-        return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
-    }
-
     /// In seconds, as a Double.
     var seconds: Double {
         let (whole, attoseconds) = components

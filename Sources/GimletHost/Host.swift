@@ -260,10 +260,7 @@ public struct Host: Sendable {
         loggingBootstrapped.withLock { done in
             guard !done else { return }
             done = true
-            switch format {
-            case .text: LoggingSystem.bootstrap(StreamLogHandler.standardError)
-            case .json: LoggingSystem.bootstrap(JSONLogHandler.init)
-            }
+            LoggingSystem.bootstrap { HostLogHandler(label: $0, format: format) }
         }
     }
 }

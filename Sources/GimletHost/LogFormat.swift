@@ -39,6 +39,36 @@ struct LogLine {
         bytes.append(contentsOf: number.utf8)
     }
 
+    /// A whole number field, its digits written straight into the line.
+    mutating func add(_ key: String, integer: Int) {
+        startField(key)
+        appendDigits(integer)
+    }
+
+    /// A duration in milliseconds with three decimals (microseconds).
+    mutating func add(_ key: String, milliseconds duration: Duration) {
+        startField(key)
+        let micros = Int(clamping: duration.microseconds)
+        appendDigits(micros / 1000)
+        bytes.append(UInt8(ascii: "."))
+        let fraction = micros % 1000
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
+    }
+
+    private mutating func appendDigits(_ value: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        }
+    }
+
     /// The line, newline included.
     func finished() -> [UInt8] {
         var line = bytes
@@ -65,9 +95,15 @@ struct LogLine {
     /// Bare when it is one printable word; otherwise quoted, so a value
     /// never breaks the line.
     private mutating func appendLogfmtValue(_ value: String) {
-        let bare = !value.isEmpty && value.utf8.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
-                && byte != UInt8(ascii: "=")
+        let utf8 = value.utf8.span
+        var bare = !utf8.isEmpty
+        for index in utf8.indices {
+            let byte = utf8[index]
+            if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+                || byte == UInt8(ascii: "=") {
+                bare = false
+                break
+            }
         }
         if bare { bytes.append(contentsOf: value.utf8) } else { appendQuoted(value, json: false) }
     }
@@ -98,16 +134,26 @@ struct LogLine {
     }
 }
 
-/// swift-log lines as JSON objects on standard error, one `write` each:
-/// `time`, `level`, `label`, `pid`, `message`, then the metadata
-/// (`request_id` among them for lines about a request).
-struct JSONLogHandler: LogHandler {
+/// swift-log lines on standard error, one `write` each, in `format`:
+///
+/// - `text`: `2026-11-22T10:15:02.123Z warning gimlet : key=value … [module] message`
+///   (swift-log's stream format, with UTC milliseconds);
+/// - `json`: one object with `time`, `level`, `label`, `pid`, `message`,
+///   then the metadata.
+///
+/// Metadata is formatted only when a line is written: setting it (the
+/// request id, on every request) costs a dictionary insert.
+struct HostLogHandler: LogHandler {
     let label: String
+    let format: LogFormat
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String) { self.label = label }
+    init(label: String, format: LogFormat) {
+        self.label = label
+        self.format = format
+    }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -115,18 +161,27 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = LogLine(.json)
-        line.add("time", WallClock.timestamp())
-        line.add("level", event.level.rawValue)
-        line.add("label", label)
-        line.add("pid", number: String(ProcessInfo.processInfo.processIdentifier))
-        line.add("message", "\(event.message)")
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        for key in all.keys.sorted() where !["time", "level", "label", "pid", "message"].contains(key) {
-            if let value = all[key] { line.add(key, "\(value)") }
+        let sorted = all.sorted { $0.key < $1.key }
+        switch format {
+        case .text:
+            var line = "\(WallClock.timestamp()) \(event.level) \(label) :"
+            for (key, value) in sorted { line += " \(key)=\(value)" }
+            line += " [\(event.source)] \(event.message)\n"
+            LogFile.standardError.write(Array(line.utf8))
+        case .json:
+            var line = LogLine(.json)
+            line.add("time", WallClock.timestamp())
+            line.add("level", event.level.rawValue)
+            line.add("label", label)
+            line.add("pid", number: String(ProcessInfo.processInfo.processIdentifier))
+            line.add("message", "\(event.message)")
+            for (key, value) in sorted where !["time", "level", "label", "pid", "message"].contains(key) {
+                line.add(key, "\(value)")
+            }
+            LogFile.standardError.write(line.finished())
         }
-        LogFile.standardError.write(line.finished())
     }
 }

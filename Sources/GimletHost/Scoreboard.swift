@@ -148,7 +148,7 @@ final class Scoreboard: Sendable {
         words[base + ThreadWord.sequence] = sequence &+ 1  // odd: being written
         words[base + ThreadWord.handle] = handle
         words[base + ThreadWord.start] = ProcessClock.nanoseconds()
-        words[base + ThreadWord.method] = Self.pack(method.utf8.prefix(8))
+        store(method, at: base + ThreadWord.method, bytes: 8)
         store(path, at: base + ThreadWord.path, bytes: Self.pathBytes)
         store(requestID, at: base + ThreadWord.requestID, bytes: Self.requestIDBytes)
         words[base + ThreadWord.serial] = words[base + ThreadWord.serial] &+ 1
@@ -241,22 +241,30 @@ final class Scoreboard: Sendable {
 
     /// Writes the first `bytes` bytes of `text` (zero-padded) from word `start` on.
     private func store(_ text: String, at start: Int, bytes: Int) {
-        let utf8 = Array(text.utf8.prefix(bytes))
-        for word in 0..<(bytes / 8) {
-            let first = word * 8
-            words[start + word] = first < utf8.count ? Self.pack(utf8[first..<min(first + 8, utf8.count)]) : 0
+        // Straight from the UTF-8 view: no array per request.
+        var word = 0, value: UInt64 = 0, shift: UInt64 = 0
+        for byte in text.utf8.prefix(bytes) {
+            value |= UInt64(byte) << shift
+            shift += 8
+            if shift == 64 {
+                words[start + word] = value
+                word += 1
+                (value, shift) = (0, 0)
+            }
+        }
+        if shift > 0 {
+            words[start + word] = value
+            word += 1
+        }
+        while word < bytes / 8 {
+            words[start + word] = 0
+            word += 1
         }
     }
 
     /// The text ``store(_:at:bytes:)`` wrote.
     private func load(at start: Int, bytes: Int) -> String {
         Self.unpack((0..<(bytes / 8)).map { words[start + $0] })
-    }
-
-    private static func pack<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
-        var value: UInt64 = 0
-        for (index, byte) in bytes.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
-        return value
     }
 
     private static func unpack(_ values: [UInt64]) -> String {
