@@ -133,7 +133,7 @@ public struct Host: Sendable {
         source.setEventHandler {
             do {
                 try responder.reload()
-                logger.notice("SIGHUP: reloaded (secret files read again)")
+                logger.notice("SIGHUP: reloaded (the files the app reads, such as GIMLET_SECRET_FILE, if it has any)")
             } catch {
                 logger.error("SIGHUP: reload failed, the keys in use stay: \(error)")
             }
