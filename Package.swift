@@ -91,8 +91,7 @@ let package = Package(
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletTransport", "GimletFastCGI", "GimletSCGI", "Gimlet", "GimletSQLite", "GimletRedis",
-                "CStackCapture",
+                "GimletHTTP", "GimletTransport", "GimletFastCGI", "GimletSCGI", "CStackCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -112,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "session-lab",
             dependencies: [
-                "Gimlet", "GimletHost", "SessionLabApp",
+                "Gimlet", "GimletHost", "GimletSQLite", "GimletRedis", "SessionLabApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/session-lab/Main",
@@ -123,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "notes",
             dependencies: [
-                "Gimlet", "GimletHost", "GimletHTTP",
+                "Gimlet", "GimletHost", "GimletHTTP", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/notes"

@@ -87,3 +87,16 @@ extension RedisSessionBackend.Configuration {
 private func decodedUserInfo<S: StringProtocol>(_ text: S) -> String {
     PercentDecoding.decode(text, plusAsSpace: false) ?? String(text)
 }
+
+extension SessionBackendOpener {
+    /// `redis://[[user]:password@]host[:port][/db][?prefix=&timeout_ms=]` and
+    /// `redis+unix:///path/redis.sock[?db=&password=&prefix=&timeout_ms=]`:
+    /// ``RedisSessionBackend``.
+    public static var redis: SessionBackendOpener {
+        SessionBackendOpener(
+            schemes: ["redis://", "redis+unix://"],
+            forms: ["redis://[:password@]host[:port][/db]", "redis+unix:///path/redis.sock"],
+            configuration: { try RedisSessionBackend.Configuration(url: $0) },
+            start: { try RedisSessionBackend($0) })
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Gimlet
 
 extension SQLiteSessionBackend.Configuration {
@@ -50,6 +51,53 @@ extension SQLiteSessionBackend.Configuration {
             default:
                 throw SessionConfigurationError("unknown option \(String(reflecting: name)) in \(String(reflecting: url)); known: busy_timeout_ms, synchronous, sweep_interval")
             }
+        }
+    }
+}
+
+extension SessionBackendOpener {
+    /// `sqlite:///abs/path.sqlite` and `sqlite:relative.sqlite`, with
+    /// `?busy_timeout_ms=&synchronous=&sweep_interval=`: ``SQLiteSessionBackend``.
+    ///
+    /// Starting one creates the file's directory if needed, and checks that
+    /// this process can write there.
+    public static var sqlite: SessionBackendOpener {
+        SessionBackendOpener(
+            schemes: ["sqlite:"], forms: ["sqlite:///abs/path.sqlite", "sqlite:relative.sqlite"],
+            configuration: { try SQLiteSessionBackend.Configuration(url: $0) },
+            start: { configuration in
+                try SQLiteSessionBackend.prepareDirectory(of: configuration.path)
+                return try SQLiteSessionBackend(configuration)
+            })
+    }
+}
+
+extension SQLiteSessionBackend {
+    /// The embedded default: `sqlite:` in `GIMLET_DATA_DIR`, or in `data`
+    /// under the working directory; always an absolute path, so the log and
+    /// error messages say exactly where sessions go.
+    public static func defaultURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        var directory = environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
+        if !directory.hasPrefix("/") {
+            directory = FileManager.default.currentDirectoryPath + "/" + directory
+        }
+        return "sqlite://" + directory + "/sessions.sqlite"
+    }
+
+    /// Creates the database's directory if needed, and checks that this
+    /// process can write there (SQLite keeps `-wal` and `-shm` files beside it).
+    static func prepareDirectory(of path: String) throws(SessionConfigurationError) {
+        let parent = (path as NSString).deletingLastPathComponent
+        let absolute = parent.hasPrefix("/") ? parent
+            : FileManager.default.currentDirectoryPath + (parent.isEmpty ? "" : "/" + parent)
+        let advice = "set GIMLET_DATA_DIR (or GIMLET_BACKEND=sqlite:///path/sessions.sqlite) to a directory this user (\(ProcessInfo.processInfo.userName)) can write"
+        do {
+            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+        } catch {
+            throw SessionConfigurationError("cannot create the session directory \(absolute); \(advice)")
+        }
+        guard FileManager.default.isWritableFile(atPath: absolute) else {
+            throw SessionConfigurationError("the session directory \(absolute) is not writable; \(advice)")
         }
     }
 }

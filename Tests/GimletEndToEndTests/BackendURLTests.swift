@@ -1,26 +1,61 @@
 import Foundation
 import Gimlet
-import GimletHost
+import GimletRedis
+import GimletSQLite
 import Testing
 
 @Suite struct BackendURLs {
     @Test(arguments: ["mongodb://db", "sqlite://host/x.sqlite", "redis://h:99999", "memcached:", "", "sqlite:"])
     func badURLsAreRefusedWithTheAcceptedForms(url: String) {
-        let error = #expect(throws: SessionConfigurationError.self) { try SessionBackends.open(url: url) }
+        let error = #expect(throws: SessionConfigurationError.self) { try SessionBackends(.sqlite, .redis).open(url: url) }
         #expect(error?.message.contains("sqlite:///abs/path.sqlite") == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("redis://") == true)
     }
 
     @Test func eachSchemeOpensItsBackend() throws {
         let directory = try TemporaryDirectory()
-        #expect(try SessionBackends.open(url: "none") == nil)
-        #expect(try SessionBackends.open(url: "memory:")?.name == "memory:")
-        let sqlite = try SessionBackends.open(url: "sqlite://" + directory.file("nested/dir/s.sqlite"))
+        #expect(try SessionBackends(.sqlite, .redis).open(url: "none") == nil)
+        #expect(try SessionBackends(.sqlite, .redis).open(url: "memory:")?.name == "memory:")
+        let sqlite = try SessionBackends(.sqlite, .redis).open(url: "sqlite://" + directory.file("nested/dir/s.sqlite"))
         #expect(sqlite?.name == "sqlite:" + directory.file("nested/dir/s.sqlite"))
         #expect(FileManager.default.fileExists(atPath: directory.file("nested/dir/s.sqlite")))
         let unreachable = #expect(throws: SessionConfigurationError.self) {
-            try SessionBackends.open(url: "redis://127.0.0.1:1/0?timeout_ms=200")
+            try SessionBackends(.sqlite, .redis).open(url: "redis://127.0.0.1:1/0?timeout_ms=200")
         }
         #expect(unreachable?.message.contains("cannot start") == true)
+    }
+}
+
+@Suite struct LinkedBackends {
+    @Test func onlyTheListedBackendsAreAcceptedAndListed() throws {
+        let redisOnly = SessionBackends(.redis)
+        let error = #expect(throws: SessionConfigurationError.self) {
+            try redisOnly.open(url: "sqlite:///tmp/x.sqlite")
+        }
+        #expect(error?.message.contains("unknown session backend") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("redis+unix://") == true)
+        #expect(error?.message.contains("sqlite:///abs/path.sqlite") == false, "lists only what is linked")
+        #expect(redisOnly.acceptedForms == "redis://[:password@]host[:port][/db], redis+unix:///path/redis.sock, memory:, none")
+        #expect(try SessionBackends().open(url: "memory:")?.name == "memory:")
+    }
+
+    /// An app without sessions pays for none of their C libraries: the host
+    /// no longer opens backends itself.
+    @Test func anAppWithoutSessionsLinksNoCryptoSQLiteOrHiredis() throws {
+        let ldd = try Tool.path("ldd", package: "libc-bin")
+        func libraries(_ binary: String) throws -> String {
+            let result = try runToCompletion(ldd, [try Repository.binary(binary)])
+            #expect(result.status == 0)
+            return String(decoding: result.output, as: UTF8.self)
+        }
+        let hello = try libraries("hello")
+        for library in ["libcrypto", "libsqlite3", "libhiredis"] {
+            #expect(!hello.contains(library), "hello links \(library):\n\(hello)")
+        }
+        #expect(hello.contains("libfcgi"))
+        let lab = try libraries("session-lab")
+        for library in ["libcrypto", "libsqlite3", "libhiredis"] {
+            #expect(lab.contains(library), "session-lab, which has sessions, links \(library)")
+        }
     }
 }

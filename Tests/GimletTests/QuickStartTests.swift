@@ -4,7 +4,7 @@ import GimletTesting
 import Testing
 
 /// The README's Quick Start, verbatim but for `Host.main` and the backend
-/// opener (`SessionBackends` lives in GimletHost), driven in-process. The
+/// opener (this target links no SQLite or Redis), driven in-process. The
 /// whole Quick Start also runs as its own package behind nginx (OwnPackage).
 @Suite struct ReadmeQuickStart {
     func quickStartRouter() throws -> Router {

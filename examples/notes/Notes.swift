@@ -14,6 +14,8 @@ import Foundation
 import Gimlet
 import GimletHTTP
 import GimletHost
+import GimletRedis
+import GimletSQLite
 
 @main
 struct Notes: ParsableCommand {
@@ -26,9 +28,9 @@ struct Notes: ParsableCommand {
     func run() throws {
         var environment = ProcessInfo.processInfo.environment
         if environment["GIMLET_BACKEND"] == nil {
-            environment["GIMLET_BACKEND"] = SessionBackends.defaultURL(environment: environment)
+            environment["GIMLET_BACKEND"] = SQLiteSessionBackend.defaultURL(environment: environment)
         }
-        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends.open(url:))
+        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
         try Host(try Notes.router(sessions, importer: importer), configuration: try host.configuration()).run()
     }

@@ -6,6 +6,8 @@ import ArgumentParser
 import Foundation
 import Gimlet
 import GimletHost
+import GimletRedis
+import GimletSQLite
 import SessionLabApp
 
 @main
@@ -52,10 +54,10 @@ struct SessionLab: ParsableCommand {
         if let secretFile { environment["GIMLET_SECRET_FILE"] = secretFile }
         if let encryptionKeyFile { environment["GIMLET_ENCRYPTION_KEY_FILE"] = encryptionKeyFile }
         environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"]
-            ?? SessionBackends.defaultURL(environment: environment)
+            ?? SQLiteSessionBackend.defaultURL(environment: environment)
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
-        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends.open(url:))
+        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
         let hostConfiguration = try host.configuration()
         let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
         if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {

@@ -1,0 +1,98 @@
+/// One kind of server-side backend as an app links it: the URL schemes it
+/// answers, the forms its URLs take, how to read a URL and how to start one.
+///
+/// Each backend library offers its own (`.sqlite` in GimletSQLite, `.redis`
+/// in GimletRedis); an app lists the ones it links in ``SessionBackends``, so
+/// a backend it does not list is neither linked nor accepted.
+///
+/// ```swift
+/// extension SessionBackendOpener {
+///     public static var mystore: SessionBackendOpener {
+///         SessionBackendOpener(
+///             schemes: ["mystore://"], forms: ["mystore://host[:port]"],
+///             configuration: MyStoreBackend.Configuration.init(url:),
+///             start: MyStoreBackend.init)
+///     }
+/// }
+/// ```
+public struct SessionBackendOpener: Sendable {
+    /// The URL prefixes this backend answers, such as `redis://`.
+    public let schemes: [String]
+    /// The accepted forms of its URLs, shown when a URL is refused.
+    public let forms: [String]
+    /// Reads a URL, then returns what starts the backend it names.
+    let read: @Sendable (String) throws -> @Sendable () throws -> any SessionBackend
+
+    /// An opener for URLs starting with one of `schemes`.
+    ///
+    /// - Parameters:
+    ///   - schemes: URL prefixes, such as `redis://`.
+    ///   - forms: the accepted forms, for error messages.
+    ///   - configuration: reads a URL; throws ``SessionConfigurationError``
+    ///     saying what is wrong with it (the accepted forms are added).
+    ///   - start: opens the backend; a ``SessionConfigurationError`` it throws
+    ///     reaches the user as it is, any other error as "cannot start".
+    public init<Configuration: Sendable>(
+        schemes: [String], forms: [String],
+        configuration: @escaping @Sendable (String) throws -> Configuration,
+        start: @escaping @Sendable (Configuration) throws -> any SessionBackend
+    ) {
+        self.schemes = schemes
+        self.forms = forms
+        self.read = { url in
+            let parsed = try configuration(url)
+            return { try start(parsed) }
+        }
+    }
+}
+
+/// The backends an app links, opened by URL.
+///
+/// `memory:` (one process only) and `none` (every key client-side) are
+/// always there; the others are the openers given.
+///
+/// ```swift
+/// let backends = SessionBackends(.sqlite, .redis)
+/// let sessions = try SessionConfiguration(environment: environment, backends: backends.open(url:))
+/// ```
+public struct SessionBackends: Sendable {
+    /// The openers given, in order.
+    public let openers: [SessionBackendOpener]
+
+    /// The backends `openers` open, plus `memory:` and `none`.
+    public init(_ openers: SessionBackendOpener...) {
+        self.openers = openers
+    }
+
+    /// Every accepted form, for error messages: exactly what is linked.
+    public var acceptedForms: String {
+        (openers.flatMap(\.forms) + ["memory:", "none"]).joined(separator: ", ")
+    }
+
+    /// The backend `url` names (`nil` for `none`).
+    ///
+    /// - Throws: ``SessionConfigurationError`` for an unknown scheme or a
+    ///   malformed URL, listing the accepted forms; or one saying the backend
+    ///   cannot start, with its error.
+    public func open(url: String) throws -> (any SessionBackend)? {
+        guard let opener = openers.first(where: { opener in opener.schemes.contains { url.hasPrefix($0) } }) else {
+            if url == "none" || url == "memory:" || url == "memory" {
+                return try SessionConfiguration.builtInBackend(url: url)
+            }
+            throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: \(acceptedForms)")
+        }
+        let start: @Sendable () throws -> any SessionBackend
+        do {
+            start = try opener.read(url)
+        } catch let error as SessionConfigurationError {
+            throw SessionConfigurationError("\(error.message); accepted: \(acceptedForms)")
+        }
+        do {
+            return try start()
+        } catch let error as SessionConfigurationError {
+            throw error
+        } catch {
+            throw SessionConfigurationError("session backend \(url) cannot start: \(error)")
+        }
+    }
+}
