@@ -18,6 +18,16 @@ final class SessionContext: Sendable {
         keys = Mutex(try Self.codec(configuration))
     }
 
+    /// What a request without the session middleware gets a throwaway
+    /// session from: a random secret, no backend; nothing of it is kept.
+    static let unwired: SessionContext = {
+        do {
+            return try SessionContext(SessionConfiguration(secrets: [SessionID.random().hex + SessionID.random().hex]))
+        } catch {
+            preconditionFailure("a random 64-hex-digit secret was refused: \(error)")
+        }
+    }()
+
     /// The signing and encryption keys now in use.
     var codec: CookieCodec { keys.withLock { $0 } }
 
@@ -219,12 +229,15 @@ extension Request {
     /// The request's session, made by ``SessionMiddleware``.
     ///
     /// Using it marks the response as depending on cookies (`Vary: Cookie`).
-    /// Using it in an app without `SessionMiddleware` is a programming error
-    /// and stops the process with a message saying so.
+    /// Using it in an app without `SessionMiddleware` is a programming
+    /// error: that request gets a throwaway session and, whatever the handler
+    /// returns, a 500 with a log line saying how to fix it. Other requests go
+    /// on as before.
     public var session: Session {
-        guard let holder = storage[SessionHolderKey.self] else {
-            preconditionFailure("request.session used, but SessionMiddleware is not installed: router.use(try SessionMiddleware(configuration))")
-        }
+        if let holder = storage[SessionHolderKey.self] { return holder.session(for: self) }
+        wiringError = "request.session used, but SessionMiddleware is not installed: router.use(try SessionMiddleware(configuration))"
+        let holder = SessionHolder(context: SessionContext.unwired)
+        storage[SessionHolderKey.self] = holder
         return holder.session(for: self)
     }
 }

@@ -56,6 +56,10 @@ public final class Request {
     package internal(set) var routePattern: String?
     /// What the session layer measured of this request.
     package var measures = RequestMeasures()
+    /// A mistake in the app's wiring that this request ran into, such as
+    /// `request.session` without the session middleware: the router logs it
+    /// and answers 500 for this request alone, whatever the handler returned.
+    package var wiringError: String?
 
     /// Creates a request from a CGI environ and body.
     ///

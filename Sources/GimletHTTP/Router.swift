@@ -151,19 +151,30 @@ public struct Router: Responder {
     /// in the form the client accepts (``HTTPError/response(for:)``).
     ///
     /// A request whose async code was cancelled (``Request/cancellation``)
-    /// answers that cancellation's status, whatever the handler returned.
+    /// answers that cancellation's status, whatever the handler returned; one
+    /// that ran into a wiring mistake (`request.session` without the session
+    /// middleware) answers a logged 500, and the process goes on serving.
     public func respond(to request: Request) -> Response {
         do {
             let response = try run(request, middlewareIndex: 0)
+            if let wiringError = request.wiringError { return miswired(request, wiringError) }
             if let cancellation = request.cancellation { return cancelled(request, cancellation) }
             return response
         } catch {
+            if let wiringError = request.wiringError { return miswired(request, wiringError) }
             if let cancellation = request.cancellation { return cancelled(request, cancellation) }
             request.logger.error("handler failed", metadata: [
                 "method": "\(request.method)", "path": "\(request.path)", "error": "\(String(reflecting: error))",
             ])
             return HTTPError(.internalServerError).response(for: request)
         }
+    }
+
+    private func miswired(_ request: Request, _ wiringError: String) -> Response {
+        request.logger.error("the app is wired wrong; answered 500", metadata: [
+            "method": "\(request.method)", "path": "\(request.path)", "error": "\(wiringError)",
+        ])
+        return HTTPError(.internalServerError).response(for: request)
     }
 
     private func cancelled(_ request: Request, _ cancellation: RequestCancellation) -> Response {

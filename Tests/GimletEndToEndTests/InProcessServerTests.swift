@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Gimlet
 import GimletFastCGI
 import GimletHTTP
 import Logging
@@ -73,6 +74,35 @@ final class Handoff<Value: Sendable>: Sendable {
         #expect(answer.text == "done slowly")
         #expect(stopped.take(seconds: 10) == true, "run() returns once the in-flight request is done")
         #expect(try client.get("/").status == 502, "a stopped server accepts nothing new")
+    }
+
+    /// `request.session` without the session middleware once stopped the
+    /// process (a precondition), with every request in flight.
+    @Test func aSessionWithoutItsMiddlewareCostsOnlyThatRequest() throws {
+        let directory = try TemporaryDirectory("gimlet-wiring")
+        let handlerStarted = DispatchSemaphore(value: 0)
+        var router = Router()
+        router.get("/slow") { _ in
+            handlerStarted.signal()
+            Thread.sleep(forTimeInterval: 1)
+            return .text("done slowly")
+        }
+        router.get("/visit") { request in
+            request.session["visits"] = 1
+            return .text("counted")
+        }
+        let running = try start(router, threads: 2, in: directory)
+        defer { running.server.stop() }
+
+        let slow = Handoff<HTTPResult?>()
+        Thread { slow.put(try? running.client.get("/slow")) }.start()
+        #expect(handlerStarted.wait(timeout: .now() + 10) == .success)
+        let visit = try running.client.get("/visit")
+        #expect(visit.status == 500)
+        #expect(visit.text == "Internal Server Error")
+        let answer = try #require(slow.take(seconds: 10) ?? nil)
+        #expect(answer.status == 200, "the request in flight is answered")
+        #expect(try running.client.get("/").text == "up", "and the process goes on serving")
     }
 
     @Test func aClientThatGoesAwayDoesNotCostTheWorker() throws {
