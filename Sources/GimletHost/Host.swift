@@ -71,7 +71,8 @@ public struct Host: Sendable {
                                      accessLog: accessLog)
             watchdog = Watchdog(scoreboard: scoreboard, slot: slot, settings: operations, supervised: supervised,
                                 logger: logger)
-            served = StatusResponder(app: responder, scoreboard: scoreboard, settings: operations, listener: listener)
+            served = StatusResponder(app: responder, scoreboard: scoreboard, slot: slot, settings: operations,
+                                     listener: listener)
         }
         let server: any TransportServer
         if configuration.scgi != nil {

@@ -28,7 +28,10 @@ final class Scoreboard: Sendable {
     private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4 }
     // Process record words.
     private static let processWords = 8
-    enum ProcessWord { static let pid = 0, state = 1, started = 2, heartbeat = 3, baseline = 4, recycle = 5 }
+    enum ProcessWord {
+        static let pid = 0, state = 1, started = 2, heartbeat = 3, baseline = 4, recycle = 5
+        static let connections = 6, connectionChurn = 7  // two 32-bit halves each
+    }
     // Thread record words.
     private static let threadWords = 48
     enum ThreadWord {
@@ -97,6 +100,8 @@ final class Scoreboard: Sendable {
     func claim(_ slot: Int) {
         let base = processBase(slot)
         words[base + ProcessWord.recycle] = 0
+        words[base + ProcessWord.connections] = 0
+        words[base + ProcessWord.connectionChurn] = 0
         words[base + ProcessWord.baseline] = (0..<threadCapacity).reduce(0) { $0 + words[threadBase(slot, $1) + ThreadWord.requests] }
         words[base + ProcessWord.started] = UInt64(max(0, time(nil)))
         words[base + ProcessWord.heartbeat] = ProcessClock.nanoseconds()
@@ -132,6 +137,31 @@ final class Scoreboard: Sendable {
         let last = words[processBase(slot) + ProcessWord.heartbeat]
         let now = ProcessClock.nanoseconds()
         return now > last ? Double(now - last) / 1e9 : 0
+    }
+
+    /// The session backend connections of the process in `slot`, from its
+    /// pools (``GimletHTTP/PoolTotals``).
+    struct Connections: Equatable {
+        var open = 0, inUse = 0, created = 0, discarded = 0
+    }
+
+    /// Writes this process's ``GimletHTTP/PoolTotals`` into `slot`.
+    func storeConnections(_ slot: Int) {
+        func pair(_ high: Int, _ low: Int) -> UInt64 {
+            UInt64(UInt32(clamping: high)) << 32 | UInt64(UInt32(clamping: low))
+        }
+        let base = processBase(slot)
+        words[base + ProcessWord.connections] = pair(PoolTotals.open.load(ordering: .relaxed),
+                                                      PoolTotals.inUse.load(ordering: .relaxed))
+        words[base + ProcessWord.connectionChurn] = pair(PoolTotals.created.load(ordering: .relaxed),
+                                                          PoolTotals.discarded.load(ordering: .relaxed))
+    }
+
+    func connections(_ slot: Int) -> Connections {
+        let base = processBase(slot)
+        let now = words[base + ProcessWord.connections], churn = words[base + ProcessWord.connectionChurn]
+        return Connections(open: Int(now >> 32), inUse: Int(now & 0xFFFF_FFFF),
+                           created: Int(churn >> 32), discarded: Int(churn & 0xFFFF_FFFF))
     }
 
     /// A worker asks to be replaced (`--max-requests`); the supervisor starts its successor first.

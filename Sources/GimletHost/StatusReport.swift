@@ -15,6 +15,8 @@ struct StatusReport {
         var requests: UInt64
         var busyThreads: Int
         var current: [Scoreboard.CurrentRequest]
+        /// As of the worker's last heartbeat (at most 100 ms old).
+        var connections: Scoreboard.Connections
     }
 
     typealias Word = Scoreboard.ThreadWord
@@ -56,12 +58,14 @@ struct StatusReport {
             return Worker(slot: slot, pid: scoreboard.pid(slot), state: "\(state)",
                           started: scoreboard.words[scoreboard.processBase(slot) + Scoreboard.ProcessWord.started],
                           requests: scoreboard.requestsOfCurrentProcess(slot), busyThreads: current.count,
-                          current: current)
+                          current: current, connections: scoreboard.connections(slot))
         }
     }
 
     var busyThreads: Int { workers.reduce(0) { $0 + $1.busyThreads } }
     var idleThreads: Int { workers.count * threadsPerWorker - busyThreads }
+    var connectionsOpen: Int { workers.reduce(0) { $0 + $1.connections.open } }
+    var connectionsInUse: Int { workers.reduce(0) { $0 + $1.connections.inUse } }
 
     // MARK: - JSON
 
@@ -82,11 +86,16 @@ struct StatusReport {
             ] as [String: Any],
             "session_backend": [
                 "round_trips": roundTrips, "failures": failures, "seconds": backendSeconds,
+                "connections_open": connectionsOpen, "connections_in_use": connectionsInUse,
             ] as [String: Any],
             "workers": workers.map { worker -> [String: Any] in
                 [
                     "pid": worker.pid, "state": worker.state, "start_time": worker.started, "requests": worker.requests,
                     "busy_threads": worker.busyThreads,
+                    "session_backend_connections": [
+                        "open": worker.connections.open, "in_use": worker.connections.inUse,
+                        "created": worker.connections.created, "discarded": worker.connections.discarded,
+                    ],
                     "current": worker.current.map { ["method": $0.method, "path": $0.path, "request_id": $0.requestID, "seconds": $0.seconds] as [String: Any] },
                 ]
             },
@@ -147,6 +156,9 @@ struct StatusReport {
         out += "gimlet_session_backend_failures_total \(failures)\n"
         family("gimlet_session_backend_seconds_total", "counter", "Time spent in session backend round trips.")
         out += "gimlet_session_backend_seconds_total \(backendSeconds)\n"
+        family("gimlet_session_backend_connections", "gauge", "Pooled session backend connections of the live worker processes, by state.")
+        out += "gimlet_session_backend_connections{state=\"in_use\"} \(connectionsInUse)\n"
+        out += "gimlet_session_backend_connections{state=\"idle\"} \(connectionsOpen - connectionsInUse)\n"
         family("gimlet_worker_requests", "gauge", "Requests served by each live worker process since it started.")
         for worker in workers { out += "gimlet_worker_requests{pid=\"\(worker.pid)\"} \(worker.requests)\n" }
         family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.")

@@ -13,6 +13,8 @@ import Synchronization
 struct StatusResponder: Responder {
     let app: any Responder
     let scoreboard: Scoreboard
+    /// This process's slot on it.
+    let slot: Int
     let settings: OperationsSettings
     /// The listening socket, once the transport has opened it (-1 before).
     let listener: ListenerHandle
@@ -40,6 +42,8 @@ struct StatusResponder: Responder {
         } else {
             return app.respond(to: request)
         }
+        // This process's own figures as of now, not of its last heartbeat.
+        scoreboard.storeConnections(slot)
         let report = StatusReport(scoreboard: scoreboard, listenQueue: listener.queueLength())
         var response = prometheus
             ? Response.text(report.prometheus())

@@ -48,6 +48,7 @@ final class Watchdog: Sendable {
         var loggedStuck: [Int: (serial: UInt64, at: Double)] = [:]
         while !stopped.load(ordering: .relaxed) {
             scoreboard.beat(slot)
+            scoreboard.storeConnections(slot)
             for thread in 0..<scoreboard.threadCapacity {
                 guard let current = scoreboard.current(slot, thread) else { continue }
                 if let timeout = settings.requestTimeout?.seconds, current.seconds >= timeout {

@@ -77,7 +77,10 @@ extension RedisSessionBackend.Configuration {
                 guard let number = Int(value), number >= 0 else { throw fail("db must be a number") }
                 self.database = number
             case "password": self.password = value
-            default: throw fail("unknown option \(String(reflecting: name)); known: prefix, timeout_ms, db, password")
+            case "max_connections":
+                guard let number = Int(value), number > 0 else { throw fail("max_connections must be a positive number") }
+                maxConnections = number
+            default: throw fail("unknown option \(String(reflecting: name)); known: prefix, timeout_ms, db, password, max_connections")
             }
         }
     }

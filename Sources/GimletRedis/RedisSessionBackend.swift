@@ -1,7 +1,6 @@
 import Gimlet
 import GimletHTTP
 import Logging
-import Synchronization
 
 /// Server-side sessions in Redis: for several hosts behind one nginx `upstream`.
 ///
@@ -35,6 +34,9 @@ public final class RedisSessionBackend: SessionBackend {
         public var prefix: String
         /// Connect and command timeout; past it the request gets 503.
         public var timeoutMilliseconds: Int
+        /// The most connections this process opens at once; a request finding
+        /// all of them busy waits for one up to `timeoutMilliseconds`, then gets 503.
+        public var maxConnections: Int
 
         /// Redis on TCP.
         public static func tcp(host: String = "127.0.0.1", port: Int = 6379) -> Configuration {
@@ -47,21 +49,22 @@ public final class RedisSessionBackend: SessionBackend {
         }
 
         init(endpoint: RedisEndpoint, username: String? = nil, password: String? = nil, database: Int = 0,
-             prefix: String = "gimlet:", timeoutMilliseconds: Int = 1000) {
+             prefix: String = "gimlet:", timeoutMilliseconds: Int = 1000, maxConnections: Int = 64) {
             self.endpoint = endpoint
             self.username = username
             self.password = password
             self.database = database
             self.prefix = prefix
             self.timeoutMilliseconds = timeoutMilliseconds
+            self.maxConnections = maxConnections
         }
     }
 
     public let configuration: Configuration
     /// The key prefix as bytes, made once.
     private let prefixBytes: [UInt8]
-    // protected by: the mutex; a connection taken out is used by that thread alone until put back.
-    private let idle = Mutex<[RedisConnection]>([])
+    /// The connections; one taken out is used by that thread alone until given back.
+    private let connections: Pool<RedisConnection>
 
     /// Creates the backend and checks that Redis answers.
     ///
@@ -69,9 +72,15 @@ public final class RedisSessionBackend: SessionBackend {
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         prefixBytes = Array(configuration.prefix.utf8)
-        let connection = try connect()
-        idle.withLock { $0.append(connection) }
+        connections = Pool(capacity: configuration.maxConnections,
+                           waitLimit: .milliseconds(configuration.timeoutMilliseconds),
+                           countsAsConnections: true) { [configuration] in try Self.connect(configuration) }
+        // Check now that Redis answers, and keep the connection.
+        connections.giveBack(try connections.take())
     }
+
+    /// What the connection pool holds and has done.
+    package var poolStatistics: PoolStatistics { connections.statistics }
 
     public var sharesAcrossProcesses: Bool { true }
 
@@ -188,28 +197,25 @@ public final class RedisSessionBackend: SessionBackend {
     /// nothing. A fresh connection that fails is not retried: that is an
     /// outage, and the request gets 503.
     func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
-        var pooled = idle.withLock { $0.popLast() }
         while true {
-            let connection: RedisConnection
-            let reused = pooled != nil
+            let lease: Pool<RedisConnection>.Lease
             do {
-                connection = try pooled ?? connect()
+                lease = try connections.take()
             } catch {
                 throw SessionBackendError(backend: name, message: "\(error)")
             }
-            pooled = nil
             let replies: [RedisReply]
             do {
-                replies = try connection.pipeline(pipeline)
+                replies = try lease.member.pipeline(pipeline)
             } catch {
-                if reused && error.repliesReceived == 0 {
-                    idle.withLock { $0.removeAll() }
-                    continue
-                }
-                // Dropped: the next request connects afresh.
+                // Dropped. One that died unanswered while idle takes every
+                // connection opened before it along, and the exchange is retried.
+                let diedIdle = lease.reused && error.repliesReceived == 0
+                connections.discard(lease, andOlder: diedIdle)
+                if diedIdle { continue }
                 throw SessionBackendError(backend: name, message: error.description)
             }
-            idle.withLock { $0.append(connection) }
+            connections.giveBack(lease)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 throw SessionBackendError(backend: name, message: "Redis said: \(failure)")
             }
@@ -217,7 +223,7 @@ public final class RedisSessionBackend: SessionBackend {
         }
     }
 
-    private func connect() throws(RedisError) -> RedisConnection {
+    private static func connect(_ configuration: Configuration) throws(RedisError) -> RedisConnection {
         let connection = try RedisConnection(configuration.endpoint, timeoutMilliseconds: configuration.timeoutMilliseconds)
         var setup = RedisPipeline()
         if let password = configuration.password {

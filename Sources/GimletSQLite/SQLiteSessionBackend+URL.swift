@@ -48,8 +48,13 @@ extension SQLiteSessionBackend.Configuration {
                     throw SessionConfigurationError("sweep_interval in \(String(reflecting: url)) must be seconds")
                 }
                 sweepInterval = number
+            case "max_connections":
+                guard let number = Int(value), number > 0 else {
+                    throw SessionConfigurationError("max_connections in \(String(reflecting: url)) must be a positive number")
+                }
+                maxConnections = number
             default:
-                throw SessionConfigurationError("unknown option \(String(reflecting: name)) in \(String(reflecting: url)); known: busy_timeout_ms, synchronous, sweep_interval")
+                throw SessionConfigurationError("unknown option \(String(reflecting: name)) in \(String(reflecting: url)); known: busy_timeout_ms, synchronous, sweep_interval, max_connections")
             }
         }
     }

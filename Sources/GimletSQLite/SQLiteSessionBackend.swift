@@ -40,10 +40,15 @@ public final class SQLiteSessionBackend: SessionBackend {
         public var sweepInterval: Int
         /// The time source for expiry.
         public var clock: any SessionClock
+        /// The most connections this process opens at once; a request finding
+        /// all of them busy waits for one up to the busy timeout, then gets 503.
+        public var maxConnections: Int
 
+        /// A configuration for the file at `path`; the defaults suit most sites.
         public init(path: String, busyTimeoutMilliseconds: Int32 = 5000, synchronousFull: Bool = false,
-                    sweepInterval: Int = 300, clock: any SessionClock = SystemClock()) {
+                    sweepInterval: Int = 300, clock: any SessionClock = SystemClock(), maxConnections: Int = 64) {
             self.path = path
+            self.maxConnections = maxConnections
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.synchronousFull = synchronousFull
             self.sweepInterval = sweepInterval
@@ -55,15 +60,15 @@ public final class SQLiteSessionBackend: SessionBackend {
     public static let schemaVersion: Int64 = 1
 
     public let configuration: Configuration
-    // protected by: the mutex; a connection taken out is used by that thread alone until put back.
-    private let idle = Mutex<[SQLiteConnection]>([])
+    /// The connections; one taken out is used by that thread alone until given back.
+    private let connections: Pool<SQLiteConnection>
     // protected by: the mutex itself. Held for the whole of every write
     // transaction, so this process's threads queue here for microseconds
     // instead of meeting SQLite's file lock and its busy handler's sleeps;
     // SQLite's lock is then contended only by other processes.
     private let writer = Mutex<Void>(())
     /// Waits for another connection's lock (another process's, with `writer` held).
-    let busyWaits = SQLiteBusyCounter()
+    let busyWaits: SQLiteBusyCounter
     private let logger = Logger(label: "gimlet.sqlite")
 
     /// Opens the file, creates the schema if needed, and starts the sweeper.
@@ -72,14 +77,33 @@ public final class SQLiteSessionBackend: SessionBackend {
     ///   cannot be opened or written, or holds a newer schema.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
-        let connection = try openConnection()
+        let busyWaits = SQLiteBusyCounter()
+        self.busyWaits = busyWaits
+        connections = Pool(capacity: configuration.maxConnections,
+                           waitLimit: .milliseconds(Int(configuration.busyTimeoutMilliseconds)),
+                           countsAsConnections: true) { [configuration] in
+            try Self.openConnection(configuration, busyWaits: busyWaits)
+        }
+        let lease = try connections.take()
+        do {
+            try Self.createSchema(on: lease.member, path: configuration.path)
+        } catch {
+            connections.discard(lease)
+            throw error
+        }
+        connections.giveBack(lease)
+        startMaintenance()
+    }
+
+    /// Sets WAL mode and creates the table, or checks the one there.
+    private static func createSchema(on connection: SQLiteConnection, path: String) throws {
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("BEGIN IMMEDIATE")
         do {
             let version = try connection.integer("PRAGMA user_version")
             if version > Self.schemaVersion {
                 throw SessionConfigurationError(
-                    "\(configuration.path) has session schema version \(version), newer than this Gimlet's (\(Self.schemaVersion)); use a newer Gimlet or another file")
+                    "\(path) has session schema version \(version), newer than this Gimlet's (\(Self.schemaVersion)); use a newer Gimlet or another file")
             }
             if version < Self.schemaVersion {
                 try connection.execute("""
@@ -95,8 +119,6 @@ public final class SQLiteSessionBackend: SessionBackend {
             try? connection.execute("ROLLBACK")
             throw error
         }
-        idle.withLock { $0.append(connection) }
-        startMaintenance()
     }
 
     public var sharesAcrossProcesses: Bool { true }
@@ -208,16 +230,19 @@ public final class SQLiteSessionBackend: SessionBackend {
     }
 
     /// Runs `body` with a pooled connection; SQLite failures become `SessionBackendError`.
+    ///
+    /// A connection is given back whatever happened: an SQLite error is a
+    /// statement's, not a broken connection's.
     private func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let connection: SQLiteConnection
+        let lease: Pool<SQLiteConnection>.Lease
         do {
-            connection = try idle.withLock { $0.popLast() } ?? openConnection()
+            lease = try connections.take()
         } catch {
             throw SessionBackendError(backend: name, message: "\(error)")
         }
-        defer { idle.withLock { $0.append(connection) } }
+        defer { connections.giveBack(lease) }
         do {
-            return try body(connection)
+            return try body(lease.member)
         } catch let error as SQLiteError {
             let hint = if error.isBusy {
                 " (locked longer than the busy timeout of \(configuration.busyTimeoutMilliseconds) ms)"
@@ -232,7 +257,10 @@ public final class SQLiteSessionBackend: SessionBackend {
         }
     }
 
-    private func openConnection() throws -> SQLiteConnection {
+    /// What the connection pool holds and has done.
+    package var poolStatistics: PoolStatistics { connections.statistics }
+
+    private static func openConnection(_ configuration: Configuration, busyWaits: SQLiteBusyCounter) throws -> SQLiteConnection {
         let connection = try SQLiteConnection(path: configuration.path,
                                               busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds,
                                               busyWaits: busyWaits)

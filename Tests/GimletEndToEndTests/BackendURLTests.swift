@@ -12,6 +12,17 @@ import Testing
         #expect(error?.message.contains("redis://") == true)
     }
 
+    @Test func maxConnectionsIsAPositiveNumber() throws {
+        let backends = SessionBackends(.sqlite, .redis)
+        for url in ["sqlite:x.sqlite?max_connections=0", "redis://127.0.0.1/0?max_connections=none"] {
+            let error = #expect(throws: SessionConfigurationError.self) { try backends.open(url: url) }
+            #expect(error?.message.contains("max_connections") == true, "\(error?.message ?? "")")
+        }
+        #expect(try SQLiteSessionBackend.Configuration(url: "sqlite:x.sqlite?max_connections=3").maxConnections == 3)
+        #expect(try SQLiteSessionBackend.Configuration(url: "sqlite:x.sqlite").maxConnections == 64)
+        #expect(try RedisSessionBackend.Configuration(url: "redis://h/0?max_connections=2").maxConnections == 2)
+    }
+
     @Test func eachSchemeOpensItsBackend() throws {
         let directory = try TemporaryDirectory()
         #expect(try SessionBackends(.sqlite, .redis).open(url: "none") == nil)

@@ -46,6 +46,20 @@ import Testing
         #expect(keys == Set((0..<16).map { "k\($0)" } + ["seed"]), "no lost update")
     }
 
+    /// `max_connections=1` under eight threads: the pool stays at one
+    /// connection and the threads take turns, with no failed request.
+    @Test(arguments: Store.allCases)
+    func aPoolOfOneConnectionServesEveryThread(store: Store) throws {
+        let setup = try Setup(store, redisOptions: "?max_connections=1", sqliteOptions: "?max_connections=1", threads: 8,
+                              extra: ["--status-path", "/-/status"])
+        let stack = setup.stack
+        let results = try stack.client.parallelGets(count: 200, connections: 16) { "/set/k\($0)/v\($0)" }
+        #expect(results.allSatisfy { $0.status == 200 }, "\(Set(results.map(\.status)))")
+        let status = try JSONSerialization.jsonObject(with: Data(stack.client.get("/-/status").body)) as? [String: Any]
+        let backend = status?["session_backend"] as? [String: Any]
+        #expect((backend?["connections_open"] as? NSNumber)?.intValue == 1, "\(backend ?? [:])")
+    }
+
     /// Read-modify-write of one key by sixteen concurrent requests of one
     /// session, ten rounds: `/counter` may re-run on a conflict, so every
     /// increment lands; `/counter/once` may not, so a request that lost the
@@ -110,19 +124,30 @@ import Testing
     /// Every pooled connection is dead after Redis restarts (or closes idle
     /// connections, or fails over): none may cost a request once Redis answers.
     @Test func noRequestFailsOnceARestartedRedisAnswers() throws {
-        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8)
+        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8, extra: ["--status-path", "/-/status"])
         let (stack, redis) = (setup.stack, try #require(setup.redis))
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         let cookie = stack.cookieHeader
         // Fill the pool: up to 8 connections, one per busy thread.
         let warm = try stack.client.parallelGets(count: 200, connections: 16, headers: ["Cookie": cookie]) { "/get/seed?warm=\($0)" }
         #expect(warm.allSatisfy { $0.status == 200 })
+        func connections() throws -> [String: Int] {
+            let status = try JSONSerialization.jsonObject(with: Data(stack.client.get("/-/status").body)) as? [String: Any]
+            let worker = (status?["workers"] as? [[String: Any]])?.first?["session_backend_connections"] as? [String: Any]
+            return (worker ?? [:]).mapValues { ($0 as? NSNumber)?.intValue ?? -1 }
+        }
+        let before = try connections()
+        #expect((1...8).contains(before["open"] ?? 0), "the pool holds at most one connection per thread: \(before)")
+        #expect(before["discarded"] == 0 && before["in_use"] == 0, "\(before)")
         redis.stop()
         try redis.restart()  // empty: no persistence
         let writes = try stack.client.parallelGets(count: 40, connections: 8, headers: ["Cookie": cookie]) { "/set/k\($0)/v" }
         let failed = writes.filter { $0.status != 200 }
         #expect(failed.isEmpty, "\(failed.count) of 40 requests failed after the restart: \(Set(failed.map(\.status))) \(stack.app.output.suffix(600))")
         #expect(try stack.client.get("/len", headers: ["Cookie": cookie]).text == "40")
+        let after = try connections()
+        #expect((after["discarded"] ?? 0) >= 1, "the dead connections were dropped, as the status page shows: \(after)")
+        #expect((1...8).contains(after["open"] ?? 0) && after["in_use"] == 0, "\(after)")
     }
 
     /// Redis restarted while wrk keeps writing and reading: 503s while it is

@@ -40,6 +40,17 @@ import Testing
         #expect(workers.filter { Self.number($0, "requests") > 0 }.count >= 2, "\(workers)")
         let backend = try #require(status["session_backend"] as? [String: Any])
         #expect(Self.number(backend, "round_trips") == 90, "one commit per /set: \(backend)")
+        // Each worker's SQLite pool, from its own process: at least the
+        // connection that made the schema, none lost, none in use between requests.
+        var open = 0
+        for worker in workers {
+            let connections = try #require(worker["session_backend_connections"] as? [String: Any], "\(worker)")
+            open += Self.number(connections, "open")
+            #expect(Self.number(connections, "open") >= 1, "\(worker)")
+            #expect(Self.number(connections, "created") >= Self.number(connections, "open"))
+            #expect(Self.number(connections, "discarded") == 0)
+        }
+        #expect(Self.number(backend, "connections_open") == open)
         // The one request in flight is the status request itself.
         #expect(Self.number(status, "in_flight") == 1)
         #expect(Self.number(status, "busy_threads") + Self.number(status, "idle_threads") == 6)
@@ -62,6 +73,7 @@ import Testing
         #expect(lines.contains("gimlet_requests_total status=2xx \(Double(before + 2 + 90))"), "\(lines)")
         #expect(lines.contains("gimlet_request_duration_seconds_bucket le=+Inf \(Double(before + 2 + 90))"), "\(lines)")
         #expect(lines.contains("gimlet_session_backend_round_trips_total  90.0"), "\(lines)")
+        #expect(lines.contains("gimlet_session_backend_connections state=idle"), "\(lines)")
         // The status page also speaks Prometheus when asked.
         #expect(try stack.client.get("/-/status?format=prometheus").text.contains("# TYPE gimlet_requests_total counter"))
     }

@@ -1,0 +1,230 @@
+import Dispatch
+import Synchronization
+
+/// A bounded pool of things one thread uses at a time: backend connections,
+/// keyed crypto contexts.
+///
+/// ```swift
+/// let connections = Pool(capacity: 64, countsAsConnections: true) { try RedisConnection(endpoint) }
+/// let lease = try connections.take()
+/// do {
+///     try lease.member.send(command)
+///     connections.giveBack(lease)
+/// } catch {
+///     connections.discard(lease, andOlder: true)   // it broke: so did the idle ones, probably
+/// }
+/// ```
+///
+/// - At most `capacity` members exist at once; a `take()` beyond that waits
+///   for one to come back, up to `waitLimit`, then throws ``PoolExhausted``.
+/// - A member that broke is discarded, not given back; `andOlder` drops
+///   every member made before it too, idle or still out (they come back to
+///   be dropped), since what broke one (a restarted server) broke them all.
+/// - ``statistics`` counts what a status page shows; pools that hold
+///   backend connections also add to ``PoolTotals``, which the host writes
+///   to its scoreboard.
+///
+/// `@unchecked Sendable`: the idle members and the counters live in the
+/// mutex; a member taken out belongs to the thread holding its lease until
+/// that thread gives it back or discards it, and is handed over only under
+/// the mutex.
+package final class Pool<Member: AnyObject>: @unchecked Sendable {
+    /// A member taken out of the pool.
+    package struct Lease {
+        /// The member, for the holder's thread alone.
+        package let member: Member
+        /// Whether it was used before (it may have died while idle).
+        package let reused: Bool
+        fileprivate let generation: UInt64
+    }
+
+    /// An idle member. `@unchecked Sendable`: it moves into and out of the
+    /// mutex, belonging to no thread while there (see the class comment).
+    private struct Entry: @unchecked Sendable {
+        let member: Member
+        let generation: UInt64
+    }
+
+    private struct State {
+        var idle: [Entry] = []
+        /// The generation of the next member made.
+        var nextGeneration: UInt64 = 0
+        /// Members of a lower generation are dropped when they come back.
+        var floor: UInt64 = 0
+        var statistics = PoolStatistics()
+    }
+
+    /// The most members that exist at once.
+    package let capacity: Int
+    /// How long a `take()` waits for a member when all `capacity` are out.
+    package let waitLimit: Duration
+    private let make: () throws -> Member
+    private let countsAsConnections: Bool
+    // protected by: the mutex; idle members, generations and counters.
+    private let state = Mutex(State())
+    /// One permit per member that may exist. Made empty and filled, so that
+    /// libdispatch never sees it freed below its initial value.
+    private let permits = DispatchSemaphore(value: 0)
+
+    /// A pool of at most `capacity` members, each made by `make` when none is idle.
+    ///
+    /// - Parameters:
+    ///   - capacity: the most members at once (at least 1).
+    ///   - waitLimit: how long a take waits when all are out.
+    ///   - countsAsConnections: whether its members add to ``PoolTotals``.
+    ///   - make: makes a member; its error reaches the caller of `take()`.
+    package init(capacity: Int, waitLimit: Duration = .seconds(5), countsAsConnections: Bool = false,
+                 make: @escaping () throws -> Member) {
+        self.capacity = max(1, capacity)
+        self.waitLimit = waitLimit
+        self.countsAsConnections = countsAsConnections
+        self.make = make
+        for _ in 0..<self.capacity { permits.signal() }
+    }
+
+    deinit {
+        // Nothing is out: a lease's holder keeps the pool's owner alive.
+        if countsAsConnections { PoolTotals.open.subtract(state.withLock { $0.statistics.open }, ordering: .relaxed) }
+    }
+
+    /// An idle member (the one given back last), or a new one.
+    ///
+    /// - Throws: ``PoolExhausted`` after `waitLimit` with every member out,
+    ///   or the error of `make`.
+    package func take() throws -> Lease {
+        if permits.wait(timeout: .now()) == .timedOut {
+            state.withLock { $0.statistics.waits += 1 }
+            let (seconds, attoseconds) = waitLimit.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            guard permits.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else {
+                throw PoolExhausted(capacity: capacity, waitLimit: waitLimit)
+            }
+        }
+        if let pooled = state.withLock({ state -> Entry? in
+            guard let pooled = state.idle.popLast() else { return nil }
+            state.statistics.idle -= 1
+            return pooled
+        }) {
+            if countsAsConnections { PoolTotals.inUse.add(1, ordering: .relaxed) }
+            return Lease(member: pooled.member, reused: true, generation: pooled.generation)
+        }
+        let member: Member
+        do {
+            member = try make()
+        } catch {
+            permits.signal()
+            throw error
+        }
+        let generation = state.withLock { state -> UInt64 in
+            state.statistics.open += 1
+            state.statistics.created += 1
+            defer { state.nextGeneration += 1 }
+            return state.nextGeneration
+        }
+        if countsAsConnections {
+            PoolTotals.open.add(1, ordering: .relaxed)
+            PoolTotals.inUse.add(1, ordering: .relaxed)
+            PoolTotals.created.add(1, ordering: .relaxed)
+        }
+        return Lease(member: member, reused: false, generation: generation)
+    }
+
+    /// Puts a member that still works back for the next `take()`; one made
+    /// before a discard with `andOlder` is dropped instead.
+    package func giveBack(_ lease: Lease) {
+        let kept = state.withLock { state -> Bool in
+            guard lease.generation >= state.floor else {
+                state.statistics.open -= 1
+                state.statistics.discarded += 1
+                return false
+            }
+            state.idle.append(Entry(member: lease.member, generation: lease.generation))
+            state.statistics.idle += 1
+            return true
+        }
+        if countsAsConnections {
+            PoolTotals.inUse.subtract(1, ordering: .relaxed)
+            if !kept { dropped(1) }
+        }
+        permits.signal()
+    }
+
+    /// Drops a member that broke. With `andOlder`, every member made before
+    /// it goes too: the idle ones now, the ones out when they come back.
+    package func discard(_ lease: Lease, andOlder: Bool = false) {
+        let gone = state.withLock { state -> [Entry] in
+            state.statistics.open -= 1
+            state.statistics.discarded += 1
+            guard andOlder else { return [] }
+            state.floor = max(state.floor, lease.generation + 1)
+            let idle = state.idle
+            state.statistics.open -= idle.count
+            state.statistics.discarded += idle.count
+            state.statistics.idle = 0
+            state.idle.removeAll()
+            return idle
+        }
+        if countsAsConnections {
+            PoolTotals.inUse.subtract(1, ordering: .relaxed)
+            dropped(1 + gone.count)
+        }
+        permits.signal()
+        // `gone` is freed as this returns, outside the lock: closing a
+        // connection may block.
+    }
+
+    /// Runs `body` with a member, giving it back afterwards; a member whose
+    /// `body` threw is given back too (use ``take()`` and ``discard(_:andOlder:)``
+    /// when an error means the member broke).
+    package func withMember<T>(_ body: (Member) throws -> T) throws -> T {
+        let lease = try take()
+        defer { giveBack(lease) }
+        return try body(lease.member)
+    }
+
+    /// What the pool holds and has done.
+    package var statistics: PoolStatistics { state.withLock { $0.statistics } }
+
+    private func dropped(_ count: Int) {
+        PoolTotals.open.subtract(count, ordering: .relaxed)
+        PoolTotals.discarded.add(count, ordering: .relaxed)
+    }
+}
+
+/// The backend connections of every pool of this process, for the status page.
+package enum PoolTotals {
+    /// Connections that exist: idle or in use.
+    package static let open = Atomic<Int>(0)
+    /// Connections in use by a request (or the sweeper) now.
+    package static let inUse = Atomic<Int>(0)
+    /// Connections made since the process began.
+    package static let created = Atomic<Int>(0)
+    /// Connections dropped as broken since the process began.
+    package static let discarded = Atomic<Int>(0)
+}
+
+/// Every member of a pool was out for longer than its wait limit.
+package struct PoolExhausted: Error, CustomStringConvertible {
+    package let capacity: Int
+    package let waitLimit: Duration
+    package var description: String {
+        "all \(capacity) pooled connections stayed in use for \(waitLimit); raise max_connections or lower the threads"
+    }
+}
+
+/// What a pool holds and has done.
+package struct PoolStatistics: Equatable, Sendable {
+    /// Members that exist: idle or in use.
+    package var open = 0
+    /// Members waiting in the pool.
+    package var idle = 0
+    /// Members made since the pool began.
+    package var created = 0
+    /// Members dropped as broken (or made before one that broke).
+    package var discarded = 0
+    /// Takes that had to wait for a member to come back.
+    package var waits = 0
+
+    /// Members in use now.
+    package var inUse: Int { open - idle }
+}
