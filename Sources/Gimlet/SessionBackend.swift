@@ -37,6 +37,15 @@ public protocol SessionBackend: Sendable {
 
     /// A short name for logs, such as `redis://127.0.0.1:6379/0`.
     var name: String { get }
+
+    /// Stops the backend's background work and waits for it (the host calls
+    /// it through ``SessionMiddleware`` once the last request is answered).
+    /// Nothing by default.
+    func shutdown()
+}
+
+extension SessionBackend {
+    public func shutdown() {}
 }
 
 /// What one request changes in one channel's server-side data.

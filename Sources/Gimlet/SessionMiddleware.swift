@@ -103,6 +103,11 @@ public struct SessionMiddleware: Middleware {
         _ = try context.reload()
     }
 
+    /// Shuts the backend down: its background work stops.
+    public func shutdown() {
+        context.backend?.shutdown()
+    }
+
     /// How often a handler is re-run after conflicts before the request answers 409.
     static let maximumReruns = 20
 

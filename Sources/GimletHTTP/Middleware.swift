@@ -19,11 +19,17 @@ public protocol Responder: Sendable {
     /// - Throws: an error that says what could not be read; what was in
     ///   use stays in use.
     func reload() throws
+
+    /// Stops the responder's background work (a backend's sweeper) and
+    /// closes what it holds, once the last request has been answered. The
+    /// host calls it once, when it stops serving; nothing by default.
+    func shutdown()
 }
 
 extension Responder {
     public func validate() throws {}
     public func reload() throws {}
+    public func shutdown() {}
 }
 
 /// A step around every request: it may inspect or change the request, answer
@@ -48,10 +54,14 @@ public protocol Middleware: Sendable {
 
     /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
     func reload() throws
+
+    /// Stops the middleware's background work (see ``Responder/shutdown()``); nothing by default.
+    func shutdown()
 }
 
 extension Middleware {
     public func reload() throws {}
+    public func shutdown() {}
 }
 
 /// A step around every request, in async code: it may await before and
@@ -80,10 +90,14 @@ public protocol AsyncMiddleware: Sendable {
 
     /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
     func reload() throws
+
+    /// Stops the middleware's background work (see ``Responder/shutdown()``); nothing by default.
+    func shutdown()
 }
 
 extension AsyncMiddleware {
     public func reload() throws {}
+    public func shutdown() {}
 }
 
 /// A route handler.

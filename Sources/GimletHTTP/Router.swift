@@ -146,6 +146,16 @@ public struct Router: Responder {
         }
     }
 
+    /// Shuts every middleware down, innermost first (see ``Responder/shutdown()``).
+    public func shutdown() {
+        for step in middleware.reversed() {
+            switch step {
+            case .sync(let middleware): middleware.shutdown()
+            case .async(let middleware): middleware.shutdown()
+            }
+        }
+    }
+
     /// Runs the middleware and the matching handler; errors become responses
     /// (``HTTPError`` its own, anything else a logged 500 with a bare body),
     /// in the form the client accepts (``HTTPError/response(for:)``).

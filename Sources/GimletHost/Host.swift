@@ -21,7 +21,9 @@ import Synchronization
 /// ```
 ///
 /// An app with options of its own embeds ``HostOptions`` in its command and
-/// calls ``run()``.
+/// calls ``run(configuration:_:)``, which builds the responder (and opens its
+/// session backend) only in a process that serves requests: under
+/// `--workers`, in each worker, never in the supervisor.
 public struct Host: Sendable {
     /// What answers the requests.
     public let responder: any Responder
@@ -34,16 +36,47 @@ public struct Host: Sendable {
         self.configuration = configuration
     }
 
-    /// Serves until SIGTERM or SIGINT, then returns once in-flight requests have finished.
+    /// Serves until SIGTERM or SIGINT, then returns once in-flight requests
+    /// have finished and the responder has shut down (``GimletHTTP/Responder/shutdown()``).
     ///
     /// - Throws: the responder's configuration error, or a ``TransportError`` if
     ///   the socket cannot be opened — before any request is accepted.
     public func run() throws {
+        try responder.validate()
+        try Self.serve(configuration) { responder }
+    }
+
+    /// Serves the responder `makeResponder` builds, as ``run()`` does; it is
+    /// called only in a process that serves requests (not in a supervisor
+    /// of `--workers`), so only those open session backends and start their
+    /// background work.
+    ///
+    /// ```swift
+    /// try Host.run(configuration: try options.configuration()) {
+    ///     var router = Router()
+    ///     router.use(try SessionMiddleware(SessionConfiguration(environment: environment,
+    ///                                                           backends: SessionBackends(.sqlite).open(url:))))
+    ///     return router
+    /// }
+    /// ```
+    ///
+    /// - Throws: what `makeResponder` throws, the responder's configuration
+    ///   error, or a ``TransportError`` — before any request is accepted.
+    ///   Under `--workers`, a worker that cannot build its responder exits
+    ///   with the error, and the supervisor exits 1 saying so.
+    public static func run(configuration: HostConfiguration, _ makeResponder: () throws -> some Responder) throws {
+        try serve(configuration) {
+            let responder = try makeResponder()
+            try responder.validate()
+            return responder
+        }
+    }
+
+    private static func serve(_ configuration: HostConfiguration, _ makeResponder: () throws -> any Responder) throws {
         Self.bootstrapLogging(configuration.logFormat)
         var logger = Logger(label: "gimlet")
         logger.logLevel = configuration.logLevel
-        try responder.validate()
-        var configuration = self.configuration
+        var configuration = configuration
         let environment = ProcessInfo.processInfo.environment
         let supervised = Supervisor.isWorker(environment)
         if supervised {
@@ -57,6 +90,9 @@ public struct Host: Sendable {
             try supervise(configuration, logger: logger)
             return
         }
+        let responder = try makeResponder()
+        // After the last request: the responder's background work stops.
+        defer { responder.shutdown() }
         // The operator's tools, when any is configured: the scoreboard (the
         // supervisor's, or this process's own), the monitor, the watchdog, the status paths.
         var served: any Responder = responder
@@ -180,7 +216,7 @@ public struct Host: Sendable {
     }
 
     /// Opens the socket and runs the supervisor of `configuration.workers` worker processes.
-    private func supervise(_ configuration: HostConfiguration, logger: Logger) throws {
+    private static func supervise(_ configuration: HostConfiguration, logger: Logger) throws {
         let address = configuration.scgi ?? configuration.fastcgi ?? .inherited
         let listener = try ListeningSocket.open(address, backlog: 1024, socketMode: configuration.socketMode)
         let owned: OwnedSocketFile? = if case .unix(let path) = address { OwnedSocketFile(path: path) } else { nil }
@@ -240,7 +276,7 @@ public struct Host: Sendable {
         }
         do {
             let configuration = try options.configuration()
-            try Host(try makeResponder(ProcessInfoEnvironment.current), configuration: configuration).run()
+            try Host.run(configuration: configuration) { try makeResponder(ProcessInfoEnvironment.current) }
             exit(0)
         } catch {
             fail("\(error)")

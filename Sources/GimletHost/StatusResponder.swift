@@ -21,6 +21,7 @@ struct StatusResponder: Responder {
 
     func validate() throws { try app.validate() }
     func reload() throws { try app.reload() }
+    func shutdown() { app.shutdown() }
 
     func respond(to request: Request) -> Response {
         let path = request.path

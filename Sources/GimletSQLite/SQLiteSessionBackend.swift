@@ -67,6 +67,10 @@ public final class SQLiteSessionBackend: SessionBackend {
     // instead of meeting SQLite's file lock and its busy handler's sleeps;
     // SQLite's lock is then contended only by other processes.
     private let writer = Mutex<Void>(())
+    /// The maintenance thread: asked to stop, and its answer.
+    private let stopMaintenance = DispatchSemaphore(value: 0)
+    private let maintenanceEnded = DispatchSemaphore(value: 0)
+    private let maintenanceRunning = Atomic<Bool>(false)
     /// Waits for another connection's lock (another process's, with `writer` held).
     let busyWaits: SQLiteBusyCounter
     private let logger = Logger(label: "gimlet.sqlite")
@@ -307,15 +311,27 @@ public final class SQLiteSessionBackend: SessionBackend {
         }
     }
 
+    /// Stops the maintenance thread and waits for it to finish what it is
+    /// doing (the host calls this once it has stopped serving). Requests
+    /// still work afterwards, but nothing checkpoints or sweeps.
+    public func shutdown() {
+        guard maintenanceRunning.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        stopMaintenance.signal()
+        maintenanceEnded.wait()
+        logger.info("session database: checkpoints and sweeps stopped", metadata: ["path": "\(configuration.path)"])
+    }
+
     /// One background thread per backend: a checkpoint every 100 ms, and a
     /// sweep of expired rows every `sweepInterval` seconds (if not 0). It
-    /// ends once the backend is gone.
+    /// ends at ``shutdown()``, or once the backend is gone.
     private func startMaintenance() {
         let sweepInterval = configuration.sweepInterval
+        let (stop, ended) = (stopMaintenance, maintenanceEnded)
+        maintenanceRunning.store(true, ordering: .releasing)
         let thread = Thread { [weak self] in
+            defer { ended.signal() }
             var lastSweep = ContinuousClock.now
-            while true {
-                Thread.sleep(forTimeInterval: 0.1)
+            while stop.wait(timeout: .now() + 0.1) == .timedOut {
                 guard let self else { return }
                 do { try self.checkpoint() } catch {
                     self.logger.warning("checkpointing the session database failed", metadata: ["error": "\(error)"])

@@ -346,3 +346,38 @@ import Testing
     }
 }
 
+
+/// Who opens the session backend, and who stops its background work.
+@Suite(.serialized) struct BackendOwnership {
+    static func openFiles(_ pid: Int32) -> [String] {
+        let directory = "/proc/\(pid)/fd"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }
+    }
+
+    /// Under `--workers`, the supervisor once opened the backend too: it held
+    /// SQLite's files and ran a sweeper of its own (N+1 in all) that it
+    /// never used. Now only the processes that serve open it, and each stops
+    /// its sweeper once its last request is answered.
+    @Test(arguments: [0, 2])
+    func onlyServingProcessesOpenTheBackendAndEachStopsItsBackgroundWork(workers: Int) throws {
+        let files = try TemporaryDirectory("gimlet-owned")
+        let database = files.file("sessions.sqlite")
+        let stack = try SessionLabBehindNginx.Stack(["--workers", "\(workers)", "--threads", "2", "--backend", "sqlite://" + database])
+        #expect(try stack.client.get("/set/a/1").status == 200)
+        var serving = [stack.app.pid]
+        if workers > 0 {
+            #expect(waitUntil(seconds: 10) { childPIDs(of: stack.app.pid).count == workers })
+            serving = Array(childPIDs(of: stack.app.pid))
+            let held = Self.openFiles(stack.app.pid).filter { $0.hasPrefix(database) }
+            #expect(held.isEmpty, "the supervisor holds \(held)")
+        }
+        for pid in serving {
+            #expect(Self.openFiles(pid).contains(database), "process \(pid) serves, so it has the database open")
+        }
+        stack.app.send(SIGTERM)
+        #expect(stack.app.waitForExit(seconds: 30) == 0, "\(stack.app.output.suffix(500))")
+        let stopped = stack.app.output.components(separatedBy: "checkpoints and sweeps stopped").count - 1
+        #expect(stopped == serving.count, "one sweeper per serving process, each stopped: \(stack.app.output.suffix(1500))")
+    }
+}

@@ -30,9 +30,12 @@ struct Notes: ParsableCommand {
         if environment["GIMLET_BACKEND"] == nil {
             environment["GIMLET_BACKEND"] = SQLiteSessionBackend.defaultURL(environment: environment)
         }
-        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
-        try Host(try Notes.router(sessions, importer: importer), configuration: try host.configuration()).run()
+        // Built in each process that serves: a supervisor opens no backend.
+        try Host.run(configuration: try host.configuration()) {
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
+            return try Notes.router(sessions, importer: importer)
+        }
     }
 
     static func router(_ sessions: SessionConfiguration, importer: NoteImporter) throws -> Router {

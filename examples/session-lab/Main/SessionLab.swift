@@ -57,14 +57,17 @@ struct SessionLab: ParsableCommand {
             ?? SQLiteSessionBackend.defaultURL(environment: environment)
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
-        let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
         let hostConfiguration = try host.configuration()
-        let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
-        if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
-            FileHandle.standardError.write(Data(
-                "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
-        }
         let style = try SessionLabApp.Style(environment: environment)
-        try Host(try SessionLabApp.router(sessions, style: style), configuration: hostConfiguration).run()
+        // Built in each process that serves: a supervisor opens no backend.
+        try Host.run(configuration: hostConfiguration) {
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
+            let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
+            if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
+                FileHandle.standardError.write(Data(
+                    "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
+            }
+            return try SessionLabApp.router(sessions, style: style)
+        }
     }
 }
