@@ -1,8 +1,8 @@
 import Dispatch
 import Synchronization
 
-/// A bounded pool of things one thread uses at a time: backend connections,
-/// keyed crypto contexts.
+/// A bounded pool of things one thread uses at a time, such as backend
+/// connections.
 ///
 /// ```swift
 /// let connections = Pool(capacity: 64, countsAsConnections: true) { try RedisConnection(endpoint) }
@@ -35,36 +35,52 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         package let member: Member
         /// Whether it was used before (it may have died while idle).
         package let reused: Bool
-        fileprivate let generation: UInt64
+        @usableFromInline let generation: UInt64
+
+        @usableFromInline init(member: Member, reused: Bool, generation: UInt64) {
+            self.member = member
+            self.reused = reused
+            self.generation = generation
+        }
     }
 
     /// An idle member. `@unchecked Sendable`: it moves into and out of the
     /// mutex, belonging to no thread while there (see the class comment).
-    private struct Entry: @unchecked Sendable {
-        let member: Member
-        let generation: UInt64
+    @usableFromInline struct Entry: @unchecked Sendable {
+        @usableFromInline let member: Member
+        @usableFromInline let generation: UInt64
+
+        @usableFromInline init(member: Member, generation: UInt64) {
+            self.member = member
+            self.generation = generation
+        }
     }
 
-    private struct State {
-        var idle: [Entry] = []
+    @usableFromInline struct State {
+        @usableFromInline var idle: [Entry] = []
         /// The generation of the next member made.
-        var nextGeneration: UInt64 = 0
+        @usableFromInline var nextGeneration: UInt64 = 0
         /// Members of a lower generation are dropped when they come back.
-        var floor: UInt64 = 0
-        var statistics = PoolStatistics()
+        @usableFromInline var floor: UInt64 = 0
+        @usableFromInline var statistics = PoolStatistics()
+        /// Takes waiting for a member to come back.
+        @usableFromInline var waiting = 0
+
+        @usableFromInline init() {}
     }
 
     /// The most members that exist at once.
     package let capacity: Int
     /// How long a `take()` waits for a member when all `capacity` are out.
     package let waitLimit: Duration
-    private let make: () throws -> Member
-    private let countsAsConnections: Bool
+    @usableFromInline let make: () throws -> Member
+    @usableFromInline let countsAsConnections: Bool
     // protected by: the mutex; idle members, generations and counters.
-    private let state = Mutex(State())
-    /// One permit per member that may exist. Made empty and filled, so that
-    /// libdispatch never sees it freed below its initial value.
-    private let permits = DispatchSemaphore(value: 0)
+    @usableFromInline let state = Mutex(State())
+    /// Wakes a take waiting for a member (only when one waits: the common
+    /// path is one lock). Starts at 0, so libdispatch never sees it freed
+    /// below its initial value.
+    @usableFromInline let wakeUps = DispatchSemaphore(value: 0)
 
     /// A pool of at most `capacity` members, each made by `make` when none is idle.
     ///
@@ -79,7 +95,6 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         self.waitLimit = waitLimit
         self.countsAsConnections = countsAsConnections
         self.make = make
-        for _ in 0..<self.capacity { permits.signal() }
     }
 
     deinit {
@@ -87,90 +102,124 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         if countsAsConnections { PoolTotals.open.subtract(state.withLock { $0.statistics.open }, ordering: .relaxed) }
     }
 
+    /// What a take does, decided under the lock.
+    @usableFromInline enum Step {
+        case reuse(Entry)
+        case make(generation: UInt64)
+        case wait
+    }
+
     /// An idle member (the one given back last), or a new one.
     ///
     /// - Throws: ``PoolExhausted`` after `waitLimit` with every member out,
     ///   or the error of `make`.
+    @inlinable
     package func take() throws -> Lease {
-        if permits.wait(timeout: .now()) == .timedOut {
-            state.withLock { $0.statistics.waits += 1 }
-            let (seconds, attoseconds) = waitLimit.components
-            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-            guard permits.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else {
-                throw PoolExhausted(capacity: capacity, waitLimit: waitLimit)
+        var deadline: DispatchTime?
+        while true {
+            let step = state.withLock { state -> Step in
+                if let entry = state.idle.popLast() {
+                    state.statistics.idle -= 1
+                    return .reuse(entry)
+                }
+                if state.statistics.open < capacity {
+                    state.statistics.open += 1
+                    defer { state.nextGeneration += 1 }
+                    return .make(generation: state.nextGeneration)
+                }
+                state.waiting += 1
+                if deadline == nil { state.statistics.waits += 1 }
+                return .wait
+            }
+            switch step {
+            case .reuse(let entry):
+                if countsAsConnections { PoolTotals.inUse.add(1, ordering: .relaxed) }
+                return Lease(member: entry.member, reused: true, generation: entry.generation)
+            case .make(let generation):
+                let member: Member
+                do {
+                    member = try make()
+                } catch {
+                    release { $0.statistics.open -= 1 }
+                    throw error
+                }
+                state.withLock { $0.statistics.created += 1 }
+                if countsAsConnections {
+                    PoolTotals.open.add(1, ordering: .relaxed)
+                    PoolTotals.inUse.add(1, ordering: .relaxed)
+                    PoolTotals.created.add(1, ordering: .relaxed)
+                }
+                return Lease(member: member, reused: false, generation: generation)
+            case .wait:
+                let until = deadline ?? .now() + .nanoseconds(Self.nanoseconds(waitLimit))
+                deadline = until
+                let woken = wakeUps.wait(timeout: until) == .success
+                state.withLock { $0.waiting -= 1 }
+                // A wake-up meant for a waiter that had given up may reach
+                // this one: it looks again, under the lock.
+                guard woken else { throw PoolExhausted(capacity: capacity, waitLimit: waitLimit) }
             }
         }
-        if let pooled = state.withLock({ state -> Entry? in
-            guard let pooled = state.idle.popLast() else { return nil }
-            state.statistics.idle -= 1
-            return pooled
-        }) {
-            if countsAsConnections { PoolTotals.inUse.add(1, ordering: .relaxed) }
-            return Lease(member: pooled.member, reused: true, generation: pooled.generation)
-        }
-        let member: Member
-        do {
-            member = try make()
-        } catch {
-            permits.signal()
-            throw error
-        }
-        let generation = state.withLock { state -> UInt64 in
-            state.statistics.open += 1
-            state.statistics.created += 1
-            defer { state.nextGeneration += 1 }
-            return state.nextGeneration
-        }
-        if countsAsConnections {
-            PoolTotals.open.add(1, ordering: .relaxed)
-            PoolTotals.inUse.add(1, ordering: .relaxed)
-            PoolTotals.created.add(1, ordering: .relaxed)
-        }
-        return Lease(member: member, reused: false, generation: generation)
     }
 
     /// Puts a member that still works back for the next `take()`; one made
     /// before a discard with `andOlder` is dropped instead.
+    @inlinable
     package func giveBack(_ lease: Lease) {
-        let kept = state.withLock { state -> Bool in
+        var kept = true
+        release { state in
             guard lease.generation >= state.floor else {
                 state.statistics.open -= 1
                 state.statistics.discarded += 1
-                return false
+                kept = false
+                return
             }
             state.idle.append(Entry(member: lease.member, generation: lease.generation))
             state.statistics.idle += 1
-            return true
         }
         if countsAsConnections {
             PoolTotals.inUse.subtract(1, ordering: .relaxed)
             if !kept { dropped(1) }
         }
-        permits.signal()
     }
 
     /// Drops a member that broke. With `andOlder`, every member made before
     /// it goes too: the idle ones now, the ones out when they come back.
     package func discard(_ lease: Lease, andOlder: Bool = false) {
-        let gone = state.withLock { state -> [Entry] in
+        var gone: [Entry] = []
+        release { state in
             state.statistics.open -= 1
             state.statistics.discarded += 1
-            guard andOlder else { return [] }
+            guard andOlder else { return }
             state.floor = max(state.floor, lease.generation + 1)
-            let idle = state.idle
-            state.statistics.open -= idle.count
-            state.statistics.discarded += idle.count
+            gone = state.idle
+            state.statistics.open -= gone.count
+            state.statistics.discarded += gone.count
             state.statistics.idle = 0
             state.idle.removeAll()
-            return idle
         }
         if countsAsConnections {
             PoolTotals.inUse.subtract(1, ordering: .relaxed)
             dropped(1 + gone.count)
         }
-        permits.signal()
         // `gone` is freed as this returns, outside the lock: closing a
         // connection may block.
+    }
+
+    /// Changes the state so that a member (or room for one) is free, then
+    /// wakes one waiting take, if any.
+    @inlinable
+    func release(_ change: (inout State) -> Void) {
+        let wake = state.withLock { state -> Bool in
+            change(&state)
+            return state.waiting > 0
+        }
+        if wake { wakeUps.signal() }
+    }
+
+    @usableFromInline static func nanoseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     }
 
     /// Runs `body` with a member, giving it back afterwards; a member whose
@@ -185,7 +234,7 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
     /// What the pool holds and has done.
     package var statistics: PoolStatistics { state.withLock { $0.statistics } }
 
-    private func dropped(_ count: Int) {
+    @usableFromInline func dropped(_ count: Int) {
         PoolTotals.open.subtract(count, ordering: .relaxed)
         PoolTotals.discarded.add(count, ordering: .relaxed)
     }
