@@ -381,3 +381,19 @@ import Testing
         #expect(stopped == serving.count, "one sweeper per serving process, each stopped: \(stack.app.output.suffix(1500))")
     }
 }
+
+extension BackendOwnership {
+    /// Workers started together on a new SQLite file race to switch it to
+    /// WAL; the loser got "database is locked" at once and the supervisor
+    /// gave up (seen in CI once the supervisor stopped opening the file first).
+    @Test func workersStartingTogetherOnANewFileAllStart() throws {
+        for attempt in 0..<6 {
+            let files = try TemporaryDirectory("gimlet-race")
+            let stack = try SessionLabBehindNginx.Stack(["--workers", "4", "--threads", "1", "--backend",
+                                                         "sqlite://" + files.file("sessions.sqlite")])
+            #expect(waitUntil(seconds: 10) { childPIDs(of: stack.app.pid).count == 4 },
+                    "attempt \(attempt): \(stack.app.output.suffix(800))")
+            #expect(!stack.app.output.contains("could not start"), "attempt \(attempt): \(stack.app.output.suffix(800))")
+        }
+    }
+}
