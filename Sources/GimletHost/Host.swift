@@ -54,8 +54,8 @@ public struct Host: Sendable {
     /// ```swift
     /// try Host.run(configuration: try options.configuration()) {
     ///     var router = Router()
-    ///     router.use(try SessionMiddleware(SessionConfiguration(environment: environment,
-    ///                                                           backends: SessionBackends(.sqlite).open(url:))))
+    ///     router.use(try SessionMiddleware(SessionConfiguration(
+    ///         environment: ProcessInfo.processInfo.environment, backends: SessionBackends(.sqlite).open(url:))))
     ///     return router
     /// }
     /// ```
