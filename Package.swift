@@ -51,15 +51,17 @@ let package = Package(
         // handler may only do async-signal-safe work.
         .target(name: "CStackCapture"),
 
+        // The one door for Gimlet's own system calls (EINTR, errno, signals).
+        .target(name: "GimletSystem"),
         // HTTP model: request from a CGI environ, response, cookies, forms, router.
         .target(
             name: "GimletHTTP",
-            dependencies: ["CLinuxEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLinuxEvents", "GimletSystem", .product(name: "Logging", package: "swift-log")]
         ),
         // Sessions: channels, values, cookie codec on libcrypto, middleware, memory backend.
         .target(
             name: "Gimlet",
-            dependencies: ["GimletHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GimletHTTP", "GimletSystem", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
         // The server-side backends.
         .target(
@@ -73,25 +75,25 @@ let package = Package(
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
         // What both transports share: listen addresses, sockets, the stop signal, worker wake-ups.
-        .target(name: "GimletTransport", dependencies: ["CLinuxEvents"]),
+        .target(name: "GimletTransport", dependencies: ["CLinuxEvents", "GimletSystem"]),
         // FastCGI transport on libfcgi.
         .target(
             name: "GimletFastCGI",
             dependencies: [
-                "GimletHTTP", "GimletTransport", "CFastCGI",
+                "GimletHTTP", "GimletSystem", "GimletTransport", "CFastCGI",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // SCGI transport: its own socket I/O and a strict netstring parser.
         .target(
             name: "GimletSCGI",
-            dependencies: ["GimletHTTP", "GimletTransport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GimletHTTP", "GimletSystem", "GimletTransport", .product(name: "Logging", package: "swift-log")]
         ),
         // The process: options, worker threads, signals.
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletTransport", "GimletFastCGI", "GimletSCGI", "CStackCapture",
+                "GimletHTTP", "GimletSystem", "GimletTransport", "GimletFastCGI", "GimletSCGI", "CStackCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -128,18 +130,26 @@ let package = Package(
             path: "examples/notes"
         ),
 
+        .testTarget(name: "GimletSystemTests", dependencies: ["GimletSystem", "GimletTransport"]),
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
         .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletTransport", "GimletHTTP"]),
         .testTarget(name: "GimletSCGITests", dependencies: ["GimletSCGI", "GimletHTTP"]),
-        .testTarget(name: "GimletHostTests", dependencies: ["GimletHost", "GimletHTTP"]),
-        .testTarget(name: "GimletSQLiteTests", dependencies: ["GimletSQLite", "GimletTesting", "Gimlet"]),
+        .testTarget(
+            name: "GimletHostTests",
+            dependencies: ["GimletHost", "GimletHTTP", "GimletTransport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "GimletSQLiteTests",
+            dependencies: ["GimletSQLite", "GimletTesting", "Gimlet", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "GimletRedisTests", dependencies: ["GimletRedis", "Gimlet"]),
         .testTarget(
             name: "GimletEndToEndTests",
             dependencies: [
                 "GimletFastCGI", "GimletSCGI", "GimletTransport", "GimletHTTP", "Gimlet", "GimletTesting",
                 "GimletRedis", "GimletSQLite", "GimletHost", "SessionLabApp",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

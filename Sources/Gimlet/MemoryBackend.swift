@@ -1,4 +1,5 @@
-import Glibc
+import GimletHTTP
+import GimletSystem
 import Logging
 import Synchronization
 
@@ -18,15 +19,19 @@ public final class MemoryBackend: SessionBackend {
     }
 
     private let clock: any SessionClock
-    private let creator = getpid()
+    private let creator = SystemCall.processID
     private let warnedAboutFork = Atomic<Bool>(false)
-    private let logger = Logger(label: "gimlet.memory-backend")
+    private let logger: Logger
     // protected by: the mutex itself; held only for dictionary work, never I/O.
     private let channels = Mutex<[SessionID: Channel]>([:])
 
     /// Creates an empty store that reads time from `clock`.
-    public init(clock: any SessionClock = SystemClock()) {
+    ///
+    /// - Parameter logger: where a use from several processes is reported
+    ///   (the app's logger; tests may leave GimletHTTP's default).
+    public init(clock: any SessionClock = SystemClock(), logger: Logger = Request.defaultLogger) {
         self.clock = clock
+        self.logger = logger
     }
 
     public var sharesAcrossProcesses: Bool { false }
@@ -75,7 +80,7 @@ public final class MemoryBackend: SessionBackend {
     /// Used in a process forked after it was made (pre-forked workers), each
     /// process has its own copy: say so once in the log.
     private func warnIfForked() {
-        guard getpid() != creator, !warnedAboutFork.exchange(true, ordering: .relaxed) else { return }
+        guard SystemCall.processID != creator, !warnedAboutFork.exchange(true, ordering: .relaxed) else { return }
         logger.warning("memory: session backend used in several processes; each keeps its own sessions. Use sqlite: or redis: to share them")
     }
 

@@ -1,3 +1,5 @@
+import Logging
+
 /// One kind of server-side backend as an app links it: the URL schemes it
 /// answers, the forms its URLs take, how to read a URL and how to start one.
 ///
@@ -11,7 +13,7 @@
 ///         SessionBackendOpener(
 ///             schemes: ["mystore://"], forms: ["mystore://host[:port]"],
 ///             configuration: MyStoreBackend.Configuration.init(url:),
-///             start: MyStoreBackend.init)
+///             start: { configuration, logger in try MyStoreBackend(configuration, logger: logger) })
 ///     }
 /// }
 /// ```
@@ -21,7 +23,7 @@ public struct SessionBackendOpener: Sendable {
     /// The accepted forms of its URLs, shown when a URL is refused.
     public let forms: [String]
     /// Reads a URL, then returns what starts the backend it names.
-    let read: @Sendable (String) throws -> @Sendable () throws -> any SessionBackend
+    let read: @Sendable (String) throws -> @Sendable (Logger) throws -> any SessionBackend
 
     /// An opener for URLs starting with one of `schemes`.
     ///
@@ -30,18 +32,20 @@ public struct SessionBackendOpener: Sendable {
     ///   - forms: the accepted forms, for error messages.
     ///   - configuration: reads a URL; throws ``SessionConfigurationError``
     ///     saying what is wrong with it (the accepted forms are added).
-    ///   - start: opens the backend; a ``SessionConfigurationError`` it throws
-    ///     reaches the user as it is, any other error as "cannot start".
+    ///   - start: opens the backend, which logs to the logger it is given
+    ///     (the app's, through ``SessionBackends``); a
+    ///     ``SessionConfigurationError`` it throws reaches the user as it is,
+    ///     any other error as "cannot start".
     public init<Configuration: Sendable>(
         schemes: [String], forms: [String],
         configuration: @escaping @Sendable (String) throws -> Configuration,
-        start: @escaping @Sendable (Configuration) throws -> any SessionBackend
+        start: @escaping @Sendable (Configuration, Logger) throws -> any SessionBackend
     ) {
         self.schemes = schemes
         self.forms = forms
         self.read = { url in
             let parsed = try configuration(url)
-            return { try start(parsed) }
+            return { logger in try start(parsed, logger) }
         }
     }
 }
@@ -49,19 +53,26 @@ public struct SessionBackendOpener: Sendable {
 /// The backends an app links, opened by URL.
 ///
 /// `memory:` (one process only) and `none` (every key client-side) are
-/// always there; the others are the openers given.
+/// always there; the others are the openers given. Every backend opened
+/// logs to `logger`: a library does not make its own.
 ///
 /// ```swift
-/// let backends = SessionBackends(.sqlite, .redis)
-/// let sessions = try SessionConfiguration(environment: environment, backends: backends.open(url:))
+/// try Host.run(configuration: configuration) { logger in
+///     let backends = SessionBackends(.sqlite, .redis, logger: logger)
+///     let sessions = try SessionConfiguration(environment: environment, backends: backends.open(url:))
+///     …
+/// }
 /// ```
 public struct SessionBackends: Sendable {
     /// The openers given, in order.
     public let openers: [SessionBackendOpener]
+    /// What the backends opened log to (the app's logger).
+    public let logger: Logger
 
-    /// The backends `openers` open, plus `memory:` and `none`.
-    public init(_ openers: SessionBackendOpener...) {
+    /// The backends `openers` open, plus `memory:` and `none`, logging to `logger`.
+    public init(_ openers: SessionBackendOpener..., logger: Logger) {
         self.openers = openers
+        self.logger = logger
     }
 
     /// Every accepted form, for error messages: exactly what is linked.
@@ -77,18 +88,18 @@ public struct SessionBackends: Sendable {
     public func open(url: String) throws -> (any SessionBackend)? {
         guard let opener = openers.first(where: { opener in opener.schemes.contains { url.hasPrefix($0) } }) else {
             if url == "none" || url == "memory:" || url == "memory" {
-                return try SessionConfiguration.builtInBackend(url: url)
+                return try SessionConfiguration.builtInBackend(url: url, logger: logger)
             }
             throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: \(acceptedForms)")
         }
-        let start: @Sendable () throws -> any SessionBackend
+        let start: @Sendable (Logger) throws -> any SessionBackend
         do {
             start = try opener.read(url)
         } catch let error as SessionConfigurationError {
             throw SessionConfigurationError("\(error.message); accepted: \(acceptedForms)")
         }
         do {
-            return try start()
+            return try start(logger)
         } catch let error as SessionConfigurationError {
             throw error
         } catch {

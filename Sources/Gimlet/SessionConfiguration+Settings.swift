@@ -1,5 +1,6 @@
 import Foundation
 import GimletHTTP
+import Logging
 
 extension SessionConfiguration {
     /// Reads a configuration from a settings dictionary, like the original
@@ -128,9 +129,14 @@ extension SessionConfiguration {
     ///
     /// - Throws: ``SessionConfigurationError`` listing the accepted forms.
     public static func builtInBackend(url: String) throws -> (any SessionBackend)? {
+        try builtInBackend(url: url, logger: Request.defaultLogger)
+    }
+
+    /// The same, the memory backend logging to `logger`.
+    static func builtInBackend(url: String, logger: Logger) throws -> (any SessionBackend)? {
         switch url {
         case "none": return nil
-        case "memory:", "memory": return MemoryBackend()
+        case "memory:", "memory": return MemoryBackend(logger: logger)
         default:
             throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: memory:, none")
         }

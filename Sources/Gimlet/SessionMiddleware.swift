@@ -1,4 +1,4 @@
-import Glibc
+import GimletSystem
 import GimletHTTP
 import Logging
 import Synchronization
@@ -153,7 +153,7 @@ public struct SessionMiddleware: Middleware {
         guard rerun > 1 else { return }
         let limit = 50 << min(rerun - 1, 7)
         let microseconds = Int.random(in: 0...limit)
-        usleep(UInt32(microseconds))
+        SystemCall.sleep(microseconds: microseconds)
     }
 
     private enum Attempt {

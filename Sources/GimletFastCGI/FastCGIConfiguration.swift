@@ -20,7 +20,7 @@ public struct FastCGIConfiguration: Sendable, Equatable {
 
     /// The default thread count: two per core, so a thread blocked on a
     /// backend does not idle a core.
-    public static var defaultThreads: Int { max(2, 2 * activeProcessorCount()) }
+    public static var defaultThreads: Int { defaultWorkerThreads() }
 
     /// Creates a configuration; every parameter has a safe default.
     public init(

@@ -1,4 +1,4 @@
-import Glibc
+import GimletSystem
 import GimletHTTP
 import GimletTransport
 import Logging
@@ -43,7 +43,7 @@ public final class FastCGIServer: TransportServer {
         guard configuration.maxBodyBytes >= 0 else { throw TransportError("the maximum body size cannot be negative") }
         try FastCGILibrary.initialize()
         // A client that goes away must cost a failed write, not the process.
-        signal(SIGPIPE, SIG_IGN)
+        ProcessSignals.ignoreBrokenPipes()
         self.configuration = configuration
         self.responder = responder
         self.logger = logger

@@ -1,6 +1,7 @@
 // The system calls of WorkerThreadExecutor: who the worker thread is, and
 // its wait for a job, its connection or its deadline.
 import CLinuxEvents
+import GimletSystem
 import Glibc
 
 /// A thread, to tell whether code runs on it.
@@ -55,20 +56,22 @@ struct WakeUp: Sendable {
     /// Makes the eventfd before the first wait. If none can be made, waits
     /// poll every millisecond so that jobs from other threads still run.
     mutating func prepare() {
-        if descriptor < 0 { descriptor = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
+        if descriptor < 0 {
+            descriptor = (try? SystemCall.once("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }) ?? -1
+        }
     }
 
     /// Closes the eventfd, if one was made.
     mutating func close() {
-        if descriptor >= 0 { Glibc.close(descriptor) }
+        if descriptor >= 0 { SystemCall.close(descriptor) }
         descriptor = -1
     }
 
     /// Ends a wait that is going on or about to begin.
     func signal() {
         guard descriptor >= 0 else { return }
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) }
+        // Fails only if the counter would overflow, when the waiter is woken anyway.
+        _ = withUnsafeBytes(of: UInt64(1)) { try? SystemCall.writeAll(descriptor, $0, socket: false) }
     }
 
     /// Waits until ``signal()``, until `watch`'s connection closes (or
@@ -84,15 +87,17 @@ struct WakeUp: Sendable {
             let milliseconds = left.components.seconds * 1000 + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
             timeout = Int32(clamping: timeout < 0 ? milliseconds : min(milliseconds, Int64(timeout)))
         }
+        // A signal (EINTR) ends the wait like a wake-up: the caller looks again.
         let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
-        if ready < 0 { return .signalled }   // EINTR: the caller looks again
+        if ready < 0 { return .signalled }
         if ready == 0 {
             if let deadline, ContinuousClock.now >= deadline { return .deadlinePassed }
             return .signalled
         }
         if fds[0].revents != 0 {
             var count: UInt64 = 0
-            _ = withUnsafeMutableBytes(of: &count) { read(fd, $0.baseAddress, 8) }
+            // Empties the counter; EAGAIN means another wait already did.
+            _ = withUnsafeMutableBytes(of: &count) { bytes in try? SystemCall.unlessWouldBlock("read") { read(fd, bytes.baseAddress, 8) } }
             return .signalled
         }
         guard let watch, fds.count > 1, fds[1].revents != 0 else { return .signalled }

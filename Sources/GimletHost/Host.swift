@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import GimletFastCGI
 import GimletSCGI
+import GimletSystem
 import GimletTransport
 import GimletHTTP
 import Logging
@@ -43,19 +44,22 @@ public struct Host: Sendable {
     ///   the socket cannot be opened — before any request is accepted.
     public func run() throws {
         try responder.validate()
-        try Self.serve(configuration) { responder }
+        try Self.serve(configuration) { _ in responder }
     }
 
     /// Serves the responder `makeResponder` builds, as ``run()`` does; it is
     /// called only in a process that serves requests (not in a supervisor
     /// of `--workers`), so only those open session backends and start their
-    /// background work.
+    /// background work. It is given the host's logger (its level and
+    /// format, the worker's pid), for the backends and anything else the
+    /// app builds that logs.
     ///
     /// ```swift
-    /// try Host.run(configuration: try options.configuration()) {
+    /// try Host.run(configuration: try options.configuration()) { logger in
     ///     var router = Router()
     ///     router.use(try SessionMiddleware(SessionConfiguration(
-    ///         environment: ProcessInfo.processInfo.environment, backends: SessionBackends(.sqlite).open(url:))))
+    ///         environment: ProcessInfo.processInfo.environment,
+    ///         backends: SessionBackends(.sqlite, logger: logger).open(url:))))
     ///     return router
     /// }
     /// ```
@@ -64,17 +68,19 @@ public struct Host: Sendable {
     ///   error, or a ``TransportError`` — before any request is accepted.
     ///   Under `--workers`, a worker that cannot build its responder exits
     ///   with the error, and the supervisor exits 1 saying so.
-    public static func run(configuration: HostConfiguration, _ makeResponder: () throws -> some Responder) throws {
-        try serve(configuration) {
-            let responder = try makeResponder()
+    public static func run(configuration: HostConfiguration, _ makeResponder: (Logger) throws -> some Responder) throws {
+        try serve(configuration) { logger in
+            let responder = try makeResponder(logger)
             try responder.validate()
             return responder
         }
     }
 
-    private static func serve(_ configuration: HostConfiguration, _ makeResponder: () throws -> any Responder) throws {
-        Self.bootstrapLogging(configuration.logFormat)
-        var logger = Logger(label: "gimlet")
+    private static func serve(_ configuration: HostConfiguration, _ makeResponder: (Logger) throws -> any Responder) throws {
+        // The host's own handler, not swift-log's global bootstrap: that is
+        // the app's to make (once per process), and a second one would crash.
+        let format = configuration.logFormat
+        var logger = Logger(label: "gimlet") { HostLogHandler(label: $0, format: format) }
         logger.logLevel = configuration.logLevel
         var configuration = configuration
         let environment = ProcessInfo.processInfo.environment
@@ -83,14 +89,14 @@ public struct Host: Sendable {
             // Started by a supervisor: serve the socket it passed on fd 0.
             if configuration.scgi != nil { configuration.scgi = .inherited } else { configuration.fastcgi = nil }
             configuration.workers = 0
-            logger[metadataKey: "worker"] = "\(getpid())"
+            logger[metadataKey: "worker"] = "\(SystemCall.processID)"
         }
         let operations = configuration.operations
         if configuration.workers > 0 {
             try supervise(configuration, logger: logger)
             return
         }
-        let responder = try makeResponder()
+        let responder = try makeResponder(logger)
         // After the last request: the responder's background work stops.
         defer { responder.shutdown() }
         // The operator's tools, when any is configured: the scoreboard (the
@@ -126,16 +132,11 @@ public struct Host: Sendable {
         // background job); a blocked SIGTERM would make the app unstoppable,
         // and a blocked stack-capture signal would leave the logs without
         // stacks. Worker threads, made after this, inherit the mask.
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, StackCapture.signalNumber] { sigaddset(&unblock, number) }
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        ProcessSignals.unblock([SIGTERM, SIGINT, SIGHUP, SIGUSR1, StackCapture.signalNumber])
         // A supervisor drains before it signals its workers; a lone process drains itself.
         let drain = supervised ? Duration.zero : operations.drain
         let sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
+            ProcessSignals.handle(number) { [monitor, logger] in
                 monitor?.scoreboard.isDraining = true
                 guard drain > .zero else {
                     logger.info("signal \(number): stopping after in-flight requests")
@@ -145,8 +146,6 @@ public struct Host: Sendable {
                 logger.info("signal \(number): the ping answers 503 for \(Watchdog.format(drain.seconds)) s, then stopping after in-flight requests")
                 DispatchQueue.global().asyncAfter(deadline: .now() + drain.seconds) { server.stop() }
             }
-            source.resume()
-            return source
         }
         let reopening = Self.reopenLogsOnSIGUSR1(accessLog: accessLog, logFile: configuration.logFile, logger: logger)
         let reloading = Self.reloadOnSIGHUP(served, logger: logger)
@@ -165,9 +164,7 @@ public struct Host: Sendable {
     /// responder re-reads its files (secrets after a rotation), in place,
     /// without a restart. A failure is logged and the old keys stay.
     static func reloadOnSIGHUP(_ responder: any Responder, logger: Logger) -> any DispatchSourceSignal {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler {
+        ProcessSignals.handle(SIGHUP) {
             do {
                 try responder.reload()
                 logger.notice("SIGHUP: reloaded (the files the app reads, such as GIMLET_SECRET_FILE, if it has any)")
@@ -175,16 +172,12 @@ public struct Host: Sendable {
                 logger.error("SIGHUP: reload failed, the keys in use stay: \(error)")
             }
         }
-        source.resume()
-        return source
     }
 
     /// `SIGUSR1` reopens the access log and the `--log-file` (logrotate's
     /// `postrotate`, as nginx and php-fpm do it).
     static func reopenLogsOnSIGUSR1(accessLog: AccessLog?, logFile: String?, logger: Logger) -> any DispatchSourceSignal {
-        signal(SIGUSR1, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
-        source.setEventHandler {
+        ProcessSignals.handle(SIGUSR1) {
             do {
                 if let logFile { try LogFile.sendStandardError(to: logFile) }
                 try accessLog?.file.reopen()
@@ -193,8 +186,6 @@ public struct Host: Sendable {
                 logger.error("SIGUSR1: \(error); logging goes on to the file already open")
             }
         }
-        source.resume()
-        return source
     }
 
     /// The scoreboard this process writes to, and its slot there: the
@@ -211,7 +202,7 @@ public struct Host: Sendable {
         }
         let scoreboard = try Scoreboard(processes: 1, threads: threads)
         scoreboard.claim(0)
-        scoreboard.assign(0, pid: getpid())
+        scoreboard.assign(0, pid: SystemCall.processID)
         return (scoreboard, 0)
     }
 
@@ -246,25 +237,35 @@ public struct Host: Sendable {
     ///   - version: what `--version` prints; Gimlet's version by default.
     ///   - arguments: the command line without the program name; the process's by default.
     public static func main(_ responder: some Responder, version: String? = nil, arguments: [String]? = nil) -> Never {
-        main(version: version, arguments: arguments) { _ in responder }
+        main(version: version, arguments: arguments) { _, _ in responder }
+    }
+
+    /// ``main(version:arguments:_:)-(_)`` for a responder that needs only the environment.
+    public static func main(
+        version: String? = nil, arguments: [String]? = nil,
+        _ makeResponder: ([String: String]) throws -> some Responder
+    ) -> Never {
+        main(version: version, arguments: arguments) { environment, _ in try makeResponder(environment) }
     }
 
     /// Parses the host options, then builds the responder with `makeResponder`
-    /// (given the process environment), serves it, and exits. Any error the
-    /// closure throws — a missing secret, a bad backend URL — ends the process
-    /// with one line on standard error and exit status 1, never a crash.
+    /// (given the process environment and the host's logger, for what the
+    /// app builds that logs), serves it, and exits. Any error the closure
+    /// throws — a missing secret, a bad backend URL — ends the process with
+    /// one line on standard error and exit status 1, never a crash.
     ///
     /// ```swift
-    /// Host.main { environment in
+    /// Host.main { environment, logger in
     ///     var router = Router()
-    ///     router.use(try SessionMiddleware(SessionConfiguration(environment: environment)))
+    ///     router.use(try SessionMiddleware(SessionConfiguration(
+    ///         environment: environment, backends: SessionBackends(.sqlite, logger: logger).open(url:))))
     ///     router.get("/") { request in .text("hello") }
     ///     return router
     /// }
     /// ```
     public static func main(
         version: String? = nil, arguments: [String]? = nil,
-        _ makeResponder: ([String: String]) throws -> some Responder
+        _ makeResponder: ([String: String], Logger) throws -> some Responder
     ) -> Never {
         HostCommand.appVersion.withLock { $0 = version }
         let options: HostOptions
@@ -276,7 +277,7 @@ public struct Host: Sendable {
         }
         do {
             let configuration = try options.configuration()
-            try Host.run(configuration: configuration) { try makeResponder(ProcessInfoEnvironment.current) }
+            try Host.run(configuration: configuration) { logger in try makeResponder(ProcessInfoEnvironment.current, logger) }
             exit(0)
         } catch {
             fail("\(error)")
@@ -288,18 +289,6 @@ public struct Host: Sendable {
         exit(1)
     }
 
-    // protected by: the mutex; whether this process bootstrapped swift-log.
-    private static let loggingBootstrapped = Mutex(false)
-
-    /// Sends swift-log output to standard error in `format`, once per
-    /// process (the first call decides).
-    static func bootstrapLogging(_ format: LogFormat) {
-        loggingBootstrapped.withLock { done in
-            guard !done else { return }
-            done = true
-            LoggingSystem.bootstrap { HostLogHandler(label: $0, format: format) }
-        }
-    }
 }
 
 /// The process environment, read once.

@@ -1,3 +1,4 @@
+import GimletSystem
 import Glibc
 
 /// A file log lines are appended to, one `write(2)` per line, so lines of
@@ -31,25 +32,13 @@ final class LogFile: Sendable {
     }
 
     deinit {
-        if path != nil { Glibc.close(descriptor) }
+        if path != nil { SystemCall.close(descriptor) }
     }
 
     /// Appends `line` (which ends in a newline); a line that cannot be
     /// written (disk full) is dropped: logging never stops a request.
     func write(_ line: [UInt8]) {
-        line.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0, errno == EINTR {
-                    continue
-                } else {
-                    return
-                }
-            }
-        }
+        line.withUnsafeBytes { buffer in _ = try? SystemCall.writeAll(descriptor, buffer, socket: false) }
     }
 
     /// Opens the path again and swaps the new file in (logrotate's `postrotate`).
@@ -59,27 +48,31 @@ final class LogFile: Sendable {
     func reopen() throws(HostConfigurationError) {
         guard let path else { return }
         let fresh = try Self.open(path, purpose: "log file")
-        defer { Glibc.close(fresh) }
-        guard dup2(fresh, descriptor) >= 0 else {
-            throw HostConfigurationError("cannot reopen \(path): \(String(cString: strerror(errno)))")
+        defer { SystemCall.close(fresh) }
+        do {
+            _ = try SystemCall.retrying("dup2") { dup2(fresh, descriptor) }
+        } catch {
+            throw HostConfigurationError("cannot reopen \(path): \(error)")
         }
     }
 
     /// Points standard error at `path` (`--log-file`), appending.
     static func sendStandardError(to path: String) throws(HostConfigurationError) {
         let fresh = try open(path, purpose: "log file")
-        defer { Glibc.close(fresh) }
-        guard dup2(fresh, STDERR_FILENO) >= 0 else {
-            throw HostConfigurationError("cannot send standard error to \(path): \(String(cString: strerror(errno)))")
+        defer { SystemCall.close(fresh) }
+        do {
+            _ = try SystemCall.retrying("dup2") { dup2(fresh, STDERR_FILENO) }
+        } catch {
+            throw HostConfigurationError("cannot send standard error to \(path): \(error)")
         }
     }
 
     private static func open(_ path: String, purpose: String) throws(HostConfigurationError) -> Int32 {
-        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw HostConfigurationError("cannot open the \(purpose) \(path): \(String(cString: strerror(errno))); check that its directory exists and this user may write there")
+        do {
+            return try SystemCall.retrying("open") { Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640) }
+        } catch {
+            throw HostConfigurationError("cannot open the \(purpose) \(path): \(systemErrorDescription(error.errno)); check that its directory exists and this user may write there")
         }
-        return fd
     }
 }
 

@@ -1,5 +1,4 @@
 import GimletHTTP
-import Glibc
 import Logging
 import Synchronization
 
@@ -34,7 +33,7 @@ final class RequestMonitor: ExchangeObserver {
     func began(worker: Int, method: HTTPMethod, path: String, requestID: String) {
         guard worker < scoreboard.threadCapacity else { return }
         scoreboard.begin(slot, worker, method: method.rawValue, path: path, requestID: requestID,
-                         thread: UInt64(pthread_self()))
+                         thread: UInt64(StackCapture.currentThread()))
     }
 
     func prepare(_ request: Request, worker: Int, began: ContinuousClock.Instant) {

@@ -1,4 +1,4 @@
-import Glibc
+import GimletSystem
 import GimletHTTP
 
 /// The host's shared record of what every worker thread of every worker
@@ -55,7 +55,7 @@ final class Scoreboard: Sendable {
         threadCapacity = threads
         words[Header.processes] = UInt64(processes)
         words[Header.threads] = UInt64(threads)
-        words[Header.startTime] = UInt64(max(0, time(nil)))
+        words[Header.startTime] = UInt64(SystemCall.wallClockSeconds())
         words.publish(Header.magic, Self.magicValue)
     }
 
@@ -103,7 +103,7 @@ final class Scoreboard: Sendable {
         words[base + ProcessWord.connections] = 0
         words[base + ProcessWord.connectionChurn] = 0
         words[base + ProcessWord.baseline] = (0..<threadCapacity).reduce(0) { $0 + words[threadBase(slot, $1) + ThreadWord.requests] }
-        words[base + ProcessWord.started] = UInt64(max(0, time(nil)))
+        words[base + ProcessWord.started] = UInt64(SystemCall.wallClockSeconds())
         words[base + ProcessWord.heartbeat] = ProcessClock.nanoseconds()
         words[base + ProcessWord.state] = ProcessState.starting.rawValue
         words[base + ProcessWord.pid] = 0
@@ -312,9 +312,5 @@ final class Scoreboard: Sendable {
 
 /// CLOCK_MONOTONIC, which every process of the machine shares.
 enum ProcessClock {
-    static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
+    static func nanoseconds() -> UInt64 { SystemCall.monotonicNanoseconds() }
 }

@@ -1,6 +1,7 @@
 // Shared memory between the supervisor and its workers: a file in /dev/shm,
 // unlinked at once, mapped by each process. The only file of the host that
 // touches raw memory.
+import GimletSystem
 import Glibc
 import Synchronization
 
@@ -22,19 +23,24 @@ final class SharedWords: @unchecked Sendable {
     convenience init(count: Int) throws(HostConfigurationError) {
         let directory = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         var template = Array("\(directory)/gimlet-scoreboard-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(SystemCallError) in
+                try SystemCall.retrying("mkstemp") { buffer.baseAddress.map { mkstemp($0) } ?? -1 }
+            }
         }
-        guard fd >= 0 else {
-            throw HostConfigurationError("cannot create the status scoreboard in \(directory): \(String(cString: strerror(errno)))")
+        let fd: Int32
+        switch made {
+        case .success(let descriptor): fd = descriptor
+        case .failure(let error): throw HostConfigurationError("cannot create the status scoreboard in \(directory): \(error)")
         }
         template.withUnsafeBufferPointer { buffer in _ = buffer.baseAddress.map { unlink($0) } }
-        // Workers get their own copy on a fixed descriptor (dup2 clears this flag there).
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        guard ftruncate(fd, off_t(count * 8)) == 0 else {
-            let code = errno
-            close(fd)
-            throw HostConfigurationError("cannot size the status scoreboard: \(String(cString: strerror(code)))")
+        do {
+            // Workers get their own copy on a fixed descriptor (dup2 clears this flag there).
+            try SystemCall.addFlag(FD_CLOEXEC, to: fd, descriptorFlags: true, name: "FD_CLOEXEC")
+            _ = try SystemCall.retrying("ftruncate") { ftruncate(fd, off_t(count * 8)) }
+        } catch {
+            SystemCall.close(fd)
+            throw HostConfigurationError("cannot size the status scoreboard: \(error)")
         }
         try self.init(descriptor: fd, count: count)
     }
@@ -44,7 +50,7 @@ final class SharedWords: @unchecked Sendable {
         guard let base = mmap(nil, count * 8, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0),
               base != MAP_FAILED
         else {
-            throw HostConfigurationError("cannot map the status scoreboard: \(String(cString: strerror(errno)))")
+            throw HostConfigurationError("cannot map the status scoreboard: \(SystemCallError("mmap", errno: errno))")
         }
         // A file's new pages read as zero, which is each word's initial state.
         words = base.bindMemory(to: Atomic<UInt64>.self, capacity: count)
@@ -54,7 +60,7 @@ final class SharedWords: @unchecked Sendable {
 
     deinit {
         munmap(UnsafeMutableRawPointer(words), count * 8)
-        close(descriptor)
+        SystemCall.close(descriptor)
     }
 
     /// The size of the shared file behind `descriptor`, in words (0 if unknown).

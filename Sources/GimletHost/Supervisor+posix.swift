@@ -1,5 +1,6 @@
-// Process control for the supervisor: posix_spawn, waitpid, kill.
+// Process control for the supervisor: posix_spawn, waitpid, readiness pipes.
 import Foundation
+import GimletSystem
 import Glibc
 
 /// A worker process started by the supervisor.
@@ -53,15 +54,21 @@ enum ProcessCalls {
     static func spawn(_ executable: String, arguments: [String], environment: [String: String],
                       listener: Int32, scoreboard: Int32? = nil) throws(HostConfigurationError) -> (pid: pid_t, readiness: Int32) {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else {
-            throw HostConfigurationError("cannot make a readiness pipe for a worker: \(String(cString: strerror(errno)))")
+        do {
+            _ = try SystemCall.once("pipe") { pipe(&ends) }
+        } catch {
+            throw HostConfigurationError("cannot make a readiness pipe for a worker: \(error)")
         }
-        // Only the supervisor's thread spawns, so no other child can inherit these between the calls.
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         var spawned = false
         defer {
-            Glibc.close(ends[1])
-            if !spawned { Glibc.close(ends[0]) }
+            SystemCall.close(ends[1])
+            if !spawned { SystemCall.close(ends[0]) }
+        }
+        do {
+            // Only the supervisor's thread spawns, so no other child can inherit these between the calls.
+            for end in ends { try SystemCall.addFlag(FD_CLOEXEC, to: end, descriptorFlags: true, name: "FD_CLOEXEC") }
+        } catch {
+            throw HostConfigurationError("cannot make a readiness pipe for a worker: \(error)")
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -85,9 +92,10 @@ enum ProcessCalls {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else {
-            throw HostConfigurationError("cannot start a worker process (\(executable)): \(String(cString: strerror(rc)))")
+        do {
+            try SystemCall.check("posix_spawn", returned: posix_spawn(&pid, executable, &actions, &attributes, argv, envp))
+        } catch {
+            throw HostConfigurationError("cannot start a worker process (\(executable)): \(error)")
         }
         spawned = true
         return (pid, ends[0])
@@ -96,17 +104,16 @@ enum ProcessCalls {
     /// Waits until the worker `pid` writes to its readiness pipe `readiness`,
     /// exits, or `seconds` pass; closes the pipe. An exited worker is reaped.
     static func awaitReady(pid: pid_t, readiness: Int32, seconds: Double) -> WorkerStart {
-        defer { Glibc.close(readiness) }
+        defer { SystemCall.close(readiness) }
         let deadline = now() + seconds
         while true {
             var entry = pollfd(fd: readiness, events: Int16(POLLIN), revents: 0)
             let wait = Int32(max(0, min(1_000, (deadline - now()) * 1_000)))
-            let count = poll(&entry, 1, wait)
-            if count < 0 && errno == EINTR { continue }
+            // A pipe this process made cannot make poll or read fail but by EINTR, which is retried.
+            let count = (try? SystemCall.retrying("poll") { poll(&entry, 1, wait) }) ?? 0
             if count > 0 {
                 var byte: UInt8 = 0
-                let got = read(readiness, &byte, 1)
-                if got < 0 && errno == EINTR { continue }
+                let got = try? SystemCall.retrying("read") { read(readiness, &byte, 1) }
                 if got == 1 { return .ready }
                 // End of file: the worker exited (or closed fd 3) without saying ready.
                 return .exited(waitForExit(pid, seconds: 5) ?? "closed its readiness pipe without starting")
@@ -132,9 +139,9 @@ enum ProcessCalls {
     /// Does nothing in a process the supervisor did not start.
     static func announceReady(environment: [String: String]) {
         guard environment[readinessVariable] == String(readinessDescriptor) else { return }
-        var byte = UInt8(ascii: "R")
-        _ = write(readinessDescriptor, &byte, 1)
-        Glibc.close(readinessDescriptor)
+        // A supervisor that has gone away cannot be told: it will not wait either.
+        _ = withUnsafeBytes(of: UInt8(ascii: "R")) { byte in try? SystemCall.writeAll(readinessDescriptor, byte, socket: false) }
+        SystemCall.close(readinessDescriptor)
         // Nothing this process starts may take fd 3 for a readiness pipe.
         unsetenv(readinessVariable)
     }
@@ -152,15 +159,8 @@ enum ProcessCalls {
         return signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
     }
 
-    /// Sends `number` to `pid`; nothing for a pid that is not a process's
-    /// (0 and -1 would signal a whole group, or everything).
-    static func signal(_ pid: pid_t, _ number: Int32) {
-        guard pid > 0 else { return }
-        kill(pid, number)
-    }
-
     /// Seconds on the monotonic clock every process shares (``ProcessClock``).
     static func now() -> Double { Double(ProcessClock.nanoseconds()) / 1e9 }
 
-    static func sleep(seconds: Double) { usleep(UInt32(max(0, seconds) * 1_000_000)) }
+    static func sleep(seconds: Double) { SystemCall.sleep(microseconds: Int(max(0, seconds) * 1_000_000)) }
 }

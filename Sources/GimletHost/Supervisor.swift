@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GimletSystem
 import GimletTransport
 import Logging
 import Synchronization
@@ -108,7 +109,7 @@ final class Supervisor: Sendable {
                 released(worker.pid, slot: worker.slot)
                 return "\(how) before it was ready (its own message is above)"
             case .silent(let seconds):
-                ProcessCalls.signal(worker.pid, SIGKILL)
+                ProcessSignals.send(SIGKILL, to: worker.pid)
                 _ = ProcessCalls.waitForExit(worker.pid, seconds: 5)
                 released(worker.pid, slot: worker.slot)
                 return "was not ready after \(Int(seconds)) s and was killed"
@@ -116,11 +117,7 @@ final class Supervisor: Sendable {
         }
 
         let sources = [(SIGTERM, Command.stop), (SIGINT, .stop), (SIGHUP, .reload), (SIGUSR1, .reopenLogs)].map { number, command in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in self.commands.withLock { $0.append(command) } }
-            source.resume()
-            return source
+            ProcessSignals.handle(number) { [self] in self.commands.withLock { $0.append(command) } }
         }
         defer { sources.forEach { $0.cancel() } }
 
@@ -212,7 +209,7 @@ final class Supervisor: Sendable {
         } catch {
             logger.error("SIGUSR1: \(error); logging goes on to the file already open")
         }
-        for worker in workers { ProcessCalls.signal(worker.pid, SIGUSR1) }
+        for worker in workers { ProcessSignals.send(SIGUSR1, to: worker.pid) }
     }
 
     /// SIGHUP: replaces the workers one by one, each old one stopped only
@@ -233,7 +230,7 @@ final class Supervisor: Sendable {
             }
             let old = workers[index]
             workers[index] = fresh
-            ProcessCalls.signal(old.pid, SIGTERM)  // nothing for a vacant slot (pid 0)
+            ProcessSignals.send(SIGTERM, to: old.pid)  // nothing for a vacant slot (pid 0)
         }
         logger.info("reload done: \(workers.count) new workers")
     }
@@ -255,7 +252,7 @@ final class Supervisor: Sendable {
                 if silence > timeout {
                     let state = ProcessCalls.processState(worker.pid).map { $0 == "T" ? "stopped (T)" : "state \($0)" } ?? "state unknown"
                     logger.error("worker \(worker.pid) made no progress for \(Watchdog.format(silence)) s, past the \(Watchdog.format(timeout)) s timeout (\(state); a stopped process cannot report its stack); killing it", metadata: ["pid": "\(worker.pid)"])
-                    ProcessCalls.signal(worker.pid, SIGKILL)
+                    ProcessSignals.send(SIGKILL, to: worker.pid)
                     killed.insert(worker.pid)
                     continue
                 }
@@ -263,7 +260,7 @@ final class Supervisor: Sendable {
                     .first { $0.seconds > timeout + 1 }
                 if let stuck {
                     logger.error("worker \(worker.pid): \(stuck.method) \(stuck.path) running \(Watchdog.format(stuck.seconds)) s, past the \(Watchdog.format(timeout)) s timeout (its stack is in the worker's critical line above); killing it and starting another", metadata: ["pid": "\(worker.pid)", "request_id": "\(stuck.requestID)"])
-                    ProcessCalls.signal(worker.pid, SIGKILL)
+                    ProcessSignals.send(SIGKILL, to: worker.pid)
                     killed.insert(worker.pid)
                     continue
                 }
@@ -281,14 +278,14 @@ final class Supervisor: Sendable {
                 }
                 workers[index] = fresh
                 logger.info("worker \(worker.pid) recycled after --max-requests; \(fresh.pid) serves in its place")
-                ProcessCalls.signal(worker.pid, SIGTERM)
+                ProcessSignals.send(SIGTERM, to: worker.pid)
             }
         }
     }
 
     private func stopAll(_ workers: [WorkerProcess]) {
         logger.info("stopping \(workers.count) workers after their in-flight requests")
-        for worker in workers { ProcessCalls.signal(worker.pid, SIGTERM) }
+        for worker in workers { ProcessSignals.send(SIGTERM, to: worker.pid) }
         var remaining = Set(workers.map(\.pid).filter { $0 > 0 })
         let deadline = ProcessCalls.now() + Self.stopTimeout
         while !remaining.isEmpty {
@@ -296,7 +293,7 @@ final class Supervisor: Sendable {
             guard !remaining.isEmpty else { break }
             if ProcessCalls.now() > deadline {
                 logger.error("workers still running after \(Int(Self.stopTimeout)) s; killing them")
-                for pid in remaining { ProcessCalls.signal(pid, SIGKILL) }
+                for pid in remaining { ProcessSignals.send(SIGKILL, to: pid) }
                 ProcessCalls.sleep(seconds: 0.5)
                 while ProcessCalls.reapOne() != nil {}
                 break

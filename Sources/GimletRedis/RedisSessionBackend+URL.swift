@@ -100,6 +100,6 @@ extension SessionBackendOpener {
             schemes: ["redis://", "redis+unix://"],
             forms: ["redis://[:password@]host[:port][/db]", "redis+unix:///path/redis.sock"],
             configuration: { try RedisSessionBackend.Configuration(url: $0) },
-            start: { try RedisSessionBackend($0) })
+            start: { configuration, _ in try RedisSessionBackend(configuration) })
     }
 }

@@ -1,4 +1,5 @@
 import GimletHTTP
+import GimletSystem
 import GimletTransport
 import Logging
 
@@ -19,8 +20,12 @@ public struct SCGIConfiguration: Sendable, Equatable {
     /// The listen backlog.
     public var backlog: Int
 
+    /// The default thread count: two per core, so a thread blocked on a
+    /// backend does not idle a core.
+    public static var defaultThreads: Int { defaultWorkerThreads() }
+
     /// Creates a configuration; every parameter has a safe default.
-    public init(listen: ListenAddress = .inherited, threads: Int = max(2, 2 * activeProcessorCount()),
+    public init(listen: ListenAddress = .inherited, threads: Int = SCGIConfiguration.defaultThreads,
                 maxBodyBytes: Int = 1 << 20, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
                 socketMode: UInt32? = nil, backlog: Int = 1024) {
         self.listen = listen

@@ -70,9 +70,9 @@ extension SessionBackendOpener {
         SessionBackendOpener(
             schemes: ["sqlite:"], forms: ["sqlite:///abs/path.sqlite", "sqlite:relative.sqlite"],
             configuration: { try SQLiteSessionBackend.Configuration(url: $0) },
-            start: { configuration in
+            start: { configuration, logger in
                 try SQLiteSessionBackend.prepareDirectory(of: configuration.path)
-                return try SQLiteSessionBackend(configuration)
+                return try SQLiteSessionBackend(configuration, logger: logger)
             })
     }
 }

@@ -59,6 +59,7 @@ public final class SQLiteSessionBackend: SessionBackend {
     /// The schema version this code writes.
     public static let schemaVersion: Int64 = 1
 
+    /// The file and settings it was opened with.
     public let configuration: Configuration
     /// The connections; one taken out is used by that thread alone until given back.
     private let connections: Pool<SQLiteConnection>
@@ -73,14 +74,20 @@ public final class SQLiteSessionBackend: SessionBackend {
     private let maintenanceRunning = Atomic<Bool>(false)
     /// Waits for another connection's lock (another process's, with `writer` held).
     let busyWaits: SQLiteBusyCounter
-    private let logger = Logger(label: "gimlet.sqlite")
+    /// Where unreadable rows and failed sweeps are reported.
+    private let logger: Logger
 
     /// Opens the file, creates the schema if needed, and starts the sweeper.
     ///
+    /// - Parameters:
+    ///   - configuration: the file and its settings.
+    ///   - logger: the app's logger (the host passes its own to the app);
+    ///     the maintenance thread's failures and its stop are logged there.
     /// - Throws: ``SQLiteError`` or `SessionConfigurationError` if the file
     ///   cannot be opened or written, or holds a newer schema.
-    public init(_ configuration: Configuration) throws {
+    public init(_ configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
+        self.logger = logger
         let busyWaits = SQLiteBusyCounter()
         self.busyWaits = busyWaits
         connections = Pool(capacity: configuration.maxConnections,

@@ -47,6 +47,7 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self = .tcp(host: host, port: port)
     }
 
+    /// The address as written on the command line (`unix:/run/app.sock`, `127.0.0.1:9000`).
     public var description: String {
         switch self {
         case .unix(let path): "unix:\(path)"

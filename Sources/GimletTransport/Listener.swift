@@ -1,5 +1,10 @@
 import Dispatch
 import Foundation
+import GimletSystem
+
+/// The default worker-thread count of every transport: two per core, so a
+/// thread blocked on a backend does not idle a core.
+package func defaultWorkerThreads() -> Int { max(2, 2 * activeProcessorCount()) }
 
 /// A transport's listening socket with what every transport does around it:
 /// worker threads, the stop signal, and removing its own unix socket file.
@@ -8,16 +13,16 @@ import Foundation
 /// let listener = Listener(descriptor: fd, ownedPath: "/run/app.sock", stopSignal: try StopSignal())
 /// listener.runWorkers(count: 8, name: "gimlet-scgi") { index in … accept loop … }
 /// ```
-public final class Listener: Sendable {
+package final class Listener: Sendable {
     /// The listening socket.
-    public let descriptor: Int32
+    package let descriptor: Int32
     /// Raised by ``stop()``; every waiting worker wakes.
-    public let stopSignal: StopSignal
+    package let stopSignal: StopSignal
     private let ownedSocket: OwnedSocketFile?
 
     /// Takes ownership of `descriptor`; `ownedPath` is the unix socket file
     /// this process created (removed on stop), if any.
-    public init(descriptor: Int32, ownedPath: String?, stopSignal: StopSignal) {
+    package init(descriptor: Int32, ownedPath: String?, stopSignal: StopSignal) {
         self.descriptor = descriptor
         self.stopSignal = stopSignal
         ownedSocket = ownedPath.flatMap(OwnedSocketFile.init(path:))
@@ -29,7 +34,7 @@ public final class Listener: Sendable {
     }
 
     /// Runs `work` on `count` threads and returns once every one has returned.
-    public func runWorkers(count: Int, name: String, _ work: @escaping @Sendable (Int) -> Void) {
+    package func runWorkers(count: Int, name: String, _ work: @escaping @Sendable (Int) -> Void) {
         let group = DispatchGroup()
         for index in 0..<count {
             group.enter()
@@ -48,11 +53,11 @@ public final class Listener: Sendable {
     ///
     /// The socket file goes first: once the signal is up, workers finish and
     /// the process may exit before this thread runs another line.
-    public func stop() {
+    package func stop() {
         ownedSocket?.remove()
         stopSignal.raise()
     }
 
     /// Whether ``stop()`` was called.
-    public var isStopping: Bool { stopSignal.isRaised }
+    package var isStopping: Bool { stopSignal.isRaised }
 }

@@ -1,51 +1,46 @@
-// Plain POSIX and Linux calls on descriptors: listening sockets, epoll, eventfd.
+// Linux calls on descriptors that are not plain I/O: socket files, epoll,
+// eventfd. Each goes through GimletSystem's door.
 import CLinuxEvents
+import GimletSystem
 import Glibc
 import Synchronization
 
-/// `strerror` as a Swift string.
-public func systemErrorDescription(_ code: Int32) -> String {
-    String(cString: strerror(code))
-}
-
-/// The number of cores this process may run on.
-public func activeProcessorCount() -> Int {
-    max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-}
-
-public enum SocketCalls {
+/// The socket calls the transports and the host share.
+package enum SocketCalls {
     /// Whether `fd` is a listening socket (spawn-fcgi leaves one on fd 0).
-    public static func isListeningSocket(_ fd: Int32) -> Bool {
-        var accepting: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 && accepting != 0
+    package static func isListeningSocket(_ fd: Int32) -> Bool {
+        (SystemCall.socketOption(fd, level: SOL_SOCKET, SO_ACCEPTCONN) ?? 0) != 0
     }
 
     /// Whether `fd` is a unix-domain socket (as opposed to TCP).
-    public static func isUnixSocket(_ fd: Int32) -> Bool {
-        var domain: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_UNIX
+    package static func isUnixSocket(_ fd: Int32) -> Bool {
+        SystemCall.socketOption(fd, level: SOL_SOCKET, SO_DOMAIN) == AF_UNIX
     }
 
     /// Removes a socket file left behind by an earlier run; refuses to touch
     /// anything that is not a socket.
-    public static func removeStaleSocket(at path: String) throws(TransportError) {
+    package static func removeStaleSocket(at path: String) throws(TransportError) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & 0o170_000 == 0o140_000 else {  // S_ISSOCK
             throw TransportError("\(path) exists and is not a socket; remove it or listen elsewhere")
         }
-        guard Glibc.unlink(path) == 0 else { throw TransportError("cannot remove stale socket \(path)", errno: errno) }
-    }
-
-    public static func chmod(_ path: String, mode: UInt32) throws(TransportError) {
-        guard Glibc.chmod(path, mode_t(mode)) == 0 else {
-            throw TransportError("cannot set mode \(String(mode, radix: 8)) on \(path)", errno: errno)
+        do {
+            _ = try SystemCall.once("unlink") { Glibc.unlink(path) }
+        } catch {
+            throw TransportError("cannot remove stale socket \(path)", error)
         }
     }
 
-    public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+    package static func chmod(_ path: String, mode: UInt32) throws(TransportError) {
+        do {
+            _ = try SystemCall.once("chmod") { Glibc.chmod(path, mode_t(mode)) }
+        } catch {
+            throw TransportError("cannot set mode \(String(mode, radix: 8)) on \(path)", error)
+        }
+    }
+
+    package static func unlink(_ path: String) { _ = Glibc.unlink(path) }
 
     /// Connections waiting in the accept queue of the listening socket `fd`:
     /// the kernel tells it for TCP (`TCP_INFO`), not for unix sockets (`nil`).
@@ -58,32 +53,33 @@ public enum SocketCalls {
         return Int(info.tcpi_unacked)
     }
 
-    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+    package static func close(_ fd: Int32) { SystemCall.close(fd) }
 
     /// Makes `fd` non-blocking, so a worker that lost the race for a
     /// connection gets `EAGAIN` instead of sleeping in `accept`.
-    public static func setNonBlocking(_ fd: Int32) throws(TransportError) {
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw TransportError("cannot make the listening socket non-blocking", errno: errno)
+    package static func setNonBlocking(_ fd: Int32) throws(TransportError) {
+        do {
+            try SystemCall.addFlag(O_NONBLOCK, to: fd, name: "O_NONBLOCK")
+        } catch {
+            throw TransportError("cannot make the listening socket non-blocking", error)
         }
     }
 }
 
 /// A unix socket file this process created, removed only while it is still
 /// the same file: a newer process that took over the path keeps its socket.
-public struct OwnedSocketFile: Sendable {
+package struct OwnedSocketFile: Sendable {
     let path: String
     let inode: UInt
 
-    public init?(path: String) {
+    package init?(path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
         self.path = path
         self.inode = UInt(info.st_ino)
     }
 
-    public func remove() {
+    package func remove() {
         var info = stat()
         guard lstat(path, &info) == 0, UInt(info.st_ino) == inode else { return }
         SocketCalls.unlink(path)
@@ -92,25 +88,28 @@ public struct OwnedSocketFile: Sendable {
 
 /// A flag that wakes every waiting worker at once: an `eventfd` that is
 /// written once and never read, so it stays readable.
-public final class StopSignal: Sendable {
-    public let descriptor: Int32
+package final class StopSignal: Sendable {
+    package let descriptor: Int32
     /// Set before the eventfd is written, so a check needs no system call.
     private let raised = Atomic<Bool>(false)
 
-    public init() throws(TransportError) {
-        descriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard descriptor >= 0 else { throw TransportError("eventfd failed", errno: errno) }
+    package init() throws(TransportError) {
+        do {
+            descriptor = try SystemCall.once("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        } catch {
+            throw TransportError("cannot make the stop signal", error)
+        }
     }
 
     deinit { SocketCalls.close(descriptor) }
 
-    public func raise() {
+    package func raise() {
         raised.store(true, ordering: .releasing)
-        var one: UInt64 = 1
-        _ = Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
+        // Cannot fail but by overflowing the counter, which one write per stop never reaches.
+        _ = withUnsafeBytes(of: UInt64(1)) { bytes in try? SystemCall.writeAll(descriptor, bytes, socket: false) }
     }
 
-    public var isRaised: Bool { raised.load(ordering: .acquiring) }
+    package var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
 /// What the worker threads of one server wait on together: the listening
@@ -133,9 +132,9 @@ public final class StopSignal: Sendable {
 /// case .connection(let fd): serve the next request on fd, then park(fd) if kept
 /// }
 /// ```
-public final class ConnectionSet: Sendable {
+package final class ConnectionSet: Sendable {
     /// What a worker is to do next.
-    public enum Event: Equatable, Sendable {
+    package enum Event: Equatable, Sendable {
         /// Accept a connection (another worker may have taken it: `EAGAIN`).
         case listener
         /// Serve the next request on this kept connection, which is now the caller's.
@@ -151,17 +150,20 @@ public final class ConnectionSet: Sendable {
     private let parked = Mutex<Set<Int32>>([])
 
     /// A set watching `listener` and `stop`.
-    public init(listener: Int32, stop: StopSignal) throws(TransportError) {
+    package init(listener: Int32, stop: StopSignal) throws(TransportError) {
         self.listener = listener
         self.stop = stop
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw TransportError("epoll_create1 failed", errno: errno) }
+        do {
+            epoll = try SystemCall.once("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        } catch {
+            throw TransportError("cannot make the workers' epoll set", error)
+        }
         do {
             try control(EPOLL_CTL_ADD, listener, oneShot: true)
             try control(EPOLL_CTL_ADD, stop.descriptor, oneShot: false)
         } catch {
             SocketCalls.close(epoll)
-            throw error
+            throw TransportError("cannot watch the listening socket", error)
         }
     }
 
@@ -171,12 +173,11 @@ public final class ConnectionSet: Sendable {
     }
 
     /// Waits for work; stop wins over anything else.
-    public func next() -> Event {
+    package func next() -> Event {
         var event = epoll_event()
         while true {
-            let count = epoll_wait(epoll, &event, 1, -1)
-            if count < 0 {
-                if errno == EINTR { continue }
+            // Only a broken set fails (EBADF, EINVAL): nothing to wait on, so stop.
+            guard let count = try? SystemCall.retrying("epoll_wait", { epoll_wait(epoll, &event, 1, -1) }) else {
                 return .stop
             }
             guard count == 1 else { continue }
@@ -195,12 +196,12 @@ public final class ConnectionSet: Sendable {
     /// Hands a kept connection back: it waits here, watched, until its next
     /// request arrives (or the web server closes it, which wakes a worker
     /// too, to close it). The caller must not touch `fd` after this.
-    public func park(_ fd: Int32) {
+    package func park(_ fd: Int32) {
         parked.withLock { _ = $0.insert(fd) }
         do {
             // A descriptor number seen before is still registered (one-shot
             // leaves it disarmed); a new one is added. Closing removes it.
-            do { try control(EPOLL_CTL_MOD, fd, oneShot: true) } catch let error where error.errno == ENOENT {
+            do { try control(EPOLL_CTL_MOD, fd, oneShot: true) } catch where error.errno == ENOENT {
                 try control(EPOLL_CTL_ADD, fd, oneShot: true)
             }
         } catch {
@@ -212,7 +213,7 @@ public final class ConnectionSet: Sendable {
     /// Closes the kept connections still waiting (the server is stopping and
     /// every worker has returned): the web server sees them close and opens
     /// new ones to whoever listens next.
-    public func closeParked() {
+    package func closeParked() {
         let idle = parked.withLock { set -> Set<Int32> in
             defer { set.removeAll() }
             return set
@@ -220,12 +221,10 @@ public final class ConnectionSet: Sendable {
         for fd in idle { SocketCalls.close(fd) }
     }
 
-    private func control(_ operation: Int32, _ fd: Int32, oneShot: Bool) throws(TransportError) {
+    private func control(_ operation: Int32, _ fd: Int32, oneShot: Bool) throws(SystemCallError) {
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (oneShot ? EPOLLONESHOT.rawValue : 0)
         event.data.fd = fd
-        guard epoll_ctl(epoll, operation, fd, &event) == 0 else {
-            throw TransportError("epoll_ctl failed", errno: errno)
-        }
+        _ = try SystemCall.once("epoll_ctl") { epoll_ctl(epoll, operation, fd, &event) }
     }
 }

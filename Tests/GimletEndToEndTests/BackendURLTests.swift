@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import Gimlet
 import GimletRedis
@@ -7,13 +8,13 @@ import Testing
 @Suite struct BackendURLs {
     @Test(arguments: ["mongodb://db", "sqlite://host/x.sqlite", "redis://h:99999", "memcached:", "", "sqlite:"])
     func badURLsAreRefusedWithTheAcceptedForms(url: String) {
-        let error = #expect(throws: SessionConfigurationError.self) { try SessionBackends(.sqlite, .redis).open(url: url) }
+        let error = #expect(throws: SessionConfigurationError.self) { try SessionBackends(.sqlite, .redis, logger: Logger(label: "test")).open(url: url) }
         #expect(error?.message.contains("sqlite:///abs/path.sqlite") == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("redis://") == true)
     }
 
     @Test func maxConnectionsIsAPositiveNumber() throws {
-        let backends = SessionBackends(.sqlite, .redis)
+        let backends = SessionBackends(.sqlite, .redis, logger: Logger(label: "test"))
         for url in ["sqlite:x.sqlite?max_connections=0", "redis://127.0.0.1/0?max_connections=none"] {
             let error = #expect(throws: SessionConfigurationError.self) { try backends.open(url: url) }
             #expect(error?.message.contains("max_connections") == true, "\(error?.message ?? "")")
@@ -25,13 +26,13 @@ import Testing
 
     @Test func eachSchemeOpensItsBackend() throws {
         let directory = try TemporaryDirectory()
-        #expect(try SessionBackends(.sqlite, .redis).open(url: "none") == nil)
-        #expect(try SessionBackends(.sqlite, .redis).open(url: "memory:")?.name == "memory:")
-        let sqlite = try SessionBackends(.sqlite, .redis).open(url: "sqlite://" + directory.file("nested/dir/s.sqlite"))
+        #expect(try SessionBackends(.sqlite, .redis, logger: Logger(label: "test")).open(url: "none") == nil)
+        #expect(try SessionBackends(.sqlite, .redis, logger: Logger(label: "test")).open(url: "memory:")?.name == "memory:")
+        let sqlite = try SessionBackends(.sqlite, .redis, logger: Logger(label: "test")).open(url: "sqlite://" + directory.file("nested/dir/s.sqlite"))
         #expect(sqlite?.name == "sqlite:" + directory.file("nested/dir/s.sqlite"))
         #expect(FileManager.default.fileExists(atPath: directory.file("nested/dir/s.sqlite")))
         let unreachable = #expect(throws: SessionConfigurationError.self) {
-            try SessionBackends(.sqlite, .redis).open(url: "redis://127.0.0.1:1/0?timeout_ms=200")
+            try SessionBackends(.sqlite, .redis, logger: Logger(label: "test")).open(url: "redis://127.0.0.1:1/0?timeout_ms=200")
         }
         #expect(unreachable?.message.contains("cannot start") == true)
     }
@@ -39,7 +40,7 @@ import Testing
 
 @Suite struct LinkedBackends {
     @Test func onlyTheListedBackendsAreAcceptedAndListed() throws {
-        let redisOnly = SessionBackends(.redis)
+        let redisOnly = SessionBackends(.redis, logger: Logger(label: "test"))
         let error = #expect(throws: SessionConfigurationError.self) {
             try redisOnly.open(url: "sqlite:///tmp/x.sqlite")
         }
@@ -47,7 +48,7 @@ import Testing
         #expect(error?.message.contains("redis+unix://") == true)
         #expect(error?.message.contains("sqlite:///abs/path.sqlite") == false, "lists only what is linked")
         #expect(redisOnly.acceptedForms == "redis://[:password@]host[:port][/db], redis+unix:///path/redis.sock, memory:, none")
-        #expect(try SessionBackends().open(url: "memory:")?.name == "memory:")
+        #expect(try SessionBackends(logger: Logger(label: "test")).open(url: "memory:")?.name == "memory:")
     }
 
     /// An app without sessions pays for none of their C libraries: the host

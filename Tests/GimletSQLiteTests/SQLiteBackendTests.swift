@@ -1,8 +1,12 @@
 import Foundation
 import Gimlet
 import GimletTesting
+import Logging
 import Testing
 @testable import GimletSQLite
+
+/// What the backends under test log to.
+let testLogger = Logger(label: "test")
 
 /// SQLite files in a temporary directory, removed afterwards.
 final class SQLiteFiles {
@@ -23,7 +27,7 @@ final class SQLiteFiles {
     func conformance(_ name: String) throws {
         let files = try SQLiteFiles()
         let clock = ManualClock()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0, clock: clock))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0, clock: clock), logger: testLogger)
         try BackendConformance.run(name, on: .init(backend: backend) { clock.advance(by: $0) })
     }
 
@@ -35,14 +39,14 @@ final class SQLiteFiles {
 
     @Test func schemaIsCreatedOnceAndANewerOneRefused() throws {
         let files = try SQLiteFiles()
-        _ = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
-        _ = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+        _ = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
+        _ = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         let connection = try SQLiteConnection(path: files.path, busyTimeoutMilliseconds: 100)
         #expect(try connection.integer("PRAGMA user_version") == 1)
         #expect(FileManager.default.fileExists(atPath: files.path + "-wal"), "WAL mode keeps a -wal file beside the database")
         try connection.execute("PRAGMA user_version = 7")
         let error = #expect(throws: SessionConfigurationError.self) {
-            try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+            try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         }
         #expect(error?.message.contains("schema version 7") == true)
     }
@@ -50,7 +54,7 @@ final class SQLiteFiles {
     @Test func sweepDeletesExpiredRowsInBatches() throws {
         let files = try SQLiteFiles()
         let clock = ManualClock()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0, clock: clock))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0, clock: clock), logger: testLogger)
         for _ in 0..<30 {
             try backend.commit([SessionChange(id: .random(), upserts: ["a": 1, "b": 2], timeToLive: 10)])
         }
@@ -66,7 +70,7 @@ final class SQLiteFiles {
 
     @Test func aLockHeldPastTheBusyTimeoutIsABackendError() throws {
         let files = try SQLiteFiles()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, busyTimeoutMilliseconds: 200, sweepInterval: 0))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, busyTimeoutMilliseconds: 200, sweepInterval: 0), logger: testLogger)
         let other = try SQLiteConnection(path: files.path, busyTimeoutMilliseconds: 0)
         try other.execute("BEGIN EXCLUSIVE")
         let start = ContinuousClock.now
@@ -81,8 +85,8 @@ final class SQLiteFiles {
 
     @Test func twoBackendsOnOneFileSeeEachOther() throws {
         let files = try SQLiteFiles()
-        let first = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
-        let second = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+        let first = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
+        let second = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         let id = SessionID.random()
         try first.commit([SessionChange(id: id, upserts: ["from": "first"], timeToLive: 60)])
         try second.commit([SessionChange(id: id, upserts: ["by": "second"], timeToLive: 60)])

@@ -12,7 +12,7 @@ import Testing
     /// own busy handler slept 1–100 ms at a time there: the 100–230 ms stalls).
     @Test func threadsOfOneProcessNeverWaitOnTheFileLock() throws {
         let files = try SQLiteFiles()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         let failures = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             let id = SessionID.random()
@@ -36,7 +36,7 @@ import Testing
         #expect((0..<1000).allSatisfy { BusyWait.step(after: Int32($0)) <= .milliseconds(1) })
 
         let files = try SQLiteFiles()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         let other = try SQLiteConnection(path: files.path, busyTimeoutMilliseconds: 0)
         try other.execute("BEGIN IMMEDIATE")
         let done = DispatchSemaphore(value: 0)
@@ -76,7 +76,7 @@ import Testing
     /// the WAL is moved into the file and starts over.
     @Test func theMaintenanceThreadCheckpoints() throws {
         let files = try SQLiteFiles()
-        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0))
+        let backend = try SQLiteSessionBackend(.init(path: files.path, sweepInterval: 0), logger: testLogger)
         let connection = try SQLiteConnection(path: files.path, busyTimeoutMilliseconds: 1000)
         let id = SessionID.random()
         for round in 0..<5000 {

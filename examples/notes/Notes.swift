@@ -32,8 +32,8 @@ struct Notes: ParsableCommand {
         }
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
         // Built in each process that serves: a supervisor opens no backend.
-        try Host.run(configuration: try host.configuration()) {
-            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
+        try Host.run(configuration: try host.configuration()) { logger in
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger).open(url:))
             return try Notes.router(sessions, importer: importer)
         }
     }

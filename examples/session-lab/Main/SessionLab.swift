@@ -60,8 +60,8 @@ struct SessionLab: ParsableCommand {
         let hostConfiguration = try host.configuration()
         let style = try SessionLabApp.Style(environment: environment)
         // Built in each process that serves: a supervisor opens no backend.
-        try Host.run(configuration: hostConfiguration) {
-            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis).open(url:))
+        try Host.run(configuration: hostConfiguration) { logger in
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger).open(url:))
             let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
             if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
                 FileHandle.standardError.write(Data(
