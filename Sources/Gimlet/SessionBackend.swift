@@ -74,6 +74,7 @@ public struct SessionChange: Sendable, Equatable {
         case value(SessionValue)
     }
 
+    /// A change to the channel `id`; by default one that only renews its expiry.
     public init(id: SessionID, removeAll: Bool = false, upserts: [String: SessionValue] = [:],
                 removals: Set<String> = [], timeToLive: Int64, expected: [String: ExpectedValue] = [:]) {
         self.id = id
@@ -95,11 +96,13 @@ public struct SessionBackendError: Error, Sendable, CustomStringConvertible {
     /// What failed, with the store's own message when there is one.
     public let message: String
 
+    /// The backend `backend` failed with `message`.
     public init(backend: String, message: String) {
         self.backend = backend
         self.message = message
     }
 
+    /// `session backend NAME: MESSAGE`.
     public var description: String { "session backend \(backend): \(message)" }
 }
 
@@ -114,11 +117,13 @@ public struct SessionConflictError: Error, Sendable, CustomStringConvertible {
     /// The keys found changed, where the backend can tell (it may stop at the first).
     public let keys: [String]
 
+    /// The backend `backend` found `keys` changed.
     public init(backend: String, keys: [String]) {
         self.backend = backend
         self.keys = keys
     }
 
+    /// Names the backend and the keys; says nothing was stored.
     public var description: String {
         "session backend \(backend): concurrently changed key(s) \(keys.joined(separator: ", ")); nothing stored"
     }

@@ -10,7 +10,9 @@ public protocol SessionClock: Sendable {
 
 /// The system's wall clock.
 public struct SystemClock: SessionClock {
+    /// The system clock.
     public init() {}
 
+    /// Seconds since 1970, now.
     public func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 }

@@ -162,7 +162,9 @@ public struct SessionConfigurationError: Error, Sendable, CustomStringConvertibl
     /// What is wrong and how to fix it.
     public let message: String
 
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
 
+    /// The message.
     public var description: String { message }
 }

@@ -12,12 +12,19 @@
 /// Values are stored as JSON, in the cookie or in the backend: never an
 /// executable serialization format.
 public enum SessionValue: Sendable, Hashable {
+    /// JSON's `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A whole number (JSON numbers without a fraction or exponent).
     case int(Int)
+    /// Any other number; a non-finite one cannot be stored.
     case double(Double)
+    /// Text.
     case string(String)
+    /// A list of values.
     case array([SessionValue])
+    /// Named values, as a JSON object.
     case object([String: SessionValue])
 
     /// The string, if this is one.

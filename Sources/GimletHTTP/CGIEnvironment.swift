@@ -36,28 +36,28 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     ///
     /// Three integers per entry in one `[Int]`: an array of a struct of ours
     /// would cost a generic metadata lookup each time one is allocated.
-    public struct Layout: Sendable {
+    package struct Layout: Sendable {
         @usableFromInline var values: [Int] = []
 
         /// An empty layout with room for `capacity` entries.
         @inlinable
-        public init(capacity: Int = 0) {
+        package init(capacity: Int = 0) {
             values.reserveCapacity(capacity * 3)
         }
 
         /// Adds an entry.
         @inlinable
-        public mutating func append(start: Int, keyLength: Int, valueLength: Int) {
+        package mutating func append(start: Int, keyLength: Int, valueLength: Int) {
             values.append(start)
             values.append(keyLength)
             values.append(valueLength)
         }
 
         /// The number of entries.
-        public var count: Int { values.count / 3 }
+        package var count: Int { values.count / 3 }
 
         /// Whether there are no entries.
-        public var isEmpty: Bool { values.isEmpty }
+        package var isEmpty: Bool { values.isEmpty }
 
         func start(_ index: Int) -> Int { values[index * 3] }
         func keyLength(_ index: Int) -> Int { values[index * 3 + 1] }
@@ -74,7 +74,7 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
 
     /// An environ over a transport's buffer of `KEY=VALUE` entries, with each
     /// entry's place already found; entries that do not fit the buffer are dropped.
-    public init(storage: [UInt8], layout: Layout) {
+    package init(storage: [UInt8], layout: Layout) {
         bytes = storage
         let all = 0..<layout.count
         if all.allSatisfy({ layout.fits($0, in: storage.count) }) {

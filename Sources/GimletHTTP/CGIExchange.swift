@@ -6,9 +6,9 @@ import Synchronization
 ///
 /// FastCGI and SCGI differ only in how the environ and body arrive and how
 /// the bytes leave; everything between lives here.
-public enum CGIExchange {
+package enum CGIExchange {
     /// What the transport should do with the body, decided from `CONTENT_LENGTH`.
-    public enum BodyPlan: Equatable, Sendable {
+    package enum BodyPlan: Equatable, Sendable {
         /// Read exactly this many bytes (0 for none).
         case read(Int)
         /// Read until the end of the stream, refusing more than the limit.
@@ -24,7 +24,7 @@ public enum CGIExchange {
     /// - Parameters:
     ///   - contentLength: the environ's `CONTENT_LENGTH`, if any.
     ///   - limit: the largest body the host accepts.
-    public static func bodyPlan(contentLength: String?, limit: Int) -> BodyPlan {
+    package static func bodyPlan(contentLength: String?, limit: Int) -> BodyPlan {
         guard let contentLength, !contentLength.isEmpty else { return .readToEnd }
         guard contentLength.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), contentLength.utf8.count <= 18,
               let length = Int(contentLength)
@@ -65,7 +65,7 @@ public enum CGIExchange {
     }
 
     /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
-    public static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, logger: Logger) -> [UInt8] {
+    package static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, logger: Logger) -> [UInt8] {
         errorBytes(error, environ: environ, requestID: nil, logger: logger)
     }
 
@@ -78,7 +78,7 @@ public enum CGIExchange {
     }
 
     /// The 413 answer for a body over `limit`.
-    public static func tooLarge(limit: Int) -> HTTPError {
+    package static func tooLarge(limit: Int) -> HTTPError {
         HTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
     }
 

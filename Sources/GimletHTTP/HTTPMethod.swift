@@ -15,12 +15,19 @@ public struct HTTPMethod: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// Creates a method from its token.
     public init(_ rawValue: String) { self.rawValue = rawValue }
 
+    /// `GET`.
     public static let get = HTTPMethod("GET")
+    /// `HEAD`.
     public static let head = HTTPMethod("HEAD")
+    /// `POST`.
     public static let post = HTTPMethod("POST")
+    /// `PUT`.
     public static let put = HTTPMethod("PUT")
+    /// `PATCH`.
     public static let patch = HTTPMethod("PATCH")
+    /// `DELETE`.
     public static let delete = HTTPMethod("DELETE")
+    /// `OPTIONS`.
     public static let options = HTTPMethod("OPTIONS")
 
     /// Whether the method is safe (RFC 9110 §9.2.1): it does not ask the server to change anything.

@@ -21,29 +21,53 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     /// Whether the code is 2xx.
     public var isSuccess: Bool { (200..<300).contains(code) }
 
+    /// `200` (ok).
     public static let ok = HTTPStatus(code: 200)
+    /// `201` (created).
     public static let created = HTTPStatus(code: 201)
+    /// `204` (no content).
     public static let noContent = HTTPStatus(code: 204)
+    /// `301` (moved permanently).
     public static let movedPermanently = HTTPStatus(code: 301)
+    /// `302` (found).
     public static let found = HTTPStatus(code: 302)
+    /// `303` (see other).
     public static let seeOther = HTTPStatus(code: 303)
+    /// `304` (not modified).
     public static let notModified = HTTPStatus(code: 304)
+    /// `307` (temporary redirect).
     public static let temporaryRedirect = HTTPStatus(code: 307)
+    /// `308` (permanent redirect).
     public static let permanentRedirect = HTTPStatus(code: 308)
+    /// `400` (bad request).
     public static let badRequest = HTTPStatus(code: 400)
+    /// `401` (unauthorized).
     public static let unauthorized = HTTPStatus(code: 401)
+    /// `403` (forbidden).
     public static let forbidden = HTTPStatus(code: 403)
+    /// `404` (not found).
     public static let notFound = HTTPStatus(code: 404)
+    /// `405` (method not allowed).
     public static let methodNotAllowed = HTTPStatus(code: 405)
+    /// `409` (conflict).
     public static let conflict = HTTPStatus(code: 409)
+    /// `413` (payload too large).
     public static let payloadTooLarge = HTTPStatus(code: 413)
+    /// `415` (unsupported media type).
     public static let unsupportedMediaType = HTTPStatus(code: 415)
+    /// `422` (unprocessable content).
     public static let unprocessableContent = HTTPStatus(code: 422)
+    /// `429` (too many requests).
     public static let tooManyRequests = HTTPStatus(code: 429)
+    /// `500` (internal server error).
     public static let internalServerError = HTTPStatus(code: 500)
+    /// `501` (not implemented).
     public static let notImplemented = HTTPStatus(code: 501)
+    /// `502` (bad gateway).
     public static let badGateway = HTTPStatus(code: 502)
+    /// `503` (service unavailable).
     public static let serviceUnavailable = HTTPStatus(code: 503)
+    /// `504` (gateway timeout).
     public static let gatewayTimeout = HTTPStatus(code: 504)
 
     static func standardReason(for code: Int) -> String {

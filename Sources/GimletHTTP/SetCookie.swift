@@ -11,8 +11,11 @@
 public struct SetCookie: Sendable, Equatable {
     /// The `SameSite` attribute.
     public enum SameSite: String, Sendable {
+        /// Sent only on requests from the same site.
         case strict = "Strict"
+        /// Also sent on top-level navigations from other sites (browsers' default).
         case lax = "Lax"
+        /// Sent on every request, which browsers allow only with `Secure`.
         case none = "None"
     }
 
@@ -126,7 +129,16 @@ public struct SetCookie: Sendable, Equatable {
 public struct CookieError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was wrong.
     public enum Kind: Sendable, Equatable {
-        case invalidName, invalidValue, invalidPath, invalidDomain, sameSiteNoneWithoutSecure
+        /// The name is not an HTTP token.
+        case invalidName
+        /// The value has a byte outside RFC 6265's cookie-octets.
+        case invalidValue
+        /// The path has a byte an attribute value cannot have (a control character or `;`).
+        case invalidPath
+        /// The domain is empty or has a byte other than letters, digits, `-` and `.`.
+        case invalidDomain
+        /// `SameSite=None` without `Secure`, which browsers reject.
+        case sameSiteNoneWithoutSecure
     }
 
     /// What was wrong.

@@ -11,9 +11,9 @@
 /// ```swift
 /// UTF8Text.string(bytes[start..<end])   // "v", or nil for invalid UTF-8
 /// ```
-public enum UTF8Text {
+package enum UTF8Text {
     /// The bytes as a string, or `nil` when they are not valid UTF-8.
-    public static func string(_ bytes: ArraySlice<UInt8>) -> String? {
+    package static func string(_ bytes: ArraySlice<UInt8>) -> String? {
         var ascii = true
         for byte in bytes where byte >= 0x80 {
             ascii = false
@@ -24,7 +24,7 @@ public enum UTF8Text {
     }
 
     /// The bytes as a string, or `nil` when they are not valid UTF-8.
-    public static func string(_ bytes: [UInt8]) -> String? {
+    package static func string(_ bytes: [UInt8]) -> String? {
         string(bytes[...])
     }
 }

@@ -19,91 +19,110 @@ import Logging
 /// }
 /// ```
 public struct HostOptions: ParsableArguments, Sendable {
+    /// `--fastcgi` as given (its help text says what it means); `nil` if absent.
     @Option(name: .long, help: ArgumentHelp(
         "Listen for FastCGI on unix:/path.sock or host:port (env GIMLET_FASTCGI). Without it, serve the socket spawn-fcgi left on fd 0.",
         valueName: "address"))
     public var fastcgi: String?
 
+    /// `--scgi` as given (its help text says what it means); `nil` if absent.
     @Option(name: .long, help: ArgumentHelp(
         "Speak SCGI instead, on unix:/path.sock or host:port (env GIMLET_SCGI).", valueName: "address"))
     public var scgi: String?
 
+    /// `--workers` as given (its help text says what it means); `nil` if absent.
     @Option(name: .long, help: ArgumentHelp(
         "Worker processes under a supervisor that restarts them; SIGHUP replaces them one by one (env GIMLET_WORKERS; default 0: serve in this process).",
         valueName: "n"))
     public var workers: String?
 
+    /// `--threads` as given (its help text says what it means); `nil` if absent.
     @Option(name: .long, help: ArgumentHelp(
         "Worker threads per process (env GIMLET_THREADS; default: 2 per core).", valueName: "n"))
     public var threads: String?
 
+    /// `--max-body` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("max-body"), help: ArgumentHelp(
         "Largest request body in bytes; larger ones get 413 (env GIMLET_MAX_BODY; default 1048576).",
         valueName: "bytes"))
     public var maxBody: String?
 
+    /// `--socket-mode` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("socket-mode"), help: ArgumentHelp(
         "Octal permissions of the unix socket, e.g. 660 (env GIMLET_SOCKET_MODE).", valueName: "mode"))
     public var socketMode: String?
 
+    /// `--log-level` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("log-level"), help: ArgumentHelp(
         "trace, debug, info, notice, warning, error or critical (env GIMLET_LOG_LEVEL; default info).",
         valueName: "level"))
     public var logLevel: String?
 
+    /// `--log-file` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("log-file"), help: ArgumentHelp(
         "Append standard error (log lines, start-up errors) to this file, for spawners that discard it such as spawn-fcgi without -n (env GIMLET_LOG_FILE). SIGUSR1 reopens it.",
         valueName: "path"))
     public var logFile: String?
 
+    /// `--ping-path` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("ping-path"), help: ArgumentHelp(
         "Answer GET PATH with pong (503 while stopping), before the app (env GIMLET_PING_PATH).", valueName: "path"))
     public var pingPath: String?
 
+    /// `--status-path` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("status-path"), help: ArgumentHelp(
         "Answer GET PATH with the status of every worker as JSON, or Prometheus text with ?format=prometheus (env GIMLET_STATUS_PATH). Protect it in nginx with allow/deny.",
         valueName: "path"))
     public var statusPath: String?
 
+    /// `--metrics-path` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("metrics-path"), help: ArgumentHelp(
         "Answer GET PATH with the status in the Prometheus text format (env GIMLET_METRICS_PATH).", valueName: "path"))
     public var metricsPath: String?
 
+    /// `--slow-request` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("slow-request"), help: ArgumentHelp(
         "Log requests slower than this many milliseconds, with their phases, and the thread's stack while still running (env GIMLET_SLOW_REQUEST).",
         valueName: "ms"))
     public var slowRequest: String?
 
+    /// `--request-timeout` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("request-timeout"), help: ArgumentHelp(
         "Cancel async handlers (504) past this many seconds; with --workers, kill and replace a worker stuck past it (env GIMLET_REQUEST_TIMEOUT).",
         valueName: "seconds"))
     public var requestTimeout: String?
 
+    /// `--max-requests` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("max-requests"), help: ArgumentHelp(
         "With --workers, replace a worker after about this many requests, its successor started first (env GIMLET_MAX_REQUESTS).",
         valueName: "n"))
     public var maxRequests: String?
 
+    /// `--drain` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("drain"), help: ArgumentHelp(
         "On SIGTERM, answer the ping with 503 for this many seconds while still serving, then stop (env GIMLET_DRAIN; default 0).",
         valueName: "seconds"))
     public var drain: String?
 
+    /// `--access-log` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("access-log"), help: ArgumentHelp(
         "Append one line per request to this file, - for standard output (env GIMLET_ACCESS_LOG). SIGUSR1 reopens it.",
         valueName: "path"))
     public var accessLog: String?
 
+    /// `--access-log-query` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("access-log-query"), help: ArgumentHelp(
         "yes: access log lines carry the query string, which may hold tokens (env GIMLET_ACCESS_LOG_QUERY; default no).",
         valueName: "yes|no"))
     public var accessLogQuery: String?
 
+    /// `--log-format` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("log-format"), help: ArgumentHelp(
         "text or json, for the access log and every log line (env GIMLET_LOG_FORMAT; default text).",
         valueName: "format"))
     public var logFormat: String?
 
+    /// No options given; ArgumentParser fills them in.
     public init() {}
 
     /// Called by ArgumentParser once the options are parsed, before the app

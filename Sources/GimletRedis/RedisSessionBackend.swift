@@ -60,6 +60,7 @@ public final class RedisSessionBackend: SessionBackend {
         }
     }
 
+    /// The server and settings it connects with.
     public let configuration: Configuration
     /// The key prefix as bytes, made once.
     private let prefixBytes: [UInt8]

@@ -3,16 +3,16 @@ import GimletHTTP
 /// The header block of an SCGI request (the SCGI protocol, 2006): a netstring
 /// `LENGTH:` + `NAME\0VALUE\0…` + `,`, with `CONTENT_LENGTH` first and numeric
 /// and `SCGI` equal to `1`.
-public struct SCGIRequestHead: Sendable {
+package struct SCGIRequestHead: Sendable {
     /// The parameters, as a CGI environ.
-    public let environ: CGIEnvironment
+    package let environ: CGIEnvironment
     /// The announced body length.
-    public let contentLength: Int
+    package let contentLength: Int
     /// Bytes of the input the head took (the body starts there).
-    public let headLength: Int
+    package let headLength: Int
 
     /// What parsing the start of a connection's input gave.
-    public enum ParseResult: Sendable {
+    package enum ParseResult: Sendable {
         case complete(SCGIRequestHead)
         /// The head is not complete yet: read more.
         case needMore
@@ -23,7 +23,7 @@ public struct SCGIRequestHead: Sendable {
     /// Parses the head at the start of `input`.
     ///
     /// - Parameter maximumHeaderBytes: the largest header block accepted.
-    public static func parse(_ input: [UInt8], maximumHeaderBytes: Int) -> ParseResult {
+    package static func parse(_ input: [UInt8], maximumHeaderBytes: Int) -> ParseResult {
         // Netstring length: decimal digits, no leading zero, then ':'.
         var index = 0
         var length = 0

@@ -14,10 +14,12 @@ import Gimlet
 public enum BackendConformance {
     /// A backend under test and a way to let time pass for it.
     public struct Harness {
+        /// The backend the checks run on.
         public let backend: any SessionBackend
         /// Lets `seconds` pass (a manual clock, or real sleeping for a server that keeps its own time).
         public let advance: (Int64) -> Void
 
+        /// A harness for `backend`, whose time `advance` moves on.
         public init(backend: any SessionBackend, advance: @escaping (Int64) -> Void) {
             self.backend = backend
             self.advance = advance
@@ -26,11 +28,13 @@ public enum BackendConformance {
 
     /// A check that failed, with what was expected and what came.
     public struct Failure: Error, CustomStringConvertible {
+        /// The check, what was expected and what came.
         public let description: String
     }
 
     /// One named check.
     public struct Check: Sendable {
+        /// The check's name, for a parameterised test.
         public let name: String
         let body: @Sendable (Harness) throws -> Void
     }

@@ -13,7 +13,9 @@ import Synchronization
 public final class RecordingBackend: SessionBackend {
     /// One call to the backend.
     public enum Operation: Sendable, Equatable {
+        /// A load of these channels.
         case load([SessionID])
+        /// A commit of these changes.
         case commit([SessionChange])
     }
 
