@@ -35,16 +35,19 @@ test-async-lab:
 
 # Every test again, built with AddressSanitizer in .build-asan, the end-to-end
 # tests starting the ASan builds of the apps too. Each process writes its
-# reports to $(ASAN_LOGS); any report fails the run, even one from a process
-# whose failure no test noticed. (LeakSanitizer is off: leaks are not
-# checked by this pass yet.)
+# reports to $(ASAN_LOGS)/report.EXECUTABLE.PID; any report fails the run,
+# even one from a process whose failure no test noticed. Reports are written
+# unsymbolized (at once, whole, even from a process stopped right after) and
+# symbolized afterwards by scripts/asan-symbolize. (LeakSanitizer is off:
+# leaks are not checked by this pass yet.)
 ASAN_LOGS = $(CURDIR)/.build-asan/reports
 test-asan: deps
 	$(SWIFT) build --build-tests -Xswiftc -sanitize=address --scratch-path .build-asan
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	GIMLET_BIN_DIR=$(CURDIR)/.build-asan/debug ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/report \
+	GIMLET_BIN_DIR=$(CURDIR)/.build-asan/debug \
+	ASAN_OPTIONS=detect_leaks=0:symbolize=0:log_exe_name=1:log_path=$(ASAN_LOGS)/report \
 		$(SWIFT) test --skip-build --scratch-path .build-asan
-	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then cat $(ASAN_LOGS)/*; echo "AddressSanitizer reported the errors above"; exit 1; fi
+	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then scripts/asan-symbolize $(ASAN_LOGS)/*; echo "AddressSanitizer reported the errors above"; exit 1; fi
 	@echo "AddressSanitizer: no reports"
 
 FUZZ_SECONDS ?= 60

@@ -77,6 +77,10 @@ public struct Host: Sendable {
     }
 
     private static func serve(_ configuration: HostConfiguration, _ makeResponder: (Logger) throws -> any Responder) throws {
+        // Before any thread is made: SIGTERM, SIGINT, SIGHUP and SIGUSR1 are
+        // blocked and taken by one thread, so one sent while the app starts
+        // (opening its backends, say) waits for its handler instead of being lost.
+        ProcessSignals.takeOver()
         // The host's own handler, not swift-log's global bootstrap: that is
         // the app's to make (once per process), and a second one would crash.
         let format = configuration.logFormat
@@ -128,11 +132,10 @@ public struct Host: Sendable {
             listener.set(fastCGI.listenDescriptor)
             server = fastCGI
         }
-        // A parent may have left these blocked (a test runner, a shell's
-        // background job); a blocked SIGTERM would make the app unstoppable,
-        // and a blocked stack-capture signal would leave the logs without
-        // stacks. Worker threads, made after this, inherit the mask.
-        ProcessSignals.unblock([SIGTERM, SIGINT, SIGHUP, SIGUSR1, StackCapture.signalNumber])
+        // A parent may have left it blocked (a test runner, a shell's
+        // background job): a blocked stack-capture signal would leave the
+        // logs without stacks. Worker threads, made after this, inherit the mask.
+        ProcessSignals.unblock([StackCapture.signalNumber])
         // A supervisor drains before it signals its workers; a lone process drains itself.
         let drain = supervised ? Duration.zero : operations.drain
         let sources = [SIGTERM, SIGINT].map { number in
@@ -163,7 +166,7 @@ public struct Host: Sendable {
     /// `SIGHUP` to a process serving by itself (no `--workers`): the
     /// responder re-reads its files (secrets after a rotation), in place,
     /// without a restart. A failure is logged and the old keys stay.
-    static func reloadOnSIGHUP(_ responder: any Responder, logger: Logger) -> any DispatchSourceSignal {
+    static func reloadOnSIGHUP(_ responder: any Responder, logger: Logger) -> SignalHandler {
         ProcessSignals.handle(SIGHUP) {
             do {
                 try responder.reload()
@@ -176,7 +179,7 @@ public struct Host: Sendable {
 
     /// `SIGUSR1` reopens the access log and the `--log-file` (logrotate's
     /// `postrotate`, as nginx and php-fpm do it).
-    static func reopenLogsOnSIGUSR1(accessLog: AccessLog?, logFile: String?, logger: Logger) -> any DispatchSourceSignal {
+    static func reopenLogsOnSIGUSR1(accessLog: AccessLog?, logFile: String?, logger: Logger) -> SignalHandler {
         ProcessSignals.handle(SIGUSR1) {
             do {
                 if let logFile { try LogFile.sendStandardError(to: logFile) }

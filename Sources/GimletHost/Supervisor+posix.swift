@@ -80,10 +80,11 @@ enum ProcessCalls {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // Workers start with no signal blocked, whatever the supervisor's threads block.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
+        // Workers start with the operator's signals blocked and nothing else,
+        // whatever the supervisor's threads block: a SIGTERM sent while a
+        // worker starts waits for its handler (ProcessSignals.takeOver).
+        var blocked = ProcessSignals.handledSet
+        posix_spawnattr_setsigmask(&attributes, &blocked)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

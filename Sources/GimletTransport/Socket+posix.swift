@@ -162,7 +162,8 @@ package final class ConnectionSet: Sendable {
             try control(EPOLL_CTL_ADD, listener, oneShot: true)
             try control(EPOLL_CTL_ADD, stop.descriptor, oneShot: false)
         } catch {
-            SocketCalls.close(epoll)
+            // Every property is set, so deinit runs and closes the set: closing
+            // it here too would close whatever another thread opened under that number.
             throw TransportError("cannot watch the listening socket", error)
         }
     }

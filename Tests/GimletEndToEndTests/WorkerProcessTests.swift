@@ -147,6 +147,30 @@ import Testing
         #expect(stack.supervisor.output.contains("stopped: every worker has finished"))
     }
 
+    /// A SIGTERM that reaches the supervisor while its workers start is
+    /// passed on the moment they are ready, and each stops at once. Found by
+    /// stopping session-lab right after its start: a worker's SIGTERM
+    /// handler was armed some time after it said it was ready, and a signal
+    /// in between was dropped, so the supervisor waited its 30 s and killed
+    /// the worker.
+    @Test func sigtermWhileWorkersStartStopsThemAtOnce() throws {
+        for round in 1...4 {
+            let directory = try TemporaryDirectory("gimlet-early-stop")
+            let supervisor = try ManagedProcess(
+                "hello", executable: try Repository.binary("hello"),
+                arguments: ["--fastcgi", "unix:" + directory.file("hello.sock"), "--workers", "2", "--threads", "2"],
+                outputPath: directory.file("hello.log"))
+            // Both workers spawned, neither ready yet (or only just).
+            #expect(waitUntil(seconds: 15) { supervisor.output.components(separatedBy: "worker started").count == 3 },
+                    "\(supervisor.output)")
+            let workers = childPIDs(of: supervisor.pid)
+            supervisor.send(SIGTERM)
+            #expect(supervisor.waitForExit(seconds: 25) == 0, "round \(round): \(supervisor.output.suffix(600))")
+            #expect(!supervisor.output.contains("killing them"), "round \(round): \(supervisor.output.suffix(600))")
+            for pid in workers { #expect(!processIsAlive(pid)) }
+        }
+    }
+
     @Test func spawnFCGIForksAndGimletDoesNotSupervise() throws {
         let directory = try TemporaryDirectory("gimlet-spawn")
         let socket = directory.file("hello.sock")
