@@ -14,21 +14,15 @@ enum FastCGILibrary {
 
 /// One worker's libfcgi request slot (`FCGX_Request`), reused request after request.
 ///
-/// It belongs to one worker thread for its whole life.
-final class FastCGIRequest {
+/// It belongs to one worker thread for its whole life. As the request's
+/// ``GimletHTTP/ExchangeChannel`` it reads the body from `FCGI_STDIN` and
+/// writes the answer to `FCGI_STDOUT`.
+final class FastCGIRequest: ExchangeChannel {
     enum AcceptResult {
         case accepted
         /// Another worker took the connection first (the listener is non-blocking).
         case noConnection
         case failed(errno: Int32)
-    }
-
-    enum BodyResult {
-        case complete([UInt8])
-        /// Over the limit; what arrived was read and dropped.
-        case tooLarge
-        /// The stream ended before `CONTENT_LENGTH` bytes arrived.
-        case short(received: Int, expected: Int)
     }
 
     private let raw: UnsafeMutablePointer<FCGX_Request>
@@ -150,10 +144,10 @@ final class FastCGIRequest {
     /// - Parameters:
     ///   - expected: the exact length to read, or `nil` to read to the end.
     ///   - limit: the most bytes accepted when reading to the end.
-    func readBody(expected: Int?, limit: Int) -> BodyResult {
+    func readBody(expected: Int?, limit: Int) -> BodyRead {
         if let expected {
             var received = 0
-            defer { if received == expected { drain() } }
+            defer { if received == expected { drainBody() } }
             guard expected > 0 else { return .complete([]) }
             // Filled by FCGX_GetStr before it is read: no zeroing pass.
             let body = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
@@ -167,7 +161,9 @@ final class FastCGIRequest {
                 }
                 count = received
             }
-            return received < expected ? .short(received: received, expected: expected) : .complete(body)
+            return received < expected
+                ? .short(received: received, expected: expected, reason: "the web server ended the stream")
+                : .complete(body)
         }
         // No length: read to the end through the worker's scratch buffer; a
         // bodiless GET costs one call that returns nothing.
@@ -182,7 +178,7 @@ final class FastCGIRequest {
                 buffer.withMemoryRebound(to: UInt8.self) { body.append(contentsOf: $0.prefix(Int(got))) }
             }
             if body.count > limit {
-                drain()
+                drainBody()
                 return .tooLarge
             }
         }
@@ -191,7 +187,7 @@ final class FastCGIRequest {
     /// Reads and drops what is left of the input stream, up to its end
     /// record (at most 64 MiB), so the web server is not cut off while it
     /// still sends.
-    func drain() {
+    func drainBody() {
         var total = 0
         while total < 64 << 20 {
             let count = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in

@@ -119,48 +119,8 @@ public final class FastCGIServer: TransportServer {
     private func handle(_ slot: FastCGIRequest, worker: Int) {
         let environ = slot.environ()
         var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: environ) }
-        let limit = configuration.maxBodyBytes
-        let output: [UInt8]
-        let expected: Int?
-        switch CGIExchange.bodyPlan(contentLength: environ["CONTENT_LENGTH"], limit: limit) {
-        case .read(let length): expected = length
-        case .readToEnd: expected = nil
-        case .tooLarge:
-            slot.drain()
-            answer(CGIExchange.tooLarge(limit: limit), environ: environ, slot: slot, observed: &observed)
-            return
-        case .invalidLength:
-            slot.drain()
-            answer(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, slot: slot, observed: &observed)
-            return
-        }
-        switch slot.readBody(expected: expected, limit: limit) {
-        case .complete(let body):
-            output = CGIExchange.respond(environ: environ, body: body, responder: responder, logger: logger,
-                                         watch: slot.connectionWatch, observed: &observed)
-        case .tooLarge:
-            answer(CGIExchange.tooLarge(limit: limit), environ: environ, slot: slot, observed: &observed)
-            return
-        case .short(let received, let expected):
-            var metadata: Logger.Metadata = ["received": "\(received)", "expected": "\(expected)"]
-            if let observed { metadata["request_id"] = "\(observed.requestID)" }
-            logger.info("request body ended early; request dropped", metadata: metadata)
-            observed?.answered(status: 0)
-            observed?.written(0)
-            return
-        }
-        if !slot.write(output) {
-            logger.debug("the web server closed the connection before the response was written")
-        }
-        observed?.written(output.count)
-    }
-
-    /// Writes the transport's own answer (413, 400).
-    private func answer(_ error: HTTPError, environ: CGIEnvironment, slot: FastCGIRequest,
-                        observed: inout ObservedExchange?) {
-        let bytes = CGIExchange.errorBytes(error, environ: environ, requestID: observed?.requestID, logger: logger)
-        observed?.answered(status: error.status.code)
-        _ = slot.write(bytes)
-        observed?.written(bytes.count)
+        var channel = slot
+        CGIExchange.serve(environ: environ, channel: &channel, maxBodyBytes: configuration.maxBodyBytes,
+                          responder: responder, logger: logger, observed: &observed)
     }
 }

@@ -1,11 +1,42 @@
 import Logging
 import Synchronization
 
-/// The part of a request's life that both transports share: CGI environ and
-/// body in, CGI response bytes out.
+/// How one request's bytes move on a transport: what ``CGIExchange`` asks of
+/// FastCGI's request slot, SCGI's connection and `TestClient`'s buffers.
 ///
-/// FastCGI and SCGI differ only in how the environ and body arrive and how
-/// the bytes leave; everything between lives here.
+/// Everything else (the body limit, the 400 and 413 answers, `HEAD`, header
+/// checks, the response's bytes) is ``CGIExchange/serve(environ:channel:maxBodyBytes:responder:logger:observed:)``'s,
+/// the same for all three.
+package protocol ExchangeChannel {
+    /// Reads the body: exactly `expected` bytes, or to the end of the stream
+    /// when `nil`, refusing (and dropping) more than `limit`.
+    mutating func readBody(expected: Int?, limit: Int) -> BodyRead
+    /// Reads and drops what the web server still sends of a refused body
+    /// (bounded), so that it reads the answer rather than a reset.
+    mutating func drainBody()
+    /// Writes the answer; `false` when the web server has gone.
+    mutating func write(_ bytes: [UInt8]) -> Bool
+    /// What the worker thread watches while the request's async code waits:
+    /// the web server closing it cancels the request.
+    var connectionWatch: ConnectionWatch? { get }
+}
+
+/// What reading a request's body gave.
+package enum BodyRead: Equatable, Sendable {
+    /// The whole body.
+    case complete([UInt8])
+    /// Over the limit; what arrived was read and dropped.
+    case tooLarge
+    /// The stream ended, stalled or failed before the announced length; `reason` says which.
+    case short(received: Int, expected: Int, reason: String)
+}
+
+/// The part of a request's life that every transport shares: CGI environ
+/// and body in, CGI response bytes out.
+///
+/// FastCGI, SCGI and `TestClient` differ only in how the environ and body
+/// arrive and how the bytes leave (their ``ExchangeChannel``); the policy
+/// between lives here, once.
 package enum CGIExchange {
     /// What the transport should do with the body, decided from `CONTENT_LENGTH`.
     package enum BodyPlan: Equatable, Sendable {
@@ -32,6 +63,57 @@ package enum CGIExchange {
         return length > limit ? .tooLarge : .read(length)
     }
 
+    /// Serves one request whose environ has arrived on `channel`: reads the
+    /// body (or refuses it: 413 over `maxBodyBytes`, 400 for a
+    /// `CONTENT_LENGTH` that is not a number), runs `responder`, writes the
+    /// answer, and tells `observed` each step. A body that ends early is
+    /// logged and gets no answer: the request is dropped.
+    package static func serve(
+        environ: CGIEnvironment, channel: inout some ExchangeChannel, maxBodyBytes limit: Int,
+        responder: some Responder, logger: Logger, observed: inout ObservedExchange?
+    ) {
+        let expected: Int?
+        switch bodyPlan(contentLength: environ["CONTENT_LENGTH"], limit: limit) {
+        case .read(let length): expected = length
+        case .readToEnd: expected = nil
+        case .tooLarge:
+            channel.drainBody()
+            return refuse(tooLarge(limit: limit), environ: environ, channel: &channel, logger: logger, observed: &observed)
+        case .invalidLength:
+            channel.drainBody()
+            return refuse(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, channel: &channel,
+                          logger: logger, observed: &observed)
+        }
+        switch channel.readBody(expected: expected, limit: limit) {
+        case .complete(let body):
+            let output = respond(environ: environ, body: body, responder: responder, logger: logger,
+                                 watch: channel.connectionWatch, observed: &observed)
+            if !channel.write(output) {
+                logger.debug("the web server closed the connection before the response was written")
+            }
+            observed?.written(output.count)
+        case .tooLarge:
+            refuse(tooLarge(limit: limit), environ: environ, channel: &channel, logger: logger, observed: &observed)
+        case .short(let received, let expected, let reason):
+            var metadata: Logger.Metadata = ["received": "\(received)", "expected": "\(expected)", "reason": "\(reason)"]
+            if let observed { metadata["request_id"] = "\(observed.requestID)" }
+            logger.info("request body ended early; request dropped", metadata: metadata)
+            observed?.answered(status: 0)
+            observed?.written(0)
+        }
+    }
+
+    /// Writes the transport's own answer (413, 400), the responder not run.
+    private static func refuse(_ error: HTTPError, environ: CGIEnvironment, channel: inout some ExchangeChannel,
+                               logger: Logger, observed: inout ObservedExchange?) {
+        var response = error.response
+        if let requestID = observed?.requestID { response.headers["X-Request-Id"] = requestID }
+        let bytes = bytes(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
+        observed?.answered(status: error.status.code)
+        _ = channel.write(bytes)
+        observed?.written(bytes.count)
+    }
+
     /// Runs `responder` for the request and returns the CGI response bytes.
     ///
     /// A response whose headers could split the header block is replaced by a
@@ -50,7 +132,7 @@ package enum CGIExchange {
 
     /// ``respond(environ:body:responder:logger:watch:)``, telling `observed`
     /// when the request starts and what it answered.
-    package static func respond(
+    static func respond(
         environ: CGIEnvironment, body: [UInt8], responder: some Responder, logger: Logger,
         watch: ConnectionWatch?, observed: inout ObservedExchange?
     ) -> [UInt8] {
@@ -64,21 +146,8 @@ package enum CGIExchange {
         return bytes
     }
 
-    /// The CGI bytes of `error`, for answers the transport gives by itself (413, 400).
-    package static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, logger: Logger) -> [UInt8] {
-        errorBytes(error, environ: environ, requestID: nil, logger: logger)
-    }
-
-    /// The same, with the request's id in an `X-Request-Id` header when it has one.
-    package static func errorBytes(_ error: HTTPError, environ: CGIEnvironment, requestID: String?,
-                                   logger: Logger) -> [UInt8] {
-        var response = error.response
-        if let requestID { response.headers["X-Request-Id"] = requestID }
-        return bytes(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
-    }
-
     /// The 413 answer for a body over `limit`.
-    package static func tooLarge(limit: Int) -> HTTPError {
+    static func tooLarge(limit: Int) -> HTTPError {
         HTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
     }
 

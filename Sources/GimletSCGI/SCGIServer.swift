@@ -130,53 +130,68 @@ public final class SCGIServer: TransportServer {
                 logger.warning("closing SCGI connection: \(reason)")
                 return
             case .needMore:
-                guard let problem = read(connection, into: &input) else { continue }
+                guard let problem = connection.readMore(into: &input, timeoutMilliseconds: configuration.timeoutMilliseconds)
+                else { continue }
                 logger.warning("closing SCGI connection while reading the head: \(problem)")
                 return
             }
         }
         var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: head.environ) }
-        let limit = configuration.maxBodyBytes
-        guard head.contentLength <= limit else {
-            // Read what the server sends (bounded), so it sees our 413 and not a reset.
-            var drained = input.count - head.headLength
-            while drained < min(head.contentLength, 64 << 20) {
-                var scratch: [UInt8] = []
-                guard read(connection, into: &scratch) == nil else { break }
-                drained += scratch.count
+        var channel = SCGIChannel(connection: connection, received: Array(input[head.headLength...]),
+                                  contentLength: head.contentLength, timeoutMilliseconds: configuration.timeoutMilliseconds)
+        CGIExchange.serve(environ: head.environ, channel: &channel, maxBodyBytes: configuration.maxBodyBytes,
+                          responder: responder, logger: logger, observed: &observed)
+    }
+}
+
+/// One SCGI request's body and answer, on its own connection: the
+/// ``GimletHTTP/ExchangeChannel`` ``SCGIServer`` gives ``GimletHTTP/CGIExchange``.
+struct SCGIChannel: ExchangeChannel {
+    let connection: Connection
+    /// What arrived after the head: the start of the body.
+    var received: [UInt8]
+    /// The head's `CONTENT_LENGTH` (SCGI requires it).
+    let contentLength: Int
+    let timeoutMilliseconds: Int
+
+    func readBody(expected: Int?, limit: Int) -> BodyRead {
+        let expected = expected ?? contentLength
+        guard expected <= limit else {
+            drainBody()
+            return .tooLarge
+        }
+        var body = received
+        while body.count < expected {
+            if let problem = connection.readMore(into: &body, timeoutMilliseconds: timeoutMilliseconds) {
+                return .short(received: body.count, expected: expected, reason: problem)
             }
-            let bytes = CGIExchange.errorBytes(CGIExchange.tooLarge(limit: limit), environ: head.environ,
-                                               requestID: observed?.requestID, logger: logger)
-            observed?.answered(status: 413)
-            _ = connection.write(bytes)
-            observed?.written(bytes.count)
-            return
         }
-        var body = Array(input[head.headLength...])
-        while body.count < head.contentLength {
-            if let problem = read(connection, into: &body) {
-                logger.warning("closing SCGI connection: body ended early (\(body.count) of \(head.contentLength) bytes): \(problem)",
-                               metadata: observed.map { ["request_id": "\($0.requestID)"] })
-                observed?.answered(status: 0)
-                observed?.written(0)
-                return
-            }
-        }
-        if body.count > head.contentLength { body.removeSubrange(head.contentLength...) }
-        let output = CGIExchange.respond(environ: head.environ, body: body, responder: responder, logger: logger,
-                                         watch: ConnectionWatch(descriptor: connection.descriptor), observed: &observed)
-        if !connection.write(output) {
-            logger.debug("the web server closed the SCGI connection before the response was written")
-        }
-        observed?.written(output.count)
+        if body.count > expected { body.removeSubrange(expected...) }
+        return .complete(body)
     }
 
-    /// Reads more; `nil` when bytes came, else what stopped it.
-    private func read(_ connection: Connection, into buffer: inout [UInt8]) -> String? {
-        switch connection.read(into: &buffer, maximum: 64 * 1024) {
+    /// Reads what the server sends of the body (at most 64 MiB), so it sees our 413 and not a reset.
+    func drainBody() {
+        var drained = received.count
+        while drained < min(contentLength, 64 << 20) {
+            var scratch: [UInt8] = []
+            guard connection.readMore(into: &scratch, timeoutMilliseconds: timeoutMilliseconds) == nil else { return }
+            drained += scratch.count
+        }
+    }
+
+    func write(_ bytes: [UInt8]) -> Bool { connection.write(bytes) }
+
+    var connectionWatch: ConnectionWatch? { ConnectionWatch(descriptor: connection.descriptor) }
+}
+
+extension Connection {
+    /// Reads more into `buffer`; `nil` when bytes came, else what stopped it.
+    fileprivate func readMore(into buffer: inout [UInt8], timeoutMilliseconds: Int) -> String? {
+        switch read(into: &buffer, maximum: 64 * 1024) {
         case .bytes: return nil
         case .end: return "the peer closed the connection"
-        case .timedOut: return "no data for \(configuration.timeoutMilliseconds) ms"
+        case .timedOut: return "no data for \(timeoutMilliseconds) ms"
         case .failed(let code): return systemErrorDescription(code)
         }
     }

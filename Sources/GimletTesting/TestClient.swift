@@ -1,5 +1,6 @@
 import Foundation
 import GimletHTTP
+import Logging
 
 /// A response as a test sees it.
 public struct TestResponse: Sendable {
@@ -17,6 +18,12 @@ public struct TestResponse: Sendable {
 
 /// Drives a router (or any responder) in-process from CGI environs, the way
 /// nginx would call it, and keeps a cookie jar between requests like a browser.
+///
+/// Each request takes the path a FastCGI or SCGI request takes, without the
+/// socket: the same body limit (413 over ``maxBodyBytes``, 400 for a bad
+/// `Content-Length`), `HEAD` answered without its body, a response whose
+/// headers could split the header block replaced by a 500, and the answer
+/// read back from the CGI bytes a web server would get.
 ///
 /// ```swift
 /// let client = TestClient(router)
@@ -37,6 +44,11 @@ public final class TestClient {
     public var secure: Bool
     /// Extra CGI parameters sent with every request.
     public var environ: [String: String] = [:]
+    /// The largest request body accepted, as the host's `--max-body`; a
+    /// larger one gets 413 without reaching the app.
+    public var maxBodyBytes = 1 << 20
+    /// Where the app's log lines go (`request.logger`).
+    public var logger = Request.defaultLogger
 
     /// A client for `responder`.
     public init(_ responder: some Responder, secure: Bool = false) {
@@ -61,7 +73,8 @@ public final class TestClient {
     public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
                         headers: [String: String] = [:]) -> TestResponse {
         let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
-        return received(responder.respond(to: Request(environ: environ, body: body)))
+        return received(Self.exchange(environ: environ, body: body, responder: responder, maxBodyBytes: maxBodyBytes,
+                                      logger: logger))
     }
 
     /// Sends a request from async test code. The app runs on a thread of its
@@ -71,12 +84,27 @@ public final class TestClient {
     public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
                         headers: [String: String] = [:]) async -> TestResponse {
         let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
-        let responder = self.responder
+        let (responder, maxBodyBytes, logger) = (self.responder, self.maxBodyBytes, self.logger)
         let response = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: responder.respond(to: Request(environ: environ, body: body))) }
-                .start()
+            Thread {
+                continuation.resume(returning: Self.exchange(environ: environ, body: body, responder: responder,
+                                                             maxBodyBytes: maxBodyBytes, logger: logger))
+            }.start()
         }
         return received(response)
+    }
+
+    /// Runs the request through the transports' exchange and reads the
+    /// answer back; a request dropped without one (a body shorter than its
+    /// `Content-Length`) is the 502 nginx would answer.
+    private static func exchange(environ: [String: String], body: [UInt8], responder: any Responder,
+                                 maxBodyBytes: Int, logger: Logger) -> Response {
+        var channel = BufferChannel(body: body)
+        var unobserved: ObservedExchange? = nil
+        CGIExchange.serve(environ: CGIEnvironment(environ), channel: &channel, maxBodyBytes: maxBodyBytes,
+                          responder: responder, logger: logger, observed: &unobserved)
+        return Response(cgiBytes: channel.written)
+            ?? .text("Bad Gateway: the app sent no answer", status: .badGateway)
     }
 
     private func received(_ response: Response) -> TestResponse {
@@ -139,5 +167,56 @@ extension String {
 extension Substring {
     fileprivate func trimmingCharacters(in character: Character) -> String {
         String(self).trimmingCharacters(in: character)
+    }
+}
+
+/// A request's body and answer in memory: ``TestClient``'s
+/// ``GimletHTTP/ExchangeChannel``.
+private struct BufferChannel: ExchangeChannel {
+    let body: [UInt8]
+    var written: [UInt8] = []
+
+    func readBody(expected: Int?, limit: Int) -> BodyRead {
+        guard body.count <= limit else { return .tooLarge }
+        guard let expected else { return .complete(body) }
+        guard body.count >= expected else {
+            return .short(received: body.count, expected: expected, reason: "the test sent a shorter body")
+        }
+        return .complete(Array(body.prefix(expected)))
+    }
+
+    func drainBody() {}
+
+    mutating func write(_ bytes: [UInt8]) -> Bool {
+        written += bytes
+        return true
+    }
+
+    var connectionWatch: ConnectionWatch? { nil }
+}
+
+extension Response {
+    /// Reads a CGI response (RFC 3875 §6) back, as a web server would:
+    /// `nil` when there are no bytes or no header block.
+    fileprivate init?(cgiBytes bytes: [UInt8]) {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0..<$0 + 4].elementsEqual(separator) }) else {
+            return nil
+        }
+        var status = HTTPStatus.ok
+        var headers = HTTPHeaders()
+        for line in String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            let name = String(line[..<colon])
+            let value = String(line[line.index(after: colon)...].drop { $0 == " " })
+            if name == "Status" {
+                let parts = value.split(separator: " ", maxSplits: 1)
+                guard let code = parts.first.flatMap({ Int($0) }) else { return nil }
+                status = HTTPStatus(code: code, reasonPhrase: parts.count > 1 ? String(parts[1]) : nil)
+            } else {
+                headers.add(name, value)
+            }
+        }
+        self.init(status: status, headers: headers, body: Array(bytes[(end + 4)...]))
     }
 }

@@ -17,7 +17,7 @@ import Testing
             let socket = directory.file("hello.sock")
             var executable = try Repository.binary("hello")
             if copied {
-                try FileManager.default.copyItem(atPath: executable, toPath: directory.file("app"))
+                try copyExecutable(executable, to: directory.file("app"))
                 executable = directory.file("app")
             }
             supervisor = try ManagedProcess(
@@ -126,7 +126,7 @@ import Testing
 
         // A good executable (another app: session-lab) and SIGHUP run the new code.
         let good = stack.directory.file("app.good")
-        try FileManager.default.copyItem(atPath: try Repository.binary("session-lab"), toPath: good)
+        try copyExecutable(try Repository.binary("session-lab"), to: good)
         #expect(rename(good, stack.directory.file("app")) == 0)
         stack.supervisor.send(SIGHUP)
         #expect(waitUntil(seconds: 30) { stack.supervisor.output.contains("reload done") }, "\(stack.supervisor.output)")

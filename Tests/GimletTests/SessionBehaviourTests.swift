@@ -5,18 +5,7 @@ import Testing
 
 /// The original Gimlet's behaviour, through session-lab in-process.
 @Suite struct SessionBehaviour {
-    @Test func setGetHasDelete() throws {
-        let lab = try Lab()
-        #expect(lab.get("/get/foo").status == 404)
-        #expect(lab.get("/get/foo").text == "key foo not found")
-        #expect(lab.get("/has/foo").text == "false")
-        #expect(lab.get("/set/foo/bar").text == "ok")
-        #expect(lab.get("/get/foo").text == "bar")
-        #expect(lab.get("/has/foo").text == "true")
-        #expect(lab.get("/delete/foo").text == "ok")
-        #expect(lab.get("/get/foo").status == 404)
-        #expect(lab.get("/delete/foo").status == 404)
-    }
+    // setGetHasDelete runs in process and live: SharedExchange (GimletEndToEndTests).
 
     @Test func permanentKeysAndCookieAttributes() throws {
         let lab = try Lab()

@@ -44,6 +44,16 @@ enum Tool {
 }
 
 /// Runs a program to its end; its exit status, standard output and standard error.
+/// Copies an executable with `cp`, so that this process never holds it open
+/// for writing: a child another test spawns meanwhile would inherit that
+/// descriptor, and executing the copy would then fail with "Text file busy".
+func copyExecutable(_ source: String, to destination: String) throws {
+    let copied = try runToCompletion("/bin/cp", [source, destination])
+    guard copied.status == 0 else {
+        throw SetupError("cp \(source) \(destination) failed: \(String(decoding: copied.errors, as: UTF8.self))")
+    }
+}
+
 func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: [UInt8], errors: [UInt8]) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
