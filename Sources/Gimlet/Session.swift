@@ -275,15 +275,11 @@ public final class Session {
             let started = ContinuousClock.now
             measures.backendRoundTrips += 1
             defer { measures.sessionLoad += .now - started }
-            do { loaded = try backend.load(ids) } catch let error as SessionBackendError {
+            do { loaded = try backend.load(ids) } catch {
                 measures.backendFailures += 1
-                failure = .backendUnavailable(error)
-                throw SessionError.backendUnavailable(error)
-            } catch {
-                measures.backendFailures += 1
-                let wrapped = SessionBackendError(backend: backend.name, message: "\(error)")
-                failure = .backendUnavailable(wrapped)
-                throw SessionError.backendUnavailable(wrapped)
+                let failed = SessionError.backendUnavailable(SessionBackendError(error, backend: backend.name))
+                failure = failed
+                throw failed
             }
         }
         for index in pending {

@@ -90,16 +90,39 @@ public struct SessionChange: Sendable, Equatable {
 }
 
 /// A backend that could not do its job; the request gets `503`.
-public struct SessionBackendError: Error, Sendable, CustomStringConvertible {
+///
+/// The one error that crosses from a backend to the session: a backend turns
+/// its store's error (``GimletRedis``'s `RedisError`, ``GimletSQLite``'s
+/// `SQLiteError`) into this once, keeping the store's code and message, and
+/// the session carries it unchanged (``SessionError/backendError``) to the
+/// middleware's 503 and its log line.
+public struct SessionBackendError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The backend's name.
     public let backend: String
     /// What failed, with the store's own message when there is one.
     public let message: String
+    /// The store's own code for the failure, when it gave one: a Redis
+    /// error reply's first word (`WRONGTYPE`, `NOAUTH`, `READONLY`, `OOM`),
+    /// hiredis's error kind (`REDIS_ERR_IO` for a reset or a timeout, `REDIS_ERR_EOF`, …), SQLite's
+    /// result code (`SQLITE_BUSY`, `SQLITE_READONLY`, `SQLITE_FULL`, …).
+    public let code: String?
 
-    /// The backend `backend` failed with `message`.
-    public init(backend: String, message: String) {
+    /// The backend `backend` failed with `message`, and the store's `code` if it gave one.
+    public init(backend: String, message: String, code: String? = nil) {
         self.backend = backend
         self.message = message
+        self.code = code
+    }
+
+    /// `error` as a failure of `backend`: itself when it is one already,
+    /// else its description, once. What the session does with whatever a
+    /// backend throws, on load and on commit alike.
+    public init(_ error: any Error, backend: String) {
+        if let error = error as? SessionBackendError {
+            self = error
+        } else {
+            self.init(backend: backend, message: "\(error)")
+        }
     }
 
     /// `session backend NAME: MESSAGE`.

@@ -2,7 +2,7 @@
 public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable {
     private enum Kind: Equatable {
         case noBackend
-        case backendUnavailable(String)
+        case backendUnavailable(SessionBackendError)
         case cookieTooLarge(cookie: String, bytes: Int)
         case notEncodable(key: String, reason: String)
         case usedOutsideItsRequest
@@ -15,7 +15,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable 
 
     /// The backend could not load or store session data.
     public static func backendUnavailable(_ error: SessionBackendError) -> SessionError {
-        SessionError(kind: .backendUnavailable(error.description))
+        SessionError(kind: .backendUnavailable(error))
     }
 
     /// The client-side data would make a cookie larger than browsers keep.
@@ -32,16 +32,19 @@ public struct SessionError: Error, Sendable, CustomStringConvertible, Equatable 
     }
 
     /// Whether this is a backend failure (the middleware answers 503).
-    public var isBackendFailure: Bool {
-        if case .backendUnavailable = kind { true } else { false }
+    public var isBackendFailure: Bool { backendError != nil }
+
+    /// The backend's error, as the backend threw it, when this is a backend failure.
+    public var backendError: SessionBackendError? {
+        if case .backendUnavailable(let error) = kind { error } else { nil }
     }
 
     public var description: String {
         switch kind {
         case .noBackend:
             "clientside: false needs a session backend, and none is configured"
-        case .backendUnavailable(let message):
-            message
+        case .backendUnavailable(let error):
+            error.description
         case .cookieTooLarge(let cookie, let bytes):
             "session cookie \(cookie) would be \(bytes) bytes, over the 4096 browsers keep: store large values server-side (clientside: false)"
         case .notEncodable(let key, let reason):

@@ -191,9 +191,8 @@ public struct SessionMiddleware: Middleware {
                 return .conflicted(conflict)
             } catch {
                 session.measures.backendFailures += 1
-                let wrapped = (error as? SessionBackendError)
-                    ?? SessionBackendError(backend: backend.name, message: "\(error)")
-                return .answered(unavailable(.backendUnavailable(wrapped), request: request))
+                return .answered(unavailable(.backendUnavailable(SessionBackendError(error, backend: backend.name)),
+                                             request: request))
             }
         }
         if !outcome.cookies.isEmpty {
@@ -204,7 +203,9 @@ public struct SessionMiddleware: Middleware {
     }
 
     private func unavailable(_ error: SessionError, request: Request) -> Response {
-        request.logger.error("session backend unavailable; answered 503", metadata: ["error": "\(error)"])
+        var metadata: Logger.Metadata = ["error": "\(error)"]
+        if let code = error.backendError?.code { metadata["backend_code"] = "\(code)" }
+        request.logger.error("session backend unavailable; answered 503", metadata: metadata)
         var response = HTTPError(.serviceUnavailable, "Service Unavailable: session storage is unreachable",
                                  headers: ["Retry-After": "1"]).response(for: request)
         response.headers["Cache-Control"] = "no-store"

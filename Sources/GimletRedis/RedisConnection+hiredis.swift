@@ -11,6 +11,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// How many replies of the pipeline had arrived when it failed: with none,
     /// a connection that died while idle never delivered the commands.
     var repliesReceived = 0
+    /// hiredis's kind of failure (`REDIS_ERR_IO`, `REDIS_ERR_EOF`,
+    /// `REDIS_ERR_PROTOCOL`, …), or the first word of Redis's error reply
+    /// (`NOAUTH`, `WRONGPASS`, …); `nil` when neither said.
+    public var code: String? = nil
 
     public var description: String { message }
 }
@@ -23,6 +27,20 @@ enum RedisReply: Equatable {
     case null
     case status(String)
     case error(String)
+}
+
+extension RedisReply {
+    /// The text of an error reply; `nil` for any other reply.
+    var errorMessage: String? {
+        if case .error(let message) = self { message } else { nil }
+    }
+
+    /// An error reply's code: its first word when that is in capitals, as
+    /// Redis writes them (`ERR`, `WRONGTYPE`, `NOAUTH`, `READONLY`, `OOM`).
+    static func errorCode(_ message: String) -> String? {
+        let word = message.prefix { $0 != " " }
+        return !word.isEmpty && word.allSatisfy({ $0.isUppercase || $0 == "_" }) ? String(word) : nil
+    }
 }
 
 /// Where Redis listens.
@@ -50,8 +68,9 @@ final class RedisConnection: @unchecked Sendable {
         guard let made else { throw RedisError(message: "cannot allocate a hiredis context", connectionLost: true) }
         if made.pointee.err != 0 {
             let message = Self.errorString(made)
+            let code = Self.errorKind(made)
             redisFree(made)
-            throw RedisError(message: "cannot connect to \(endpoint): \(message)", connectionLost: true)
+            throw RedisError(message: "cannot connect to \(endpoint): \(message)", connectionLost: true, code: code)
         }
         guard redisSetTimeout(made, timeout) == REDIS_OK else {
             redisFree(made)
@@ -75,13 +94,16 @@ final class RedisConnection: @unchecked Sendable {
                 }
             } ?? REDIS_OK
         }
-        guard queued == REDIS_OK else { throw RedisError(message: Self.errorString(context), connectionLost: true) }
+        guard queued == REDIS_OK else {
+            throw RedisError(message: Self.errorString(context), connectionLost: true, code: Self.errorKind(context))
+        }
         var replies: [RedisReply] = []
         replies.reserveCapacity(pipeline.count)
         for _ in 0..<pipeline.count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw RedisError(message: Self.errorString(context), connectionLost: true, repliesReceived: replies.count)
+                throw RedisError(message: Self.errorString(context), connectionLost: true, repliesReceived: replies.count,
+                                 code: Self.errorKind(context))
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(Self.convert(reply))
@@ -118,6 +140,18 @@ final class RedisConnection: @unchecked Sendable {
     private static func text(_ value: redisReply) -> String {
         guard let str = value.str else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: str, count: value.len), as: UTF8.self)
+    }
+
+    /// The name of hiredis's error kind (`redisContext.err`).
+    private static func errorKind(_ context: UnsafeMutablePointer<redisContext>) -> String? {
+        switch context.pointee.err {
+        case REDIS_ERR_IO: "REDIS_ERR_IO"
+        case REDIS_ERR_EOF: "REDIS_ERR_EOF"
+        case REDIS_ERR_PROTOCOL: "REDIS_ERR_PROTOCOL"
+        case REDIS_ERR_OOM: "REDIS_ERR_OOM"
+        case REDIS_ERR_OTHER: "REDIS_ERR_OTHER"
+        default: nil
+        }
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -159,8 +159,8 @@ public final class RedisSessionBackend: SessionBackend {
             guard case .array(let results)? = replies.last else {
                 throw SessionBackendError(backend: name, message: "transaction aborted: \(replies.last.map { "\($0)" } ?? "no reply")")
             }
-            if let failure = results.first(where: { if case .error = $0 { true } else { false } }) {
-                throw SessionBackendError(backend: name, message: "command failed: \(failure)")
+            if let refusal = results.lazy.compactMap(\.errorMessage).first {
+                throw failure(refusal, saying: "command failed")
             }
         }
     }
@@ -202,8 +202,10 @@ public final class RedisSessionBackend: SessionBackend {
             let lease: Pool<RedisConnection>.Lease
             do {
                 lease = try connections.take()
+            } catch let error as RedisError {
+                throw failure(error)  // a new connection could not be made
             } catch {
-                throw SessionBackendError(backend: name, message: "\(error)")
+                throw SessionBackendError(backend: name, message: "\(error)")  // the pool is exhausted
             }
             let replies: [RedisReply]
             do {
@@ -214,14 +216,24 @@ public final class RedisSessionBackend: SessionBackend {
                 let diedIdle = lease.reused && error.repliesReceived == 0
                 connections.discard(lease, andOlder: diedIdle)
                 if diedIdle { continue }
-                throw SessionBackendError(backend: name, message: error.description)
+                throw failure(error)
             }
             connections.giveBack(lease)
-            if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
-                throw SessionBackendError(backend: name, message: "Redis said: \(failure)")
+            if let refusal = replies.lazy.compactMap(\.errorMessage).first {
+                throw failure(refusal, saying: "Redis said")
             }
             return replies
         }
+    }
+
+    /// The one place a Redis failure becomes the backend's: its message and code kept.
+    private func failure(_ error: RedisError) -> SessionBackendError {
+        SessionBackendError(backend: name, message: error.message, code: error.code)
+    }
+
+    /// An error reply (`WRONGTYPE Operation against a key …`) as the backend's failure.
+    private func failure(_ message: String, saying context: String) -> SessionBackendError {
+        SessionBackendError(backend: name, message: "\(context): \(message)", code: RedisReply.errorCode(message))
     }
 
     private static func connect(_ configuration: Configuration) throws(RedisError) -> RedisConnection {
@@ -238,8 +250,9 @@ public final class RedisSessionBackend: SessionBackend {
         }
         if setup.count > 0 {
             for reply in try connection.pipeline(setup) {
-                if case .error(let message) = reply {
-                    throw RedisError(message: "Redis refused the connection setup: \(message)", connectionLost: true)
+                if let message = reply.errorMessage {
+                    throw RedisError(message: "Redis refused the connection setup: \(message)", connectionLost: true,
+                                     code: RedisReply.errorCode(message))
                 }
             }
         }

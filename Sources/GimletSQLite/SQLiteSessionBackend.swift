@@ -278,7 +278,7 @@ public final class SQLiteSessionBackend: SessionBackend {
             } else {
                 ""
             }
-            throw SessionBackendError(backend: name, message: error.description + hint)
+            throw SessionBackendError(backend: name, message: error.description + hint, code: error.codeName)
         }
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import Gimlet
+import Logging
+import Synchronization
 @testable import GimletRedis
 import GimletTesting
 import SessionLabApp
@@ -87,5 +89,53 @@ import Testing
         #expect(counter == ["hgetall": 2, "eval": 1, "exists": 1, "hget": 1, "hset": 1, "expire": 1, "set": 1],
                 "read-modify-write: \(counter)")
         #expect(try commands("/invalidate") == ["multi": 1, "del": 2, "exec": 1], "invalidate deletes both hashes")
+    }
+
+    /// A store's failure is wrapped once, into `SessionBackendError` with
+    /// Redis's own code and message, which the session carries as it is to
+    /// the 503 and its log line (before: its text, inside a string).
+    @Test func aStoreErrorKeepsItsCodeUpToThe503() throws {
+        let redis = try RedisServer()
+        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let id = SessionID.random()
+        _ = try redis.cli("SET", "gimlet:\(id.hex)", "not a hash")
+        let direct = #expect(throws: SessionBackendError.self) { try backend.load([id]) }
+        #expect(direct?.code == "WRONGTYPE")
+        #expect(direct?.message.hasPrefix("Redis said: WRONGTYPE Operation against a key") == true, "\(String(describing: direct))")
+
+        let lines = LogLines()
+        let client = TestClient(try SessionLabApp.router(
+            SessionConfiguration(secrets: ["codes-secret-0123456789abcdef"], backend: backend)))
+        client.logger = Logger(label: "test") { _ in lines }
+        #expect(client.get("/set/k/v?clientside=0").status == 200)
+        let keys = try redis.cli("--raw", "KEYS", "gimlet:*").split(separator: "\n").map(String.init)
+            .filter { $0 != "gimlet:\(id.hex)" }
+        #expect(keys.count == 1, "the session's own hash: \(keys)")
+        for key in keys { _ = try redis.cli("SET", key, "not a hash") }
+        #expect(client.get("/get/k").status == 503)
+        let logged = lines.all.joined(separator: "\n")
+        #expect(logged.contains("answered 503") && logged.contains("backend_code=WRONGTYPE"), "\(logged)")
+        #expect(logged.components(separatedBy: "session backend redis").count == 2, "wrapped once: \(logged)")
+    }
+}
+
+/// Log lines kept for a test to read: message and metadata, one string each.
+final class LogLines: LogHandler, @unchecked Sendable {
+    // @unchecked: `lines` is behind its mutex; the rest is what swift-log asks of a handler.
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    var all: [String] { lines.withLock { $0 } }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        lines.withLock { $0.append("\(event.message) \(fields)") }
     }
 }

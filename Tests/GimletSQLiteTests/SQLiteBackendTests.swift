@@ -78,6 +78,7 @@ final class SQLiteFiles {
             try backend.commit([SessionChange(id: .random(), upserts: ["a": 1], timeToLive: 60)])
         }
         #expect(error?.message.contains("busy timeout of 200 ms") == true)
+        #expect(error?.code == "SQLITE_BUSY", "SQLite's own code, kept")
         #expect(ContinuousClock.now - start < .seconds(5), "no hang past the timeout")
         try other.execute("ROLLBACK")
         try backend.commit([SessionChange(id: .random(), upserts: ["a": 1], timeToLive: 60)])
