@@ -1,14 +1,15 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
-#   make test   install what is missing, build, run every test, the session-lab suites
-#               again with async handlers, all tests again under AddressSanitizer, then
+#   make test   install what is missing, build, run every test, build the API docs,
+#               the session-lab suites again with async handlers, all tests again under AddressSanitizer, then
 #               each fuzz target for a minute (CI runs this)
 #   make fuzz   the libFuzzer targets in Fuzz/, FUZZ_SECONDS each (default 60)
+#   make docs   the API documentation of every library (DocC), failing on any warning
 #   make bench  install what is missing, build release, run the benchmark suite (bench/run)
 
 SWIFT ?= swift
 
-.PHONY: deps build run test test-async-lab test-asan fuzz bench clean
+.PHONY: deps build run test test-async-lab test-asan fuzz docs bench clean
 
 deps:
 	@scripts/install-deps
@@ -22,6 +23,7 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory test-async-lab
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
@@ -53,6 +55,9 @@ test-asan: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	SWIFT=$(SWIFT) scripts/fuzz $(FUZZ_SECONDS)
+
+docs: deps
+	SWIFT=$(SWIFT) scripts/docs
 
 bench:
 	bench/run

@@ -27,8 +27,10 @@ public final class MemoryBackend: SessionBackend {
 
     /// Creates an empty store that reads time from `clock`.
     ///
-    /// - Parameter logger: where a use from several processes is reported
-    ///   (the app's logger; tests may leave GimletHTTP's default).
+    /// - Parameters:
+    ///   - clock: where session time comes from (a manual clock in tests).
+    ///   - logger: where a use from several processes is reported
+    ///     (the app's logger; tests may leave GimletHTTP's default).
     public init(clock: any SessionClock = SystemClock(), logger: Logger = Request.defaultLogger) {
         self.clock = clock
         self.logger = logger

@@ -6,7 +6,7 @@ extension Session {
     /// The session's CSRF token (40 hex digits), made on first use.
     ///
     /// Put it in every form as `csrf_token` (or send it as `X-CSRF-Token`) and
-    /// check unsafe requests with ``verifyCSRF(_:)``.
+    /// check unsafe requests with ``verifyCSRF(_:field:header:)``.
     public func csrfToken() throws -> String {
         if let token = try get(Self.csrfKey)?.stringValue { return token }
         return newCSRFToken()
@@ -28,7 +28,7 @@ extension Session {
 
     /// Checks a request against cross-site request forgery: for unsafe methods,
     /// a cross-site `Sec-Fetch-Site` is refused, an `Origin` must be the
-    /// request's own (``GimletHTTP/Request/origin``: scheme, host and port as
+    /// request's own (`Request.origin`: scheme, host and port as
     /// the web server passed them) or one of the configured
     /// ``SessionConfiguration/publicOrigins``, and the `csrf_token` form field
     /// (or the `X-CSRF-Token` header) must match the session's token.
@@ -40,7 +40,7 @@ extension Session {
     /// }
     /// ```
     ///
-    /// - Throws: ``HTTPError`` 403 when the check fails.
+    /// - Throws: `HTTPError` 403 when the check fails.
     public func verifyCSRF(_ request: Request, field: String = "csrf_token", header: String = "X-CSRF-Token") throws {
         guard !request.method.isSafe else { return }
         if request.headers["Sec-Fetch-Site"]?.lowercased() == "cross-site" {

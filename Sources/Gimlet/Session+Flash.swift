@@ -10,6 +10,7 @@ extension Session {
     /// ```
     ///
     /// - Parameters:
+    ///   - message: the message to show on a later page.
     ///   - queue: a named queue; `""` by default.
     ///   - allowDuplicate: when `false`, a message already queued is not added again.
     /// - Throws: a backend failure when the queue is server-side and had to be loaded.

@@ -55,7 +55,7 @@ public struct SharedSession: Sendable {
         try await withSession { try $0.get(key) }
     }
 
-    /// Stores `value` under `key` (``Session/set(_:_:permanent:clientside:)``).
+    /// Stores `value` under `key` (`Session.set(_:_:permanent:clientside:)`).
     public func set(_ key: String, _ value: SessionValue) async throws {
         try await withSession { try $0.set(key, value) }
     }

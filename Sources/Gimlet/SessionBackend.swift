@@ -92,7 +92,7 @@ public struct SessionChange: Sendable, Equatable {
 /// A backend that could not do its job; the request gets `503`.
 ///
 /// The one error that crosses from a backend to the session: a backend turns
-/// its store's error (``GimletRedis``'s `RedisError`, ``GimletSQLite``'s
+/// its store's error (GimletRedis's `RedisError`, GimletSQLite's
 /// `SQLiteError`) into this once, keeping the store's code and message, and
 /// the session carries it unchanged (``SessionError/backendError``) to the
 /// middleware's 503 and its log line.
@@ -103,8 +103,9 @@ public struct SessionBackendError: Error, Sendable, CustomStringConvertible, Equ
     public let message: String
     /// The store's own code for the failure, when it gave one: a Redis
     /// error reply's first word (`WRONGTYPE`, `NOAUTH`, `READONLY`, `OOM`),
-    /// hiredis's error kind (`REDIS_ERR_IO` for a reset or a timeout, `REDIS_ERR_EOF`, …), SQLite's
-    /// result code (`SQLITE_BUSY`, `SQLITE_READONLY`, `SQLITE_FULL`, …).
+    /// hiredis's error kind (`REDIS_ERR_IO` for a reset or a timeout,
+    /// `REDIS_ERR_EOF`, …), SQLite's result code (`SQLITE_BUSY`,
+    /// `SQLITE_READONLY`, `SQLITE_FULL`, …).
     public let code: String?
 
     /// The backend `backend` failed with `message`, and the store's `code` if it gave one.

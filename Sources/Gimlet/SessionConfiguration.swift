@@ -61,7 +61,7 @@ public struct SessionConfiguration: Sendable {
     public var absoluteLifetime: Int64?
     /// The site's public origins, such as `https://example.com`, accepted in
     /// an unsafe request's `Origin` besides the one the request itself was
-    /// addressed to (``GimletHTTP/Request/origin``). Needed only where the web
+    /// addressed to (`Request.origin`). Needed only where the web
     /// server cannot tell the public origin: behind a TLS-terminating proxy
     /// or a port mapping.
     public var publicOrigins: [HTTPOrigin]

@@ -38,9 +38,9 @@ public struct Host: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then returns once in-flight requests
-    /// have finished and the responder has shut down (``GimletHTTP/Responder/shutdown()``).
+    /// have finished and the responder has shut down (`Responder.shutdown()`).
     ///
-    /// - Throws: the responder's configuration error, or a ``TransportError`` if
+    /// - Throws: the responder's configuration error, or a `TransportError` if
     ///   the socket cannot be opened — before any request is accepted.
     public func run() throws {
         try responder.validate()
@@ -65,7 +65,7 @@ public struct Host: Sendable {
     /// ```
     ///
     /// - Throws: what `makeResponder` throws, the responder's configuration
-    ///   error, or a ``TransportError`` — before any request is accepted.
+    ///   error, or a `TransportError` — before any request is accepted.
     ///   Under `--workers`, a worker that cannot build its responder exits
     ///   with the error, and the supervisor exits 1 saying so.
     public static func run(configuration: HostConfiguration, _ makeResponder: (Logger) throws -> some Responder) throws {
@@ -236,14 +236,14 @@ public struct Host: Sendable {
     /// explanation if it cannot start.
     ///
     /// - Parameters:
-    ///   - responder: what answers the requests, usually a ``GimletHTTP/Router``.
+    ///   - responder: what answers the requests, usually a `Router`.
     ///   - version: what `--version` prints; Gimlet's version by default.
     ///   - arguments: the command line without the program name; the process's by default.
     public static func main(_ responder: some Responder, version: String? = nil, arguments: [String]? = nil) -> Never {
         main(version: version, arguments: arguments) { _, _ in responder }
     }
 
-    /// ``main(version:arguments:_:)-(_)`` for a responder that needs only the environment.
+    /// the closure form of `main` for a responder that needs only the environment.
     public static func main(
         version: String? = nil, arguments: [String]? = nil,
         _ makeResponder: ([String: String]) throws -> some Responder

@@ -35,6 +35,13 @@ extension RedisReply {
         if case .error(let message) = self { message } else { nil }
     }
 
+    /// The text of the first error reply among `replies` (a plain loop: this
+    /// runs on every exchange).
+    static func firstError(in replies: [RedisReply]) -> String? {
+        for reply in replies { if case .error(let message) = reply { return message } }
+        return nil
+    }
+
     /// An error reply's code: its first word when that is in capitals, as
     /// Redis writes them (`ERR`, `WRONGTYPE`, `NOAUTH`, `READONLY`, `OOM`).
     static func errorCode(_ message: String) -> String? {

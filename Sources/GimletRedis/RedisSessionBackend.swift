@@ -10,12 +10,12 @@ import Logging
 /// round trip (`HGETALL` each); committing is one pipelined round trip
 /// (`MULTI`, `HSET` of changed fields, `HDEL` of removed ones, `EXPIRE`,
 /// `EXEC`), or, when the request wrote keys it had read, one `EVAL` that
-/// checks those keys and writes atomically (``RedisCheckedCommit``). Redis
+/// checks those keys and writes atomically (`RedisCheckedCommit`). Redis
 /// expires idle hashes by itself.
 ///
 /// Connections are pooled; one that fails is dropped and the next request
 /// connects anew, so the backend recovers by itself when Redis is back, and a
-/// connection that died while idle costs no request (see ``exchange(_:)``).
+/// connection that died while idle costs no request (see `exchange(_:)`).
 ///
 /// ```swift
 /// let backend = try RedisSessionBackend(.init(url: "redis://127.0.0.1:6379/0"))
@@ -159,9 +159,7 @@ public final class RedisSessionBackend: SessionBackend {
             guard case .array(let results)? = replies.last else {
                 throw SessionBackendError(backend: name, message: "transaction aborted: \(replies.last.map { "\($0)" } ?? "no reply")")
             }
-            if let refusal = results.lazy.compactMap(\.errorMessage).first {
-                throw failure(refusal, saying: "command failed")
-            }
+            if let refusal = RedisReply.firstError(in: results) { throw failure(refusal, saying: "command failed") }
         }
     }
 
@@ -193,7 +191,7 @@ public final class RedisSessionBackend: SessionBackend {
     /// That retry is safe for every kind of exchange: a load only reads; a
     /// plain commit is one MULTI/EXEC of absolute HSET, HDEL, DEL and EXPIRE,
     /// which leaves the same state if it did run once already; and a checked
-    /// commit (``RedisCheckedCommit``) marks itself applied in the same atomic
+    /// commit (`RedisCheckedCommit`) marks itself applied in the same atomic
     /// step, so a replay of one that did run finds its marker and changes
     /// nothing. A fresh connection that fails is not retried: that is an
     /// outage, and the request gets 503.
@@ -219,9 +217,7 @@ public final class RedisSessionBackend: SessionBackend {
                 throw failure(error)
             }
             connections.giveBack(lease)
-            if let refusal = replies.lazy.compactMap(\.errorMessage).first {
-                throw failure(refusal, saying: "Redis said")
-            }
+            if let refusal = RedisReply.firstError(in: replies) { throw failure(refusal, saying: "Redis said") }
             return replies
         }
     }

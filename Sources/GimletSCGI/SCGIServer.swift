@@ -5,7 +5,7 @@ import Logging
 
 /// How the SCGI transport listens and reads requests.
 public struct SCGIConfiguration: Sendable, Equatable {
-    /// Where to listen; ``ListenAddress/inherited`` serves a socket passed on fd 0.
+    /// Where to listen; `ListenAddress/inherited` serves a socket passed on fd 0.
     public var listen: ListenAddress
     /// Worker threads, each handling one connection at a time.
     public var threads: Int
@@ -38,11 +38,11 @@ public struct SCGIConfiguration: Sendable, Equatable {
     }
 }
 
-/// Serves a ``Responder`` over SCGI with a fixed set of worker threads.
+/// Serves a `Responder` over SCGI with a fixed set of worker threads.
 ///
 /// Each connection carries one request: the worker reads the netstring
 /// header block and the body, runs the same `Request` → middleware → router
-/// pipeline as FastCGI (``CGIExchange``), writes the CGI response and closes.
+/// pipeline as FastCGI (`CGIExchange`), writes the CGI response and closes.
 /// Malformed or oversized heads, stalled clients (past the timeout) and
 /// clients that go away cost a closed connection and a log line, never a worker.
 ///
@@ -62,7 +62,7 @@ public final class SCGIServer: TransportServer {
 
     /// Opens the listening socket.
     ///
-    /// - Throws: ``TransportError`` if the address cannot be listened on.
+    /// - Throws: `TransportError` if the address cannot be listened on.
     public convenience init(configuration: SCGIConfiguration, responder: some Responder, logger: Logger) throws {
         try self.init(configuration: configuration, responder: responder, logger: logger, observer: nil)
     }

@@ -1,6 +1,6 @@
 import Gimlet
 
-/// The behaviour every ``SessionBackend`` must have, as named checks that a
+/// The behaviour every `SessionBackend` must have, as named checks that a
 /// test suite runs against a fresh backend each.
 ///
 /// ```swift

@@ -24,7 +24,7 @@ public final class RecordingBackend: SessionBackend {
     private let log = Mutex<[Operation]>([])
     private let failing = Atomic<Bool>(false)
 
-    /// Records calls to `inner` (a fresh ``MemoryBackend`` by default).
+    /// Records calls to `inner` (a fresh `MemoryBackend` by default).
     public init(_ inner: any SessionBackend = MemoryBackend()) { self.inner = inner }
 
     public var sharesAcrossProcesses: Bool { inner.sharesAcrossProcesses }

@@ -62,7 +62,7 @@ public final class TestClient {
         request("GET", uri, headers: headers)
     }
 
-    /// Sends a GET from async test code (see ``request(_:_:body:contentType:headers:)-async``).
+    /// Sends a GET from async test code (see the async `request(_:_:body:contentType:headers:)`).
     @discardableResult
     public func get(_ uri: String, headers: [String: String] = [:]) async -> TestResponse {
         await request("GET", uri, headers: headers)
