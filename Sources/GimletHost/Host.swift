@@ -243,7 +243,7 @@ public struct Host: Sendable {
         main(version: version, arguments: arguments) { _, _ in responder }
     }
 
-    /// the closure form of `main` for a responder that needs only the environment.
+    /// The closure form of `main`, for a responder that needs only the environment.
     public static func main(
         version: String? = nil, arguments: [String]? = nil,
         _ makeResponder: ([String: String]) throws -> some Responder
