@@ -6,7 +6,7 @@ import GimletTransport
 /// configuration.threads = 8
 /// ```
 public struct FastCGIConfiguration: Sendable, Equatable {
-    /// Where to listen; `ListenAddress/inherited` serves the socket spawn-fcgi left on fd 0.
+    /// Where to listen; `ListenAddress.inherited` serves the socket spawn-fcgi left on fd 0.
     public var listen: ListenAddress
     /// Worker threads, each handling one request at a time.
     public var threads: Int

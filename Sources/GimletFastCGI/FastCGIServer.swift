@@ -8,7 +8,7 @@ import Logging
 /// Each worker owns a libfcgi request slot and handles one request at a time,
 /// start to finish, on its own thread. Between requests, a connection the
 /// web server keeps open (`fastcgi_keep_conn on`) waits in a
-/// `GimletTransport/ConnectionSet` with the listener, not on a thread:
+/// connection set (GimletTransport's `ConnectionSet`) with the listener, not on a thread:
 /// any idle worker serves the next request that arrives on any of them. ``stop()`` stops accepting at once;
 /// requests already accepted finish, then ``run()`` returns.
 ///
@@ -30,7 +30,7 @@ public final class FastCGIServer: TransportServer {
     /// Opens the listening socket (or checks the inherited one).
     ///
     /// - Throws: `TransportError` if the address cannot be listened on, or if
-    ///   `ListenAddress/inherited` is asked for and fd 0 is not a listening socket.
+    ///   `ListenAddress.inherited` is asked for and fd 0 is not a listening socket.
     public convenience init(configuration: FastCGIConfiguration, responder: some Responder, logger: Logger) throws {
         try self.init(configuration: configuration, responder: responder, logger: logger, observer: nil)
     }

@@ -5,7 +5,7 @@ import Logging
 
 /// How the SCGI transport listens and reads requests.
 public struct SCGIConfiguration: Sendable, Equatable {
-    /// Where to listen; `ListenAddress/inherited` serves a socket passed on fd 0.
+    /// Where to listen; `ListenAddress.inherited` serves a socket passed on fd 0.
     public var listen: ListenAddress
     /// Worker threads, each handling one connection at a time.
     public var threads: Int
