@@ -1,5 +1,5 @@
 import GimletHTTP
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Logging
 import Synchronization
 

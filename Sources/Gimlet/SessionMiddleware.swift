@@ -1,4 +1,4 @@
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import GimletHTTP
 import Logging
 import Synchronization

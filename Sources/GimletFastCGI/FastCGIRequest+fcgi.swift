@@ -1,6 +1,6 @@
 // The only file that calls libfcgi. Every FCGX_* call goes through here.
 import CFastCGI
-import GimletHTTP
+@_spi(GimletInlined) import GimletHTTP
 import GimletTransport
 import Glibc
 

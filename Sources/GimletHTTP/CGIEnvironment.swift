@@ -36,18 +36,20 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
     ///
     /// Three integers per entry in one `[Int]`: an array of a struct of ours
     /// would cost a generic metadata lookup each time one is allocated.
-    package struct Layout: Sendable {
+    /// Public only as SPI, so that the transports' loop over ~30 entries
+    /// inlines `append` (no `package` body is: see ARCHITECTURE.md).
+    @_spi(GimletInlined) public struct Layout: Sendable {
         @usableFromInline var values: [Int] = []
 
         /// An empty layout with room for `capacity` entries.
         @inlinable
-        package init(capacity: Int = 0) {
+        public init(capacity: Int = 0) {
             values.reserveCapacity(capacity * 3)
         }
 
         /// Adds an entry.
         @inlinable
-        package mutating func append(start: Int, keyLength: Int, valueLength: Int) {
+        public mutating func append(start: Int, keyLength: Int, valueLength: Int) {
             values.append(start)
             values.append(keyLength)
             values.append(valueLength)

@@ -28,6 +28,14 @@ import Synchronization
 /// mutex; a member taken out belongs to the thread holding its lease until
 /// that thread gives it back or discards it, and is handed over only under
 /// the mutex.
+///
+/// Only the facade is generic. The state under the lock holds members as
+/// `AnyObject`, so the pool's work is compiled once, here, for concrete
+/// types: `package` bodies are not inlined into other targets (Swift 6.3
+/// serializes no `package` body, `@inlinable` or not), and a generic one
+/// called from there would look up the metadata of `[Entry<Member>]` and
+/// its kin at run time on every take, about 2,600 instructions per request
+/// measured with callgrind on the Redis write path.
 package final class Pool<Member: AnyObject>: @unchecked Sendable {
     /// A member taken out of the pool.
     package struct Lease {
@@ -35,52 +43,15 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         package let member: Member
         /// Whether it was used before (it may have died while idle).
         package let reused: Bool
-        @usableFromInline let generation: UInt64
-
-        @usableFromInline init(member: Member, reused: Bool, generation: UInt64) {
-            self.member = member
-            self.reused = reused
-            self.generation = generation
-        }
-    }
-
-    /// An idle member. `@unchecked Sendable`: it moves into and out of the
-    /// mutex, belonging to no thread while there (see the class comment).
-    @usableFromInline struct Entry: @unchecked Sendable {
-        @usableFromInline let member: Member
-        @usableFromInline let generation: UInt64
-
-        @usableFromInline init(member: Member, generation: UInt64) {
-            self.member = member
-            self.generation = generation
-        }
-    }
-
-    @usableFromInline struct State {
-        @usableFromInline var idle: [Entry] = []
-        /// The generation of the next member made.
-        @usableFromInline var nextGeneration: UInt64 = 0
-        /// Members of a lower generation are dropped when they come back.
-        @usableFromInline var floor: UInt64 = 0
-        @usableFromInline var statistics = PoolStatistics()
-        /// Takes waiting for a member to come back.
-        @usableFromInline var waiting = 0
-
-        @usableFromInline init() {}
+        let generation: UInt64
     }
 
     /// The most members that exist at once.
-    package let capacity: Int
+    package var capacity: Int { shared.capacity }
     /// How long a `take()` waits for a member when all `capacity` are out.
-    package let waitLimit: Duration
-    @usableFromInline let make: () throws -> Member
-    @usableFromInline let countsAsConnections: Bool
-    // protected by: the mutex; idle members, generations and counters.
-    @usableFromInline let state = Mutex(State())
-    /// Wakes a take waiting for a member (only when one waits: the common
-    /// path is one lock). Starts at 0, so libdispatch never sees it freed
-    /// below its initial value.
-    @usableFromInline let wakeUps = DispatchSemaphore(value: 0)
+    package var waitLimit: Duration { shared.waitLimit }
+    private let shared: PoolState
+    private let make: () throws -> Member
 
     /// A pool of at most `capacity` members, each made by `make` when none is idle.
     ///
@@ -91,33 +62,110 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
     ///   - make: makes a member; its error reaches the caller of `take()`.
     package init(capacity: Int, waitLimit: Duration = .seconds(5), countsAsConnections: Bool = false,
                  make: @escaping () throws -> Member) {
-        self.capacity = max(1, capacity)
-        self.waitLimit = waitLimit
-        self.countsAsConnections = countsAsConnections
+        shared = PoolState(capacity: capacity, waitLimit: waitLimit, countsAsConnections: countsAsConnections)
         self.make = make
-    }
-
-    deinit {
-        // Nothing is out: a lease's holder keeps the pool's owner alive.
-        if countsAsConnections { PoolTotals.open.subtract(state.withLock { $0.statistics.open }, ordering: .relaxed) }
-    }
-
-    /// What a take does, decided under the lock.
-    @usableFromInline enum Step {
-        case reuse(Entry)
-        case make(generation: UInt64)
-        case wait
     }
 
     /// An idle member (the one given back last), or a new one.
     ///
     /// - Throws: ``PoolExhausted`` after `waitLimit` with every member out,
     ///   or the error of `make`.
-    @inlinable
     package func take() throws -> Lease {
+        switch try shared.reserve() {
+        case .reuse(let entry):
+            return Lease(member: unsafeDowncast(entry.member, to: Member.self), reused: true, generation: entry.generation)
+        case .make(let generation):
+            let member: Member
+            do {
+                member = try make()
+            } catch {
+                shared.unreserve()
+                throw error
+            }
+            shared.made()
+            return Lease(member: member, reused: false, generation: generation)
+        }
+    }
+
+    /// Puts a member that still works back for the next `take()`; one made
+    /// before a discard with `andOlder` is dropped instead.
+    package func giveBack(_ lease: Lease) {
+        shared.giveBack(PoolEntry(member: lease.member, generation: lease.generation))
+    }
+
+    /// Drops a member that broke. With `andOlder`, every member made before
+    /// it goes too: the idle ones now, the ones out when they come back.
+    package func discard(_ lease: Lease, andOlder: Bool = false) {
+        shared.discard(generation: lease.generation, andOlder: andOlder)
+    }
+
+    /// Runs `body` with a member, giving it back afterwards; a member whose
+    /// `body` threw is given back too (use ``take()`` and ``discard(_:andOlder:)``
+    /// when an error means the member broke).
+    package func withMember<T>(_ body: (Member) throws -> T) throws -> T {
+        let lease = try take()
+        defer { giveBack(lease) }
+        return try body(lease.member)
+    }
+
+    /// What the pool holds and has done.
+    package var statistics: PoolStatistics { shared.statistics }
+}
+
+/// An idle member. `@unchecked Sendable`: it moves into and out of the
+/// mutex, belonging to no thread while there (see ``Pool``).
+struct PoolEntry: @unchecked Sendable {
+    let member: AnyObject
+    let generation: UInt64
+}
+
+/// What a take does, decided under the lock.
+enum PoolStep {
+    case reuse(PoolEntry)
+    case make(generation: UInt64)
+}
+
+/// The untyped part of a ``Pool``: idle members, generations, counters and
+/// the waiting.
+final class PoolState: @unchecked Sendable {
+    struct Guarded {
+        var idle: [PoolEntry] = []
+        /// The generation of the next member made.
+        var nextGeneration: UInt64 = 0
+        /// Members of a lower generation are dropped when they come back.
+        var floor: UInt64 = 0
+        var statistics = PoolStatistics()
+        /// Takes waiting for a member to come back.
+        var waiting = 0
+    }
+
+    let capacity: Int
+    let waitLimit: Duration
+    let countsAsConnections: Bool
+    // protected by: the mutex; idle members, generations and counters.
+    private let guarded = Mutex(Guarded())
+    /// Wakes a take waiting for a member (only when one waits: the common
+    /// path is one lock). Starts at 0, so libdispatch never sees it freed
+    /// below its initial value.
+    private let wakeUps = DispatchSemaphore(value: 0)
+
+    init(capacity: Int, waitLimit: Duration, countsAsConnections: Bool) {
+        self.capacity = max(1, capacity)
+        self.waitLimit = waitLimit
+        self.countsAsConnections = countsAsConnections
+    }
+
+    deinit {
+        // Nothing is out: a lease's holder keeps the pool's owner alive.
+        if countsAsConnections { PoolTotals.open.subtract(guarded.withLock { $0.statistics.open }, ordering: .relaxed) }
+    }
+
+    /// An idle member, or room (and a generation) for a new one; waits up to
+    /// `waitLimit` when all `capacity` members are out.
+    func reserve() throws -> PoolStep {
         var deadline: DispatchTime?
         while true {
-            let step = state.withLock { state -> Step in
+            let step = guarded.withLock { state -> PoolStep? in
                 if let entry = state.idle.popLast() {
                     state.statistics.idle -= 1
                     return .reuse(entry)
@@ -129,52 +177,47 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
                 }
                 state.waiting += 1
                 if deadline == nil { state.statistics.waits += 1 }
-                return .wait
+                return nil
             }
-            switch step {
-            case .reuse(let entry):
-                if countsAsConnections { PoolTotals.inUse.add(1, ordering: .relaxed) }
-                return Lease(member: entry.member, reused: true, generation: entry.generation)
-            case .make(let generation):
-                let member: Member
-                do {
-                    member = try make()
-                } catch {
-                    release { $0.statistics.open -= 1 }
-                    throw error
-                }
-                state.withLock { $0.statistics.created += 1 }
-                if countsAsConnections {
-                    PoolTotals.open.add(1, ordering: .relaxed)
-                    PoolTotals.inUse.add(1, ordering: .relaxed)
-                    PoolTotals.created.add(1, ordering: .relaxed)
-                }
-                return Lease(member: member, reused: false, generation: generation)
-            case .wait:
-                let until = deadline ?? .now() + .nanoseconds(Self.nanoseconds(waitLimit))
-                deadline = until
-                let woken = wakeUps.wait(timeout: until) == .success
-                state.withLock { $0.waiting -= 1 }
-                // A wake-up meant for a waiter that had given up may reach
-                // this one: it looks again, under the lock.
-                guard woken else { throw PoolExhausted(capacity: capacity, waitLimit: waitLimit) }
+            if let step {
+                if countsAsConnections, case .reuse = step { PoolTotals.inUse.add(1, ordering: .relaxed) }
+                return step
             }
+            let until = deadline ?? .now() + .nanoseconds(Self.nanoseconds(waitLimit))
+            deadline = until
+            let woken = wakeUps.wait(timeout: until) == .success
+            guarded.withLock { $0.waiting -= 1 }
+            // A wake-up meant for a waiter that had given up may reach
+            // this one: it looks again, under the lock.
+            guard woken else { throw PoolExhausted(capacity: capacity, waitLimit: waitLimit) }
         }
     }
 
-    /// Puts a member that still works back for the next `take()`; one made
-    /// before a discard with `andOlder` is dropped instead.
-    @inlinable
-    package func giveBack(_ lease: Lease) {
+    /// The member a `.make` step reserved room for could not be made.
+    func unreserve() {
+        release { $0.statistics.open -= 1 }
+    }
+
+    /// The member a `.make` step reserved room for was made.
+    func made() {
+        guarded.withLock { $0.statistics.created += 1 }
+        if countsAsConnections {
+            PoolTotals.open.add(1, ordering: .relaxed)
+            PoolTotals.inUse.add(1, ordering: .relaxed)
+            PoolTotals.created.add(1, ordering: .relaxed)
+        }
+    }
+
+    func giveBack(_ entry: PoolEntry) {
         var kept = true
         release { state in
-            guard lease.generation >= state.floor else {
+            guard entry.generation >= state.floor else {
                 state.statistics.open -= 1
                 state.statistics.discarded += 1
                 kept = false
                 return
             }
-            state.idle.append(Entry(member: lease.member, generation: lease.generation))
+            state.idle.append(entry)
             state.statistics.idle += 1
         }
         if countsAsConnections {
@@ -183,15 +226,13 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         }
     }
 
-    /// Drops a member that broke. With `andOlder`, every member made before
-    /// it goes too: the idle ones now, the ones out when they come back.
-    package func discard(_ lease: Lease, andOlder: Bool = false) {
-        var gone: [Entry] = []
+    func discard(generation: UInt64, andOlder: Bool) {
+        var gone: [PoolEntry] = []
         release { state in
             state.statistics.open -= 1
             state.statistics.discarded += 1
             guard andOlder else { return }
-            state.floor = max(state.floor, lease.generation + 1)
+            state.floor = max(state.floor, generation + 1)
             gone = state.idle
             state.statistics.open -= gone.count
             state.statistics.discarded += gone.count
@@ -206,37 +247,26 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         // connection may block.
     }
 
+    var statistics: PoolStatistics { guarded.withLock { $0.statistics } }
+
     /// Changes the state so that a member (or room for one) is free, then
     /// wakes one waiting take, if any.
-    @inlinable
-    func release(_ change: (inout State) -> Void) {
-        let wake = state.withLock { state -> Bool in
+    private func release(_ change: (inout Guarded) -> Void) {
+        let wake = guarded.withLock { state -> Bool in
             change(&state)
             return state.waiting > 0
         }
         if wake { wakeUps.signal() }
     }
 
-    @usableFromInline static func nanoseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-    }
-
-    /// Runs `body` with a member, giving it back afterwards; a member whose
-    /// `body` threw is given back too (use ``take()`` and ``discard(_:andOlder:)``
-    /// when an error means the member broke).
-    package func withMember<T>(_ body: (Member) throws -> T) throws -> T {
-        let lease = try take()
-        defer { giveBack(lease) }
-        return try body(lease.member)
-    }
-
-    /// What the pool holds and has done.
-    package var statistics: PoolStatistics { state.withLock { $0.statistics } }
-
-    @usableFromInline func dropped(_ count: Int) {
+    private func dropped(_ count: Int) {
         PoolTotals.open.subtract(count, ordering: .relaxed)
         PoolTotals.discarded.add(count, ordering: .relaxed)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     }
 }
 

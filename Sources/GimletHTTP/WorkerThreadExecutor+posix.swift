@@ -1,7 +1,7 @@
 // The system calls of WorkerThreadExecutor: who the worker thread is, and
 // its wait for a job, its connection or its deadline.
 import CLinuxEvents
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 
 /// A thread, to tell whether code runs on it.

@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import GimletFastCGI
 import GimletSCGI
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import GimletTransport
 import GimletHTTP
 import Logging

@@ -1,4 +1,4 @@
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 
 /// A file log lines are appended to, one `write(2)` per line, so lines of

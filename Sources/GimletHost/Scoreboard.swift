@@ -1,4 +1,4 @@
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import GimletHTTP
 
 /// The host's shared record of what every worker thread of every worker

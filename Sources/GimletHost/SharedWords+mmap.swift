@@ -1,7 +1,7 @@
 // Shared memory between the supervisor and its workers: a file in /dev/shm,
 // unlinked at once, mapped by each process. The only file of the host that
 // touches raw memory.
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 import Synchronization
 

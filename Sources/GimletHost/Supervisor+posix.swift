@@ -1,6 +1,6 @@
 // Process control for the supervisor: posix_spawn, waitpid, readiness pipes.
 import Foundation
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 
 /// A worker process started by the supervisor.

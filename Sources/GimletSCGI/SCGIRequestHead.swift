@@ -1,4 +1,4 @@
-import GimletHTTP
+@_spi(GimletInlined) import GimletHTTP
 
 /// The header block of an SCGI request (the SCGI protocol, 2006): a netstring
 /// `LENGTH:` + `NAME\0VALUE\0…` + `,`, with `CONTENT_LENGTH` first and numeric

@@ -7,19 +7,20 @@ import Glibc
 /// A system call that failed: the call, as the code wrote it, and `errno`.
 ///
 /// Its description reads `setsockopt(SO_RCVTIMEO): Bad file descriptor (errno 9)`.
-package struct SystemCallError: Error, Sendable, Equatable, CustomStringConvertible {
+@_spi(GimletInlined) public struct SystemCallError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The call, with its distinguishing argument where one name covers
     /// several uses (`setsockopt(SO_RCVTIMEO)`, `fcntl(O_NONBLOCK)`).
-    package let call: String
+    public let call: String
     /// The `errno` it left.
-    package let errno: Int32
+    public let errno: Int32
 
-    package init(_ call: String, errno: Int32) {
+    /// A failure of `call` that left `errno`.
+    public init(_ call: String, errno: Int32) {
         self.call = call
         self.errno = errno
     }
 
-    package var description: String { "\(call): \(systemErrorDescription(errno)) (errno \(errno))" }
+    public var description: String { "\(call): \(systemErrorDescription(errno)) (errno \(errno))" }
 }
 
 /// `strerror` as a Swift string.
@@ -38,12 +39,16 @@ package func activeProcessorCount() -> Int {
 /// ```swift
 /// let count = try SystemCall.retrying("read") { Glibc.read(fd, base, maximum) }
 /// ```
-package enum SystemCall {
+///
+/// Public only as SPI, so that the retrying helpers, which run on every
+/// request, are inlined into the targets that call them (no `package`
+/// body is: see ARCHITECTURE.md); the rest is `package`.
+@_spi(GimletInlined) public enum SystemCall {
     /// Runs `call`, again while it is interrupted by a signal (`EINTR`).
     ///
     /// - Throws: ``SystemCallError`` for any other failure.
     @inlinable
-    package static func retrying<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result {
+    public static func retrying<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result {
         while true {
             let result = call()
             if result != -1 { return result }
@@ -56,7 +61,7 @@ package enum SystemCall {
     /// ``retrying(_:_:)`` for a non-blocking descriptor or one with a
     /// timeout: `nil` when the call would block (`EAGAIN`) or timed out.
     @inlinable
-    package static func unlessWouldBlock<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result? {
+    public static func unlessWouldBlock<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result? {
         while true {
             let result = call()
             if result != -1 { return result }
@@ -72,7 +77,7 @@ package enum SystemCall {
     ///
     /// - Throws: ``SystemCallError`` when it returns -1.
     @inlinable
-    package static func once<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result {
+    public static func once<Result: BinaryInteger>(_ name: String, _ call: () -> Result) throws(SystemCallError) -> Result {
         let result = call()
         guard result == -1 else { return result }
         throw SystemCallError(name, errno: errno)

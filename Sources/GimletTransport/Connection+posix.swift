@@ -1,6 +1,6 @@
 // Listening sockets and accepted connections for transports that do their
 // own socket I/O (SCGI). POSIX calls on descriptors, through GimletSystem's door.
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 
 /// Opening the socket a transport, or the supervisor, listens on.

@@ -1,7 +1,7 @@
 // Linux calls on descriptors that are not plain I/O: socket files, epoll,
 // eventfd. Each goes through GimletSystem's door.
 import CLinuxEvents
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Glibc
 import Synchronization
 

@@ -1,4 +1,4 @@
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 
 /// A transport failure: configuration, socket or protocol library.
 ///

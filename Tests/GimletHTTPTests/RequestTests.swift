@@ -1,5 +1,5 @@
 import Testing
-@testable import GimletHTTP
+@_spi(GimletInlined) @testable import GimletHTTP
 
 @Suite struct RequestFromEnviron {
     let nginxEnviron: [String: String] = [
