@@ -52,12 +52,9 @@ public final class FastCGIServer: TransportServer {
         }
         // Our own bind, not FCGX_OpenSocket: libfcgi prints "bind/listen" and
         // exits the process on failure, without saying which path or port.
-        let descriptor = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
-                                                  socketMode: configuration.socketMode)
-        let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
-        listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
-        try SocketCalls.setNonBlocking(descriptor)
-        connections = try ConnectionSet(listener: descriptor, stop: listener.stopSignal)
+        listener = try Listener(listening: configuration.listen, backlog: configuration.backlog,
+                                socketMode: configuration.socketMode)
+        connections = try ConnectionSet(listener: listener.descriptor, stop: listener.stopSignal)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.

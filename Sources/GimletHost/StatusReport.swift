@@ -125,44 +125,41 @@ struct StatusReport {
 
     func prometheus() -> String {
         var out = ""
-        func family(_ name: String, _ type: String, _ help: String) {
+        /// A family: its help and type lines, then one line per sample, each
+        /// the name, a `suffix` (labels such as `{state="busy"}`, or a
+        /// histogram's `_sum`) and the value.
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(suffix: String, value: String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for sample in samples { out += "\(name)\(sample.suffix) \(sample.value)\n" }
         }
-        family("gimlet_start_time_seconds", "gauge", "When the service started (Unix time).")
-        out += "gimlet_start_time_seconds \(startTime)\n"
-        family("gimlet_requests_total", "counter", "Requests answered, by status class.")
-        for (index, count) in statusClasses.enumerated() { out += "gimlet_requests_total{status=\"\(index + 1)xx\"} \(count)\n" }
-        family("gimlet_requests_unanswered_total", "counter", "Requests dropped without an answer (the body ended early).")
-        out += "gimlet_requests_unanswered_total \(unanswered)\n"
-        family("gimlet_requests_in_flight", "gauge", "Requests being handled now.")
-        out += "gimlet_requests_in_flight \(busyThreads)\n"
-        family("gimlet_threads", "gauge", "Worker threads of the live worker processes, by state.")
-        out += "gimlet_threads{state=\"busy\"} \(busyThreads)\ngimlet_threads{state=\"idle\"} \(idleThreads)\n"
+        family("gimlet_start_time_seconds", "gauge", "When the service started (Unix time).", [("", "\(startTime)")])
+        family("gimlet_requests_total", "counter", "Requests answered, by status class.",
+               statusClasses.enumerated().map { ("{status=\"\($0.offset + 1)xx\"}", "\($0.element)") })
+        family("gimlet_requests_unanswered_total", "counter", "Requests dropped without an answer (the body ended early).",
+               [("", "\(unanswered)")])
+        family("gimlet_requests_in_flight", "gauge", "Requests being handled now.", [("", "\(busyThreads)")])
+        family("gimlet_threads", "gauge", "Worker threads of the live worker processes, by state.",
+               [("{state=\"busy\"}", "\(busyThreads)"), ("{state=\"idle\"}", "\(idleThreads)")])
         if let listenQueue {
-            family("gimlet_listen_queue", "gauge", "Connections waiting to be accepted.")
-            out += "gimlet_listen_queue \(listenQueue)\n"
+            family("gimlet_listen_queue", "gauge", "Connections waiting to be accepted.", [("", "\(listenQueue)")])
         }
-        family("gimlet_slow_requests_total", "counter", "Requests slower than --slow-request.")
-        out += "gimlet_slow_requests_total \(slow)\n"
-        family("gimlet_request_duration_seconds", "histogram", "Time from a request's head to its written answer.")
-        for bucket in cumulativeBuckets() {
-            out += "gimlet_request_duration_seconds_bucket{le=\"\(bucket.seconds)\"} \(bucket.count)\n"
-        }
-        out += "gimlet_request_duration_seconds_sum \(durationSeconds)\n"
-        out += "gimlet_request_duration_seconds_count \(histogram.reduce(0, +))\n"
-        family("gimlet_session_backend_round_trips_total", "counter", "Round trips to the session backend.")
-        out += "gimlet_session_backend_round_trips_total \(roundTrips)\n"
-        family("gimlet_session_backend_failures_total", "counter", "Session backend round trips that failed.")
-        out += "gimlet_session_backend_failures_total \(failures)\n"
-        family("gimlet_session_backend_seconds_total", "counter", "Time spent in session backend round trips.")
-        out += "gimlet_session_backend_seconds_total \(backendSeconds)\n"
-        family("gimlet_session_backend_connections", "gauge", "Pooled session backend connections of the live worker processes, by state.")
-        out += "gimlet_session_backend_connections{state=\"in_use\"} \(connectionsInUse)\n"
-        out += "gimlet_session_backend_connections{state=\"idle\"} \(connectionsOpen - connectionsInUse)\n"
-        family("gimlet_worker_requests", "gauge", "Requests served by each live worker process since it started.")
-        for worker in workers { out += "gimlet_worker_requests{pid=\"\(worker.pid)\"} \(worker.requests)\n" }
-        family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.")
-        for worker in workers { out += "gimlet_worker_busy_threads{pid=\"\(worker.pid)\"} \(worker.busyThreads)\n" }
+        family("gimlet_slow_requests_total", "counter", "Requests slower than --slow-request.", [("", "\(slow)")])
+        family("gimlet_request_duration_seconds", "histogram", "Time from a request's head to its written answer.",
+               cumulativeBuckets().map { ("_bucket{le=\"\($0.seconds)\"}", "\($0.count)") }
+                   + [("_sum", "\(durationSeconds)"), ("_count", "\(histogram.reduce(0, +))")])
+        family("gimlet_session_backend_round_trips_total", "counter", "Round trips to the session backend.",
+               [("", "\(roundTrips)")])
+        family("gimlet_session_backend_failures_total", "counter", "Session backend round trips that failed.",
+               [("", "\(failures)")])
+        family("gimlet_session_backend_seconds_total", "counter", "Time spent in session backend round trips.",
+               [("", "\(backendSeconds)")])
+        family("gimlet_session_backend_connections", "gauge",
+               "Pooled session backend connections of the live worker processes, by state.",
+               [("{state=\"in_use\"}", "\(connectionsInUse)"), ("{state=\"idle\"}", "\(connectionsOpen - connectionsInUse)")])
+        family("gimlet_worker_requests", "gauge", "Requests served by each live worker process since it started.",
+               workers.map { ("{pid=\"\($0.pid)\"}", "\($0.requests)") })
+        family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.",
+               workers.map { ("{pid=\"\($0.pid)\"}", "\($0.busyThreads)") })
         return out
     }
 }

@@ -75,11 +75,9 @@ public final class SCGIServer: TransportServer {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        let descriptor = try ListeningSocket.open(configuration.listen, backlog: configuration.backlog,
-                                                  socketMode: configuration.socketMode)
-        let ownedPath: String? = if case .unix(let path) = configuration.listen { path } else { nil }
-        listener = Listener(descriptor: descriptor, ownedPath: ownedPath, stopSignal: try StopSignal())
-        connections = try ConnectionSet(listener: descriptor, stop: listener.stopSignal)
+        listener = try Listener(listening: configuration.listen, backlog: configuration.backlog,
+                                socketMode: configuration.socketMode)
+        connections = try ConnectionSet(listener: listener.descriptor, stop: listener.stopSignal)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.

@@ -10,7 +10,7 @@ package func defaultWorkerThreads() -> Int { max(2, 2 * activeProcessorCount()) 
 /// worker threads, the stop signal, and removing its own unix socket file.
 ///
 /// ```swift
-/// let listener = Listener(descriptor: fd, ownedPath: "/run/app.sock", stopSignal: try StopSignal())
+/// let listener = try Listener(listening: .unix(path: "/run/app.sock"), backlog: 1024, socketMode: 0o660)
 /// listener.runWorkers(count: 8, name: "gimlet-scgi") { index in … accept loop … }
 /// ```
 package final class Listener: Sendable {
@@ -26,6 +26,19 @@ package final class Listener: Sendable {
         self.descriptor = descriptor
         self.stopSignal = stopSignal
         ownedSocket = ownedPath.flatMap(OwnedSocketFile.init(path:))
+    }
+
+    /// Listens on `address` (for `.inherited`, takes fd 0 as it is), and
+    /// owns the unix socket file it creates there.
+    ///
+    /// - Throws: `TransportError` naming the address and the failed call.
+    package convenience init(listening address: ListenAddress, backlog: Int, socketMode: UInt32?) throws(TransportError) {
+        // The stop signal first: once the socket is open, nothing may throw
+        // before this listener owns (and so closes) it.
+        let stopSignal = try StopSignal()
+        let descriptor = try ListeningSocket.open(address, backlog: backlog, socketMode: socketMode)
+        let ownedPath: String? = if case .unix(let path) = address { path } else { nil }
+        self.init(descriptor: descriptor, ownedPath: ownedPath, stopSignal: stopSignal)
     }
 
     deinit {
