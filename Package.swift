@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "GimletTesting", targets: ["GimletTesting"]),
         .library(name: "GimletSQLite", targets: ["GimletSQLite"]),
         .library(name: "GimletRedis", targets: ["GimletRedis"]),
+        .library(name: "GimletPostgreSQL", targets: ["GimletPostgreSQL"]),
         .library(name: "GimletFastCGI", targets: ["GimletFastCGI"]),
         .library(name: "GimletSCGI", targets: ["GimletSCGI"]),
         .library(name: "GimletHost", targets: ["GimletHost"]),
@@ -47,6 +48,11 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         // epoll and eventfd, which Glibc's Swift module does not export.
         .systemLibrary(name: "CLinuxEvents"),
         // A worker thread's stack, taken by a signal handler on that thread
@@ -74,6 +80,10 @@ let package = Package(
         .target(
             name: "GimletRedis",
             dependencies: ["Gimlet", "GimletHTTP", "CHiredis", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "GimletPostgreSQL",
+            dependencies: ["Gimlet", "GimletHTTP", "GimletSystem", "CLibPQ", .product(name: "Logging", package: "swift-log")]
         ),
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
@@ -116,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "session-lab",
             dependencies: [
-                "Gimlet", "GimletHost", "GimletSQLite", "GimletRedis", "SessionLabApp",
+                "Gimlet", "GimletHost", "GimletSQLite", "GimletRedis", "GimletPostgreSQL", "SessionLabApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/session-lab/Main",
@@ -151,7 +161,7 @@ let package = Package(
             name: "GimletEndToEndTests",
             dependencies: [
                 "GimletFastCGI", "GimletSCGI", "GimletTransport", "GimletHTTP", "Gimlet", "GimletTesting",
-                "GimletRedis", "GimletSQLite", "GimletHost", "SessionLabApp",
+                "GimletRedis", "GimletSQLite", "GimletPostgreSQL", "GimletHost", "SessionLabApp",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -68,10 +68,8 @@ public final class SQLiteSessionBackend: SessionBackend {
     // instead of meeting SQLite's file lock and its busy handler's sleeps;
     // SQLite's lock is then contended only by other processes.
     private let writer = Mutex<Void>(())
-    /// The maintenance thread: asked to stop, and its answer.
-    private let stopMaintenance = DispatchSemaphore(value: 0)
-    private let maintenanceEnded = DispatchSemaphore(value: 0)
-    private let maintenanceRunning = Atomic<Bool>(false)
+    /// The maintenance thread, from init to ``shutdown()``.
+    private let maintenance = PeriodicWork(name: "gimlet-sqlite-maintenance", interval: .milliseconds(100))
     /// Waits for another connection's lock (another process's, with `writer` held).
     let busyWaits: SQLiteBusyCounter
     /// Where unreadable rows and failed sweeps are reported.
@@ -336,9 +334,7 @@ public final class SQLiteSessionBackend: SessionBackend {
     /// doing (the host calls this once it has stopped serving). Requests
     /// still work afterwards, but nothing checkpoints or sweeps.
     public func shutdown() {
-        guard maintenanceRunning.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        stopMaintenance.signal()
-        maintenanceEnded.wait()
+        guard maintenance.stop() else { return }
         logger.info("session database: checkpoints and sweeps stopped", metadata: ["path": "\(configuration.path)"])
     }
 
@@ -347,26 +343,20 @@ public final class SQLiteSessionBackend: SessionBackend {
     /// ends at ``shutdown()``, or once the backend is gone.
     private func startMaintenance() {
         let sweepInterval = configuration.sweepInterval
-        let (stop, ended) = (stopMaintenance, maintenanceEnded)
-        maintenanceRunning.store(true, ordering: .releasing)
-        let thread = Thread { [weak self] in
-            defer { ended.signal() }
-            var lastSweep = ContinuousClock.now
-            while stop.wait(timeout: .now() + 0.1) == .timedOut {
-                guard let self else { return }
-                do { try self.checkpoint() } catch {
-                    self.logger.warning("checkpointing the session database failed", metadata: ["error": "\(error)"])
-                }
-                guard sweepInterval > 0, ContinuousClock.now - lastSweep >= .seconds(sweepInterval) else { continue }
-                lastSweep = ContinuousClock.now
-                do {
-                    while try self.sweep() == 1000 {}
-                } catch {
-                    self.logger.warning("sweeping expired sessions failed", metadata: ["error": "\(error)"])
-                }
+        let lastSweep = Mutex(ContinuousClock.now)
+        maintenance.start { [weak self] in
+            guard let self else { return false }
+            do { try self.checkpoint() } catch {
+                self.logger.warning("checkpointing the session database failed", metadata: ["error": "\(error)"])
             }
+            guard sweepInterval > 0, lastSweep.withLock({ ContinuousClock.now - $0 >= .seconds(sweepInterval) }) else { return true }
+            lastSweep.withLock { $0 = ContinuousClock.now }
+            do {
+                while try self.sweep() == 1000 {}
+            } catch {
+                self.logger.warning("sweeping expired sessions failed", metadata: ["error": "\(error)"])
+            }
+            return true
         }
-        thread.name = "gimlet-sqlite-maintenance"
-        thread.start()
     }
 }

@@ -5,30 +5,28 @@ import Testing
 /// session-lab on the real backends, behind a real nginx.
 @Suite(.serialized) struct BackendsBehindNginx {
     enum Store: String, CaseIterable, CustomTestStringConvertible {
-        case sqlite, redis
+        case sqlite, redis, postgresql
         var testDescription: String { rawValue }
     }
 
-    /// The backend server (Redis) or file (SQLite) and session-lab in front of it.
+    /// The backend server (Redis, PostgreSQL) or file (SQLite) and session-lab in front of it.
     final class Setup: @unchecked Sendable {
         // @unchecked: immutable after init.
         let redis: RedisServer?
+        let postgresql: PostgreSQLServer?
         let files: TemporaryDirectory
         let stack: SessionLabBehindNginx.Stack
 
-        init(_ store: Store, redisOptions: String = "", sqliteOptions: String = "", threads: Int = 4,
-             extra: [String] = []) throws {
+        /// `options`: the backend URL's query (`?max_connections=1`).
+        init(_ store: Store, options: String = "", threads: Int = 4, extra: [String] = []) throws {
             files = try TemporaryDirectory("gimlet-store")
-            switch store {
-            case .sqlite:
-                redis = nil
-                stack = try SessionLabBehindNginx.Stack(["--backend", "sqlite://" + files.file("sessions.sqlite") + sqliteOptions,
-                                                         "--threads", "\(threads)"] + extra)
-            case .redis:
-                let redis = try RedisServer()
-                self.redis = redis
-                stack = try SessionLabBehindNginx.Stack(["--backend", redis.url + redisOptions, "--threads", "\(threads)"] + extra)
+            (redis, postgresql) = (store == .redis ? try RedisServer() : nil, store == .postgresql ? try PostgreSQLServer() : nil)
+            let url = switch store {
+            case .sqlite: "sqlite://" + files.file("sessions.sqlite")
+            case .redis: redis?.url ?? ""
+            case .postgresql: postgresql?.url ?? ""
             }
+            stack = try SessionLabBehindNginx.Stack(["--backend", url + options, "--threads", "\(threads)"] + extra)
         }
     }
 
@@ -50,7 +48,7 @@ import Testing
     /// connection and the threads take turns, with no failed request.
     @Test(arguments: Store.allCases)
     func aPoolOfOneConnectionServesEveryThread(store: Store) throws {
-        let setup = try Setup(store, redisOptions: "?max_connections=1", sqliteOptions: "?max_connections=1", threads: 8,
+        let setup = try Setup(store, options: "?max_connections=1", threads: 8,
                               extra: ["--status-path", "/-/status"])
         let stack = setup.stack
         let results = try stack.client.parallelGets(count: 200, connections: 16) { "/set/k\($0)/v\($0)" }
@@ -95,7 +93,7 @@ import Testing
     }
 
     @Test func redisDownMeans503ThenRecoversWithoutARestart() throws {
-        let setup = try Setup(.redis, redisOptions: "?timeout_ms=300")
+        let setup = try Setup(.redis, options: "?timeout_ms=300")
         let (stack, redis) = (setup.stack, try #require(setup.redis))
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         let cookie = stack.cookieHeader
@@ -124,7 +122,7 @@ import Testing
     /// Every pooled connection is dead after Redis restarts (or closes idle
     /// connections, or fails over): none may cost a request once Redis answers.
     @Test func noRequestFailsOnceARestartedRedisAnswers() throws {
-        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8, extra: ["--status-path", "/-/status"])
+        let setup = try Setup(.redis, options: "?timeout_ms=1000", threads: 8, extra: ["--status-path", "/-/status"])
         let (stack, redis) = (setup.stack, try #require(setup.redis))
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         let cookie = stack.cookieHeader
@@ -150,10 +148,30 @@ import Testing
         #expect((1...8).contains(after["open"] ?? 0) && after["in_use"] == 0, "\(after)")
     }
 
+    /// PostgreSQL stopped (a fast shutdown, which ends every session) then
+    /// started again: 503s while it is down, and once it answers, not one
+    /// failed request, though every pooled connection died.
+    @Test func postgresqlDownMeans503ThenNoRequestFailsOnceItAnswers() throws {
+        let setup = try Setup(.postgresql, options: "?timeout_ms=500", threads: 8, extra: ["--status-path", "/-/status"])
+        let (stack, server) = (setup.stack, try #require(setup.postgresql))
+        #expect(try stack.client.get("/set/seed/0").text == "ok")
+        let cookie = stack.cookieHeader
+        let warm = try stack.client.parallelGets(count: 200, connections: 16, headers: ["Cookie": cookie]) { "/get/seed?warm=\($0)" }
+        #expect(warm.allSatisfy { $0.status == 200 })
+        server.stop()
+        #expect(try stack.client.get("/get/seed", headers: ["Cookie": cookie]).status == 503)
+        #expect(stack.app.output.contains("session backend unavailable"))
+        try server.restart()  // with its data
+        let writes = try stack.client.parallelGets(count: 40, connections: 8, headers: ["Cookie": cookie]) { "/set/k\($0)/v" }
+        let failed = writes.filter { $0.status != 200 }
+        #expect(failed.isEmpty, "\(failed.count) of 40 requests failed after the restart: \(Set(failed.map(\.status))) \(stack.app.output.split(separator: "\n").filter { $0.contains("503") || $0.contains("unavailable") }.suffix(3))")
+        #expect(try stack.client.get("/len", headers: ["Cookie": cookie]).text == "41", "the seed survived the restart, and every write landed")
+    }
+
     /// Redis restarted while wrk keeps writing and reading: 503s while it is
     /// down, and not one failed request once it answers again.
     @Test func aRedisRestartedUnderLoadFailsNoRequestOnceBack() throws {
-        let setup = try Setup(.redis, redisOptions: "?timeout_ms=1000", threads: 8)
+        let setup = try Setup(.redis, options: "?timeout_ms=1000", threads: 8)
         let (stack, redis) = (setup.stack, try #require(setup.redis))
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         let back = setup.files.file("redis-back")
@@ -286,7 +304,7 @@ import Testing
     }
 
     @Test func aStalledRedisAnswers503WithinTheTimeout() throws {
-        let setup = try Setup(.redis, redisOptions: "?timeout_ms=300")
+        let setup = try Setup(.redis, options: "?timeout_ms=300")
         let (stack, redis) = (setup.stack, try #require(setup.redis))
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         redis.process.send(SIGSTOP)
@@ -299,7 +317,7 @@ import Testing
     }
 
     @Test func aSQLiteLockPastTheBusyTimeoutIs503WithAClearLogLine() throws {
-        let setup = try Setup(.sqlite, sqliteOptions: "?busy_timeout_ms=200")
+        let setup = try Setup(.sqlite, options: "?busy_timeout_ms=200")
         let stack = setup.stack
         #expect(try stack.client.get("/set/seed/0").text == "ok")
         let locker = try SQLiteConnection(path: setup.files.file("sessions.sqlite"), busyTimeoutMilliseconds: 0)

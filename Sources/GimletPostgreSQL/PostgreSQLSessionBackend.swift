@@ -1,0 +1,424 @@
+import Foundation
+import Gimlet
+import GimletHTTP
+import Logging
+import Synchronization
+
+/// Server-side sessions in PostgreSQL: for several hosts sharing one
+/// database, when SQLite's single file is outgrown.
+///
+/// One row per (channel id, key), the value's JSON in a `json` column, with
+/// an expiry time, so two requests of one session that change different
+/// keys both keep their change. Not `jsonb`, and the key is `bytea`:
+/// PostgreSQL's text cannot hold U+0000, which a session's keys and string
+/// values may (`jsonb` refuses `\u0000`; `json` keeps the text as written).
+/// `SELECT convert_from(key, 'UTF8'), value->>'field' FROM gimlet_sessions`
+/// reads them. Every request costs at most two round trips, each one
+/// prepared statement:
+///
+/// - loading both channels is one `SELECT … WHERE id IN ($1, $2)`;
+/// - committing everything a request changed is one call of the function
+///   `<table>_commit(changes json, now bigint)`, which runs as one
+///   transaction: it takes an advisory lock per channel (in id order),
+///   checks every key the request read and now writes (compare-and-set),
+///   and applies nothing but returns the changed keys if any differ, or
+///   applies all changes.
+///
+/// Expired rows are never returned, and are deleted by a background thread
+/// in batches of 1,000, by one process at a time (the `<table>_sweep`
+/// function takes a transaction-level advisory lock, and returns at once in
+/// the others). Connections are pooled and checked before reuse without a
+/// round trip, so a restarted server costs no request once it answers.
+///
+/// ```swift
+/// let backend = try PostgreSQLSessionBackend(.init(url: "postgresql://gimlet@db.internal/app"), logger: logger)
+/// ```
+///
+/// Schema (version 1, in `<table>_schema`), created on first use:
+///
+///     CREATE TABLE gimlet_sessions (
+///         id bytea NOT NULL, key bytea NOT NULL, value json NOT NULL, expires bigint NOT NULL,
+///         PRIMARY KEY (id, key));
+///     CREATE INDEX gimlet_sessions_expires ON gimlet_sessions (expires);
+public final class PostgreSQLSessionBackend: SessionBackend {
+    /// Where the database is and how to use it.
+    public struct Configuration: Sendable {
+        /// libpq's connection keywords (`host`, `port`, `dbname`, `user`,
+        /// `password`, `sslmode`, `connect_timeout`, …).
+        public var parameters: [(String, String)]
+        /// The table; `<table>_schema`, `<table>_commit` and `<table>_sweep` go with it.
+        public var table: String
+        /// How long a statement's answer may take; past it the request gets 503.
+        public var timeoutMilliseconds: Int
+        /// The most connections this process opens at once; a request finding
+        /// all of them busy waits for one up to `timeoutMilliseconds`, then gets 503.
+        public var maxConnections: Int
+        /// Seconds between background sweeps of expired rows; 0 disables them.
+        public var sweepInterval: Int
+        /// The time source for expiry.
+        public var clock: any SessionClock
+
+        /// A configuration with libpq's connection keywords; the defaults suit most sites.
+        public init(parameters: [(String, String)], table: String = "gimlet_sessions", timeoutMilliseconds: Int = 2000,
+                    maxConnections: Int = 16, sweepInterval: Int = 300, clock: any SessionClock = SystemClock()) {
+            self.parameters = parameters
+            self.table = table
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.maxConnections = maxConnections
+            self.sweepInterval = sweepInterval
+            self.clock = clock
+        }
+
+        /// The value of connection keyword `keyword`, if set.
+        func parameter(_ keyword: String) -> String? { parameters.last { $0.0 == keyword }?.1 }
+    }
+
+    /// The schema version this code writes.
+    public static let schemaVersion: Int64 = 1
+
+    /// The database and settings it was opened with.
+    public let configuration: Configuration
+    /// The connections, each with the backend's statements prepared.
+    private let connections: Pool<PostgreSQLConnection>
+    /// Where failed sweeps and the maintenance thread's stop are reported.
+    private let logger: Logger
+    /// The sweeper thread, from init to ``shutdown()`` (not started with `sweepInterval` 0).
+    private let sweeper: PeriodicWork
+
+    /// Connects, creates the schema if needed, and starts the sweeper.
+    ///
+    /// - Throws: ``PostgreSQLError`` if the server cannot be reached or
+    ///   refuses; `SessionConfigurationError` if the table holds a newer
+    ///   schema or the table name is not a plain identifier.
+    public init(_ configuration: Configuration, logger: Logger) throws {
+        guard Self.isPlainIdentifier(configuration.table) else {
+            throw SessionConfigurationError(
+                "table name \(String(reflecting: configuration.table)) must be a lower-case identifier (letters, digits, _), at most 40 characters")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        sweeper = PeriodicWork(name: "gimlet-postgresql-sweeper", interval: .seconds(max(1, configuration.sweepInterval)))
+        connections = Pool(capacity: configuration.maxConnections,
+                           waitLimit: .milliseconds(configuration.timeoutMilliseconds),
+                           countsAsConnections: true) { [configuration] in
+            let connection = try PostgreSQLConnection(parameters: configuration.parameters,
+                                                      timeoutMilliseconds: configuration.timeoutMilliseconds)
+            try Self.prepareStatements(on: connection, table: configuration.table)
+            return connection
+        }
+        do {
+            // The schema first (the statements name its functions), then one pooled connection.
+            let setup = try PostgreSQLConnection(parameters: configuration.parameters,
+                                                 timeoutMilliseconds: configuration.timeoutMilliseconds)
+            try Self.createSchema(on: setup, configuration)
+            connections.giveBack(try connections.take())
+        } catch let error as PostgreSQLError {
+            throw SessionConfigurationError("session backend \(Self.name(configuration)) cannot start: \(error)")
+        }
+        startMaintenance()
+    }
+
+    public var sharesAcrossProcesses: Bool { true }
+
+    public var name: String { Self.name(configuration) }
+
+    private static func name(_ configuration: Configuration) -> String {
+        let host = configuration.parameter("host") ?? "localhost"
+        let port = configuration.parameter("port").map { ":\($0)" } ?? ""
+        let database = configuration.parameter("dbname") ?? ""
+        return host.hasPrefix("/") ? "postgresql:///\(database)?host=\(host)\(port.isEmpty ? "" : "&port=" + port.dropFirst())"
+            : "postgresql://\(host)\(port)/\(database)"
+    }
+
+    public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
+        guard !ids.isEmpty else { return [:] }
+        let now = configuration.clock.now()
+        var found: [SessionID: [String: SessionValue]] = [:]
+        // Both channels of a request in one statement; more ids (never from a session) two at a time.
+        var index = 0
+        while index < ids.count {
+            let second = index + 1 < ids.count ? ids[index + 1] : ids[index]
+            let rows = try exchange("load", [.bytes(ids[index].bytes), .bytes(second.bytes), .text(String(now))])
+            for row in rows.rows {
+                guard row.count == 3, let idBytes = row[0], let id = SessionID(bytes: idBytes),
+                      let keyBytes = row[1], let key = UTF8Text.string(keyBytes),
+                      let json = row[2], let value = try? SessionValue(json: json)
+                else {
+                    logger.warning("skipping an unreadable session row")
+                    continue
+                }
+                found[id, default: [:]][key] = value
+            }
+            index += 2
+        }
+        return found
+    }
+
+    public func commit(_ changes: [SessionChange]) throws {
+        guard !changes.isEmpty else { return }
+        let now = configuration.clock.now()
+        let rows = try exchange("commit", [.text(Self.document(changes)), .text(String(now))])
+        let changed = rows.rows.compactMap { $0.first.flatMap { $0 }.flatMap(Self.key(hex:)) }
+        guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed) }
+    }
+
+    /// The changes as the JSON document `<table>_commit` reads, keys and
+    /// values' JSON in hex (PostgreSQL's JSON functions refuse a `\u0000`
+    /// anywhere in a document they take apart, and a key or a string may hold one):
+    /// `[{"id": hex, "all": bool, "ttl": seconds, "renew": bool, "set": [[key, value]], "del": [key],
+    /// "expect": [[key, value] or [key] for absent]}]`.
+    static func document(_ changes: [SessionChange]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        func raw(_ text: String) { out.append(contentsOf: text.utf8) }
+        func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+            out.append(UInt8(ascii: "\""))
+            for byte in bytes {
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        for (index, change) in changes.enumerated() {
+            if index > 0 { raw(",") }
+            raw("{\"id\":\"")
+            change.id.appendHex(to: &out)
+            raw("\",\"all\":\(change.removeAll),\"ttl\":\(change.timeToLive),")
+            raw("\"renew\":\(!change.upserts.isEmpty || change.isRenewalOnly),\"set\":[")
+            for (position, (key, value)) in change.upserts.sorted(by: { $0.key < $1.key }).enumerated() {
+                raw(position > 0 ? ",[" : "[")
+                hex(key.utf8)
+                raw(",")
+                hex(value.json)
+                raw("]")
+            }
+            raw("],\"del\":[")
+            for (position, key) in change.removals.sorted().enumerated() {
+                if position > 0 { raw(",") }
+                hex(key.utf8)
+            }
+            raw("],\"expect\":[")
+            for (position, (key, expected)) in change.expected.sorted(by: { $0.key < $1.key }).enumerated() {
+                raw(position > 0 ? ",[" : "[")
+                hex(key.utf8)
+                if case .value(let value) = expected {
+                    raw(",")
+                    hex(value.json)
+                }
+                raw("]")
+            }
+            raw("]}")
+        }
+        raw("]")
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// The key a commit named in hex.
+    static func key(hex: [UInt8]) -> String? {
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.count / 2)
+        var index = 0
+        while index < hex.count {
+            guard let high = hexDigits.firstIndex(of: hex[index]), let low = hexDigits.firstIndex(of: hex[index + 1]) else { return nil }
+            bytes.append(UInt8(high << 4 | low))
+            index += 2
+        }
+        return UTF8Text.string(bytes)
+    }
+
+    /// Deletes up to `limit` expired rows, unless another process is
+    /// sweeping now; returns how many went (-1: another was sweeping).
+    @discardableResult
+    public func sweep(limit: Int = 1000) throws -> Int {
+        let rows = try exchange("sweep", [.text(String(configuration.clock.now())), .text(String(limit))])
+        guard let value = rows.rows.first?.first.flatMap({ $0 }), let text = UTF8Text.string(value), let count = Int(text) else {
+            throw SessionBackendError(backend: name, message: "unexpected answer to the sweep")
+        }
+        return count
+    }
+
+    /// One prepared statement on a pooled connection; a failed connection is dropped.
+    ///
+    /// A reused connection is checked first, without a round trip: one the
+    /// server closed while it was idle (a restart, an idle timeout, a
+    /// terminated backend) is dropped with every connection opened before
+    /// it, and another taken, so no request pays for it. A statement is
+    /// never sent twice: a connection lost after sending it may have applied it.
+    private func exchange(_ statement: String, _ parameters: [PostgreSQLParameter]) throws -> PostgreSQLRows {
+        while true {
+            let lease: Pool<PostgreSQLConnection>.Lease
+            do {
+                lease = try connections.take()
+            } catch {
+                throw failure(error)  // a new connection could not be made, or the pool is exhausted
+            }
+            if lease.reused, !lease.member.isUsable {
+                connections.discard(lease, andOlder: true)
+                continue
+            }
+            do {
+                let rows = try lease.member.run(statement, parameters)
+                connections.giveBack(lease)
+                return rows
+            } catch {
+                if error.connectionLost {
+                    connections.discard(lease, andOlder: lease.reused && !error.sent)
+                    if lease.reused && !error.sent { continue }
+                } else {
+                    connections.giveBack(lease)
+                }
+                throw failure(error)
+            }
+        }
+    }
+
+    /// The one place a PostgreSQL failure becomes the backend's: its message and SQLSTATE kept.
+    private func failure(_ error: any Error) -> SessionBackendError {
+        if let error = error as? PostgreSQLError {
+            return SessionBackendError(backend: name, message: error.message, code: error.code)
+        }
+        return SessionBackendError(error, backend: name)
+    }
+
+    /// What the connection pool holds and has done.
+    package var poolStatistics: PoolStatistics { connections.statistics }
+
+    /// Whether `name` can be put in SQL as it is.
+    static func isPlainIdentifier(_ name: String) -> Bool {
+        guard let first = name.utf8.first, (0x61...0x7A).contains(first) || first == UInt8(ascii: "_"), name.utf8.count <= 40 else {
+            return false
+        }
+        return name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "_") }
+    }
+
+    private static func prepareStatements(on connection: PostgreSQLConnection, table: String) throws {
+        try connection.prepare("load", "SELECT id, key, value FROM \(table) WHERE id IN ($1, $2) AND expires > $3")
+        try connection.prepare("commit", "SELECT * FROM \(table)_commit($1::json, $2::bigint)")
+        try connection.prepare("sweep", "SELECT \(table)_sweep($1::bigint, $2::integer)::text")
+    }
+
+    /// Creates the table, its index and functions, or checks the version
+    /// there; processes starting together take turns (an advisory lock).
+    private static func createSchema(on connection: PostgreSQLConnection, _ configuration: Configuration) throws {
+        let table = configuration.table
+        try connection.execute("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('gimlet schema \(table)', 0))")
+        do {
+            try connection.execute("CREATE TABLE IF NOT EXISTS \(table)_schema (version integer NOT NULL)")
+            let version = try connection.execute("SELECT coalesce(max(version), 0) FROM \(table)_schema")
+                .rows.first?.first.flatMap { $0 }.flatMap(UTF8Text.string).flatMap { Int64($0) } ?? 0
+            if version > schemaVersion {
+                throw SessionConfigurationError(
+                    "table \(table) has session schema version \(version), newer than this Gimlet's (\(schemaVersion)); use a newer Gimlet or another table (?table=…)")
+            }
+            if version < schemaVersion {
+                try connection.execute(schema(table))
+                try connection.execute("DELETE FROM \(table)_schema; INSERT INTO \(table)_schema VALUES (\(schemaVersion))")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Version 1 of the schema for `table`.
+    static func schema(_ table: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(table) (
+            id bytea NOT NULL, key bytea NOT NULL, value json NOT NULL, expires bigint NOT NULL,
+            PRIMARY KEY (id, key));
+        CREATE INDEX IF NOT EXISTS \(table)_expires ON \(table) (expires);
+
+        -- Everything one request changed, in one transaction: see PostgreSQLSessionBackend.
+        -- Returns the keys (hex) found changed, and then has applied nothing.
+        CREATE OR REPLACE FUNCTION \(table)_commit(changes json, now bigint) RETURNS SETOF text
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            change json;
+            item json;
+            channel bytea;
+            current text;
+            conflict boolean := false;
+        BEGIN
+            -- One commit at a time per channel, taken in one order: no deadlock.
+            PERFORM pg_advisory_xact_lock(hashtextextended(c->>'id', 0))
+                FROM json_array_elements(changes) AS c ORDER BY c->>'id';
+            FOR change IN SELECT * FROM json_array_elements(changes) LOOP
+                channel := decode(change->>'id', 'hex');
+                FOR item IN SELECT * FROM json_array_elements(change->'expect') LOOP
+                    SELECT value::text INTO current FROM \(table)
+                        WHERE id = channel AND key = decode(item->>0, 'hex') AND expires > now;
+                    IF (json_array_length(item) = 1 AND current IS NOT NULL)
+                       OR (json_array_length(item) = 2
+                           AND current IS DISTINCT FROM convert_from(decode(item->>1, 'hex'), 'UTF8')) THEN
+                        conflict := true;
+                        RETURN NEXT item->>0;
+                    END IF;
+                END LOOP;
+            END LOOP;
+            IF conflict THEN RETURN; END IF;
+            FOR change IN SELECT * FROM json_array_elements(changes) LOOP
+                channel := decode(change->>'id', 'hex');
+                IF (change->>'all')::boolean THEN
+                    DELETE FROM \(table) WHERE id = channel;
+                ELSE
+                    -- Rows already expired must not come back to life with the renewal below.
+                    DELETE FROM \(table) WHERE id = channel AND expires <= now;
+                END IF;
+                DELETE FROM \(table) WHERE id = channel
+                    AND key IN (SELECT decode(d, 'hex') FROM json_array_elements_text(change->'del') AS d);
+                INSERT INTO \(table) (id, key, value, expires)
+                    SELECT channel, decode(s->>0, 'hex'), convert_from(decode(s->>1, 'hex'), 'UTF8')::json,
+                        now + (change->>'ttl')::bigint
+                    FROM json_array_elements(change->'set') AS s
+                    ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires;
+                IF (change->>'renew')::boolean THEN
+                    UPDATE \(table) SET expires = now + (change->>'ttl')::bigint WHERE id = channel;
+                END IF;
+            END LOOP;
+        END
+        $$;
+
+        -- Up to batch expired rows, by one process at a time (-1: another is sweeping).
+        CREATE OR REPLACE FUNCTION \(table)_sweep(now bigint, batch integer) RETURNS integer
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            gone integer;
+        BEGIN
+            IF NOT pg_try_advisory_xact_lock(hashtextextended('gimlet sweep \(table)', 0)) THEN
+                RETURN -1;
+            END IF;
+            DELETE FROM \(table) WHERE ctid = ANY (ARRAY(
+                SELECT ctid FROM \(table) WHERE expires <= now LIMIT batch));
+            GET DIAGNOSTICS gone = ROW_COUNT;
+            RETURN gone;
+        END
+        $$;
+        """
+    }
+
+    /// Stops the sweeper and waits for it to finish what it is doing (the
+    /// host calls this once it has stopped serving).
+    public func shutdown() {
+        guard sweeper.stop() else { return }
+        logger.info("session database: sweeps stopped", metadata: ["backend": "\(name)"])
+    }
+
+    /// One background thread per backend: a sweep of expired rows every
+    /// `sweepInterval` seconds, in batches, until none is left or another
+    /// process sweeps. It ends at ``shutdown()``, or once the backend is gone.
+    private func startMaintenance() {
+        guard configuration.sweepInterval > 0 else { return }
+        sweeper.start { [weak self] in
+            guard let self else { return false }
+            do {
+                while try self.sweep() == 1000 {}
+            } catch {
+                self.logger.warning("sweeping expired sessions failed", metadata: ["error": "\(error)"])
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Gimlet
+@testable import GimletPostgreSQL
+import GimletTesting
+import Logging
+import Testing
+
+/// PostgreSQLSessionBackend against a real PostgreSQL server.
+@Suite(.serialized) struct PostgreSQLBackend {
+    /// Every conformance check, each on its own table of one server (a
+    /// server per check would cost an initdb each).
+    @Test func conformance() throws {
+        let server = try PostgreSQLServer()
+        for (index, check) in BackendConformance.checks.enumerated() {
+            let clock = ManualClock()
+            let backend = try PostgreSQLSessionBackend(
+                .init(url: server.url + "?table=conformance_\(index)&sweep_interval=0"), clock: clock)
+            do {
+                try BackendConformance.run(check.name, on: .init(backend: backend) { clock.advance(by: $0) })
+            } catch {
+                Issue.record("\(check.name): \(error)")
+            }
+        }
+    }
+
+    @Test func theUnixSocketWorksToo() throws {
+        let server = try PostgreSQLServer()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.socketURL), clock: SystemClock())
+        let id = SessionID.random()
+        try backend.commit([SessionChange(id: id, upserts: ["k": "v"], timeToLive: 60)])
+        #expect(try backend.load([id]) == [id: ["k": "v"]])
+        #expect(try server.psql("SELECT convert_from(key, 'UTF8'), value FROM gimlet_sessions") == "k|\"v\"\n",
+                "a row per key, the value's JSON")
+    }
+
+    /// Loading both channels is one statement, committing a request's
+    /// changes one more, as the server itself counts them.
+    @Test func oneStatementToLoadAndOneToCommit() throws {
+        let server = try PostgreSQLServer()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())
+        let (permanent, browser) = (SessionID.random(), SessionID.random())
+        try backend.commit([SessionChange(id: permanent, upserts: ["a": 1, "b": 2], timeToLive: 60),
+                            SessionChange(id: browser, upserts: ["c": 3], timeToLive: 60)])
+        try server.psql("SELECT pg_stat_statements_reset()")
+        let loaded = try backend.load([permanent, browser])
+        #expect(loaded == [permanent: ["a": 1, "b": 2], browser: ["c": 3]])
+        try backend.commit([
+            SessionChange(id: permanent, upserts: ["a": 10], removals: ["b"], timeToLive: 60, expected: ["a": .value(1)]),
+            SessionChange(id: browser, timeToLive: 60),
+        ])
+        let calls = try server.psql("""
+            SELECT calls, query FROM pg_stat_statements
+            WHERE query LIKE '%gimlet_sessions%' AND query NOT LIKE '%pg_stat_statements%' ORDER BY query
+            """)
+        #expect(calls == """
+            1|SELECT * FROM gimlet_sessions_commit($1::json, $2::bigint)
+            1|SELECT id, key, value FROM gimlet_sessions WHERE id IN ($1, $2) AND expires > $3
+
+            """, "one round trip each")
+        #expect(try backend.load([permanent, browser]) == [permanent: ["a": 10], browser: ["c": 3]])
+    }
+
+    @Test func aChangedKeyIsAConflictAndNothingIsApplied() throws {
+        let server = try PostgreSQLServer()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())
+        let id = SessionID.random()
+        try backend.commit([SessionChange(id: id, upserts: ["n": 1, "m": 1], timeToLive: 60)])
+        try backend.commit([SessionChange(id: id, upserts: ["n": 2], timeToLive: 60, expected: ["n": .value(1)])])
+        let error = #expect(throws: SessionConflictError.self) {
+            try backend.commit([SessionChange(id: id, upserts: ["n": 3, "m": 3], timeToLive: 60, expected: ["n": .value(1)])])
+        }
+        #expect(error?.keys == ["n"])
+        #expect(try backend.load([id]) == [id: ["n": 2, "m": 1]], "nothing of the refused commit")
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let server = try PostgreSQLServer()
+        _ = try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())
+        #expect(try server.psql("SELECT version FROM gimlet_sessions_schema") == "1\n")
+        _ = try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())  // version 1 again: fine
+        try server.psql("UPDATE gimlet_sessions_schema SET version = 2")
+        let error = #expect(throws: SessionConfigurationError.self) {
+            try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())
+        }
+        #expect(error?.message.contains("newer than this Gimlet's (1)") == true, "\(error.map { "\($0)" } ?? "")")
+    }
+
+    @Test func sweepsDeleteExpiredRowsInBatches() throws {
+        let server = try PostgreSQLServer()
+        let clock = ManualClock()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.url + "?sweep_interval=0"), clock: clock)
+        for _ in 0..<30 { try backend.commit([SessionChange(id: .random(), upserts: ["a": 1, "b": 2], timeToLive: 10)]) }
+        let keeper = SessionID.random()
+        try backend.commit([SessionChange(id: keeper, upserts: ["k": 1], timeToLive: 1000)])
+        clock.advance(by: 11)
+        #expect(try backend.sweep(limit: 25) == 25)
+        #expect(try backend.sweep(limit: 100) == 35)
+        #expect(try backend.sweep(limit: 100) == 0)
+        #expect(try server.psql("SELECT count(*) FROM gimlet_sessions") == "1\n")
+        #expect(try backend.load([keeper]) == [keeper: ["k": 1]])
+    }
+
+    /// Server down: the backend's calls fail (the request's 503) and say
+    /// why; server back: the first call works, on a new connection, with
+    /// the dead pooled ones dropped unseen.
+    @Test func anOutageFailsCallsThenRecoversWithoutAFailedOne() throws {
+        let server = try PostgreSQLServer()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.url + "?timeout_ms=500"), clock: SystemClock())
+        let id = SessionID.random()
+        try backend.commit([SessionChange(id: id, upserts: ["k": 1], timeToLive: 600)])
+        server.stop()
+        let error = #expect(throws: SessionBackendError.self) { try backend.load([id]) }
+        #expect(error?.backend.hasPrefix("postgresql://127.0.0.1:") == true)
+        try server.restart()
+        #expect(try backend.load([id]) == [id: ["k": 1]], "no failed call once the server answers")
+        #expect(backend.poolStatistics.open == 1)
+    }
+
+    @Test(arguments: [
+        ("postgresql://app:s%40cret@db.internal:6543/sessions?table=web_sessions&sslmode=require",
+         [("user", "app"), ("password", "s@cret"), ("port", "6543"), ("host", "db.internal"), ("dbname", "sessions"),
+          ("sslmode", "require"), ("connect_timeout", "2")]),
+        ("postgresql:///app?host=/var/run/postgresql", [("dbname", "app"), ("host", "/var/run/postgresql"), ("connect_timeout", "2")]),
+        ("postgres://db/app?connect_timeout=9", [("host", "db"), ("dbname", "app"), ("connect_timeout", "9")]),
+    ])
+    func urls(url: String, parameters: [(String, String)]) throws {
+        let configuration = try PostgreSQLSessionBackend.Configuration(url: url)
+        #expect(configuration.parameters.map { "\($0.0)=\($0.1)" } == parameters.map { "\($0.0)=\($0.1)" })
+    }
+
+    @Test(arguments: [
+        ("postgresql://host", "needs a database name"),
+        ("postgresql://host:0/app", "port must be a number"),
+        ("postgresql://host/app?table=Bad-Name", "table must be a lower-case identifier"),
+        ("postgresql://host/app?colour=red", "unknown option \"colour\""),
+        ("postgresql://host/app?timeout_ms=0", "timeout_ms must be a positive number"),
+    ])
+    func badURLsSayWhatIsWrong(url: String, message: String) {
+        let error = #expect(throws: SessionConfigurationError.self) { try PostgreSQLSessionBackend.Configuration(url: url) }
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+}
+
+extension PostgreSQLSessionBackend {
+    /// A backend on `configuration` with `clock`, logging to the tests' logger.
+    convenience init(_ configuration: Configuration, clock: any SessionClock) throws {
+        var configuration = configuration
+        configuration.clock = clock
+        try self.init(configuration, logger: Logger(label: "test"))
+    }
+}
