@@ -36,10 +36,10 @@ import Testing
 
     @Test func anUnknownBackendListsTheAcceptedFormsOnce() throws {
         let result = try run("session-lab", ["--fastcgi", "127.0.0.1:1", "--secret", "0123456789abcdef0123",
-                                             "--backend", "postgres://db/x"])
+                                             "--backend", "mongodb://db/x"])  // postgres:// is known since GimletPostgreSQL
         #expect(result.status != 0)
         #expect(result.output.lowercased().components(separatedBy: "accepted").count - 1 == 1, "one list: \(result.output)")
-        for form in ["sqlite:", "redis://", "redis+unix://", "memory:", "none"] {
+        for form in ["sqlite:", "redis://", "redis+unix://", "postgresql://", "memory:", "none"] {
             #expect(result.output.contains(form))
         }
         #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
