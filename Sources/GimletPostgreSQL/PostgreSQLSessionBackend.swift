@@ -133,25 +133,13 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     public func load(_ ids: [SessionID]) throws -> [SessionID: [String: SessionValue]] {
         guard !ids.isEmpty else { return [:] }
         let now = configuration.clock.now()
-        var found: [SessionID: [String: SessionValue]] = [:]
-        // Both channels of a request in one statement; more ids (never from a session) two at a time.
-        var index = 0
-        while index < ids.count {
-            let second = index + 1 < ids.count ? ids[index + 1] : ids[index]
-            let rows = try exchange("load", [.bytes(ids[index].bytes), .bytes(second.bytes), .text(String(now))])
-            for row in rows.rows {
-                guard row.count == 3, let idBytes = row[0], let id = SessionID(bytes: idBytes),
-                      let keyBytes = row[1], let key = UTF8Text.string(keyBytes),
-                      let json = row[2], let value = try? SessionValue(json: json)
-                else {
-                    logger.warning("skipping an unreadable session row")
-                    continue
-                }
-                found[id, default: [:]][key] = value
+        return try SessionRows.load(ids, logger: logger) { first, second, rows in
+            let found = try exchange("load", [.bytes(first.bytes), .bytes((second ?? first).bytes), .text(String(now))])
+            // Three NOT NULL columns: an empty one (never sent) reads as unreadable.
+            for row in found.rows where row.count == 3 {
+                rows.add(id: row[0] ?? [], key: row[1] ?? [], json: row[2] ?? [])
             }
-            index += 2
         }
-        return found
     }
 
     public func commit(_ changes: [SessionChange]) throws {

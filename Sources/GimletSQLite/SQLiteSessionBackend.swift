@@ -152,31 +152,17 @@ public final class SQLiteSessionBackend: SessionBackend {
         guard !ids.isEmpty else { return [:] }
         let now = configuration.clock.now()
         return try withConnection { connection in
-            var found: [SessionID: [String: SessionValue]] = [:]
-            // Both channels of a request in one query; more ids (never from a session) two at a time.
-            var index = 0
-            while index < ids.count {
+            try SessionRows.load(ids, logger: logger) { first, second, rows in
+                var bind: [SQLiteConnection.Value] = [.blob(first.bytes), .int(now)]
                 let sql: String
-                var bind: [SQLiteConnection.Value] = [.blob(ids[index].bytes), .int(now)]
-                if index + 1 < ids.count {
+                if let second {
                     sql = "SELECT id, key, value FROM gimlet_sessions WHERE id IN (?1, ?3) AND expires > ?2"
-                    bind.append(.blob(ids[index + 1].bytes))
+                    bind.append(.blob(second.bytes))
                 } else {
                     sql = "SELECT id, key, value FROM gimlet_sessions WHERE id = ?1 AND expires > ?2"
                 }
-                try connection.run(sql, bind: bind) { row in
-                    guard let id = SessionID(bytes: row.blob(0)),
-                          let key = UTF8Text.string(row.text(1)),
-                          let value = try? SessionValue(json: row.text(2))
-                    else {
-                        logger.warning("skipping an unreadable session row")
-                        return
-                    }
-                    found[id, default: [:]][key] = value
-                }
-                index += 2
+                try connection.run(sql, bind: bind) { row in rows.add(id: row.blob(0), key: row.text(1), json: row.text(2)) }
             }
-            return found
         }
     }
 
