@@ -177,7 +177,7 @@ if ProcessInfo.processInfo.environment["GIMLET_FUZZ"] == "1" {
         ("request", ["Gimlet", "GimletHTTP", "SessionLabApp", logging]),
         ("cookie", ["Gimlet"]),
         ("scgi", ["GimletSCGI", "GimletHTTP"]),
-        ("urls", ["GimletSQLite", "GimletRedis", "GimletTransport", "GimletHTTP", "Gimlet"]),
+        ("urls", ["GimletSQLite", "GimletRedis", "GimletPostgreSQL", "GimletTransport", "GimletHTTP", "Gimlet"]),
         ("session-value", ["Gimlet"]),
     ]
     for (name, dependencies) in fuzzTargets {

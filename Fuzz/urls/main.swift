@@ -1,9 +1,10 @@
 // The parsers of what operators type: backend URLs (sqlite:, redis://,
-// redis+unix://), listen addresses, origins. Any text gets a value or a
+// redis+unix://, postgresql://), listen addresses, origins. Any text gets a value or a
 // clear error, never a crash.
 import FuzzDriver
 import Gimlet
 import GimletHTTP
+import GimletPostgreSQL
 import GimletRedis
 import GimletSQLite
 import GimletTransport
@@ -14,6 +15,7 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let text = String(decoding: fuzzBytes(data, size), as: UTF8.self)
     _ = try? SQLiteSessionBackend.Configuration(url: text)
     _ = try? RedisSessionBackend.Configuration(url: text)
+    _ = try? PostgreSQLSessionBackend.Configuration(url: text)
     _ = try? ListenAddress(parsing: text)
     if let origin = HTTPOrigin(text), HTTPOrigin(origin.description) != origin {
         fatalError("an origin did not survive its own text: \(text)")

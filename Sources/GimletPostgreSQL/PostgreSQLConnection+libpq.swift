@@ -27,9 +27,9 @@ public struct PostgreSQLError: Error, Sendable, CustomStringConvertible {
     public var description: String { code.map { "\(message) (SQLSTATE \($0))" } ?? message }
 }
 
-/// One statement's parameter, sent in binary (`bytea`) or text form.
+/// One statement's parameter, sent in binary or text form.
 enum PostgreSQLParameter {
-    /// Raw bytes, for a `bytea` parameter.
+    /// Binary format: a `bytea`'s raw bytes, or an array's binary encoding (``PostgreSQLArray``).
     case bytes([UInt8])
     /// Text, for any other type (the server parses it: `int8`, `jsonb`, …).
     case text(String)
@@ -107,6 +107,54 @@ final class PostgreSQLConnection: @unchecked Sendable {
 
     /// Runs the prepared statement `name` with `parameters`; its rows, in binary format.
     func run(_ name: String, _ parameters: [PostgreSQLParameter]) throws(PostgreSQLError) -> PostgreSQLRows {
+        try send(name, parameters)
+        return try awaitResults()
+    }
+
+    /// Runs the prepared `statements` in one round trip (libpq's pipeline
+    /// mode) and in one transaction: the server commits at the pipeline's
+    /// end, or applies none of them if one fails. The rows of each, in
+    /// binary format, or the first error.
+    func runPipeline(_ statements: [(name: String, parameters: [PostgreSQLParameter])]) throws(PostgreSQLError) -> [PostgreSQLRows] {
+        guard PQenterPipelineMode(connection) == 1 else { throw sendFailure() }
+        var sent = false
+        do throws(PostgreSQLError) {
+            for statement in statements { try send(statement.name, statement.parameters) }
+            guard PQpipelineSync(connection) == 1 else { throw sendFailure() }
+            sent = true
+            let deadline = self.deadline()
+            var results: [PostgreSQLRows] = []
+            var failure: PostgreSQLError?
+            for _ in statements {
+                do throws(PostgreSQLError) {
+                    results.append(try awaitResults(until: deadline))
+                } catch {
+                    if error.connectionLost { throw error }
+                    failure = failure ?? error
+                    results.append(PostgreSQLRows())
+                }
+            }
+            // The end of the pipeline: its transaction is over.
+            try awaitInput(until: deadline)
+            guard let end = PQgetResult(connection) else {
+                throw PostgreSQLError("no end of pipeline from the server", connectionLost: true)
+            }
+            let status = PQresultStatus(end)
+            PQclear(end)
+            guard status == PGRES_PIPELINE_SYNC, PQexitPipelineMode(connection) == 1 else {
+                throw PostgreSQLError("unexpected end of pipeline: \(Self.text(PQerrorMessage(connection)))", connectionLost: true)
+            }
+            if let failure { throw failure }
+            return results
+        } catch {
+            // A connection left in pipeline mode cannot run the next request's statement.
+            let lost = error.connectionLost || PQpipelineStatus(connection) != PQ_PIPELINE_OFF
+            throw PostgreSQLError(error.message, code: error.code, connectionLost: lost, sent: error.sent && sent)
+        }
+    }
+
+    /// Hands the prepared statement `name` with `parameters` to libpq.
+    private func send(_ name: String, _ parameters: [PostgreSQLParameter]) throws(PostgreSQLError) {
         // Each parameter's bytes, kept alive until the statement is handed to libpq.
         let buffers: [[UInt8]] = parameters.map { parameter in
             switch parameter {
@@ -122,7 +170,6 @@ final class PostgreSQLConnection: @unchecked Sendable {
             PQsendQueryPrepared(connection, name, Int32(parameters.count), pointers, lengths, formats, 1)
         }
         guard sent == 1 else { throw sendFailure() }
-        return try awaitResults()
     }
 
     /// Calls `body` with a C array of pointers to each buffer's first byte.
@@ -145,13 +192,18 @@ final class PostgreSQLConnection: @unchecked Sendable {
                         sent: false)
     }
 
-    /// Waits (up to the timeout) for every result of what was sent; the
-    /// rows of the last that has any, or the first error.
-    private func awaitResults() throws(PostgreSQLError) -> PostgreSQLRows {
+    /// When an answer sent now must have come: the timeout from now.
+    private func deadline() -> UInt64 { SystemCall.monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000 }
+
+    /// Waits (up to the deadline) for every result of what was sent (in a
+    /// pipeline: of its next statement); the rows of the last that has
+    /// any, or the first error.
+    private func awaitResults(until deadline: UInt64? = nil) throws(PostgreSQLError) -> PostgreSQLRows {
+        let deadline = deadline ?? self.deadline()
         var rows = PostgreSQLRows()
         var failure: PostgreSQLError?
         while true {
-            try awaitInput()
+            try awaitInput(until: deadline)
             guard let result = PQgetResult(connection) else { break }
             defer { PQclear(result) }
             switch PQresultStatus(result) {
@@ -159,6 +211,9 @@ final class PostgreSQLConnection: @unchecked Sendable {
                 rows = Self.rows(of: result)
             case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                 break
+            case PGRES_PIPELINE_ABORTED:
+                // Skipped after an earlier statement's error, which is the one reported.
+                failure = failure ?? PostgreSQLError("skipped after an error", connectionLost: false)
             default:
                 if failure == nil {
                     let code = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
@@ -176,9 +231,8 @@ final class PostgreSQLConnection: @unchecked Sendable {
     }
 
     /// Reads from the socket until libpq has a whole result (or knows the
-    /// connection is gone), within the timeout.
-    private func awaitInput() throws(PostgreSQLError) {
-        let deadline = SystemCall.monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+    /// connection is gone), up to the deadline.
+    private func awaitInput(until deadline: UInt64) throws(PostgreSQLError) {
         while PQisBusy(connection) == 1 {
             let now = SystemCall.monotonicNanoseconds()
             guard now < deadline else {

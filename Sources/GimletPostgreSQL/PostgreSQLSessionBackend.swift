@@ -13,15 +13,16 @@ import Synchronization
 /// PostgreSQL's text cannot hold U+0000, which a session's keys and string
 /// values may (`jsonb` refuses `\u0000`; `json` keeps the text as written).
 /// `SELECT convert_from(key, 'UTF8'), value->>'field' FROM gimlet_sessions`
-/// reads them. Every request costs at most two round trips, each one
-/// prepared statement:
+/// reads them. Every request costs at most two round trips, of prepared
+/// statements:
 ///
 /// - loading both channels is one `SELECT … WHERE id IN ($1, $2)`;
-/// - committing everything a request changed is one call of the function
-///   `<table>_commit(changes json, now bigint)`, which runs as one
-///   transaction: it takes an advisory lock per channel (in id order),
-///   checks every key the request read and now writes (compare-and-set),
-///   and applies nothing but returns the changed keys if any differ, or
+/// - committing everything a request changed is one round trip of two
+///   statements (libpq's pipeline mode), which run as one transaction:
+///   `lock` takes an advisory lock per channel (in id order), then
+///   `commit`, one statement with its parameters as binary arrays, checks
+///   every key the request read and now writes (compare-and-set), and
+///   applies nothing but returns the changed keys if any differ, or
 ///   applies all changes.
 ///
 /// Expired rows are never returned, and are deleted by a background thread
@@ -46,7 +47,7 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         /// libpq's connection keywords (`host`, `port`, `dbname`, `user`,
         /// `password`, `sslmode`, `connect_timeout`, …).
         public var parameters: [(String, String)]
-        /// The table; `<table>_schema`, `<table>_commit` and `<table>_sweep` go with it.
+        /// The table; `<table>_schema` and `<table>_sweep` go with it.
         public var table: String
         /// How long a statement's answer may take; past it the request gets 503.
         public var timeoutMilliseconds: Int
@@ -145,75 +146,91 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     public func commit(_ changes: [SessionChange]) throws {
         guard !changes.isEmpty else { return }
         let now = configuration.clock.now()
-        let rows = try exchange("commit", [.text(Self.document(changes)), .text(String(now))])
-        let changed = rows.rows.compactMap { $0.first.flatMap { $0 }.flatMap(Self.key(hex:)) }
-        guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed) }
+        let ids = changes.map(\.id.bytes).sorted { $0.lexicographicallyPrecedes($1) }
+        let results = try exchange { connection throws(PostgreSQLError) in
+            try connection.runPipeline([("lock", [.bytes(PostgreSQLArray.bytea(ids))]),
+                                        ("commit", Self.parameters(changes, now: now))])
+        }
+        let changed = results.last?.rows.compactMap { $0.first.flatMap { $0 }.flatMap(UTF8Text.string) } ?? []
+        guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed.sorted()) }
     }
 
-    /// The changes as the JSON document `<table>_commit` reads, keys and
-    /// values' JSON in hex (PostgreSQL's JSON functions refuse a `\u0000`
-    /// anywhere in a document they take apart, and a key or a string may hold one):
-    /// `[{"id": hex, "all": bool, "ttl": seconds, "renew": bool, "set": [[key, value]], "del": [key],
-    /// "expect": [[key, value] or [key] for absent]}]`.
-    static func document(_ changes: [SessionChange]) -> String {
-        var out: [UInt8] = [UInt8(ascii: "[")]
-        func raw(_ text: String) { out.append(contentsOf: text.utf8) }
-        func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
-            out.append(UInt8(ascii: "\""))
-            for byte in bytes {
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
+    /// The `commit` statement's parameters: what `changes` wipe, renew,
+    /// set, delete and expect, as arrays (see ``commitStatement(_:)``).
+    static func parameters(_ changes: [SessionChange], now: Int64) -> [PostgreSQLParameter] {
+        var wiped = PostgreSQLArray(of: .bytea)
+        var renewed = PostgreSQLArray(of: .bytea), renewedUntil = PostgreSQLArray(of: .int8)
+        var setIDs = PostgreSQLArray(of: .bytea), setKeys = PostgreSQLArray(of: .bytea)
+        var setValues = PostgreSQLArray(of: .text), setUntil = PostgreSQLArray(of: .int8)
+        var removedIDs = PostgreSQLArray(of: .bytea), removedKeys = PostgreSQLArray(of: .bytea)
+        var expectedIDs = PostgreSQLArray(of: .bytea), expectedKeys = PostgreSQLArray(of: .bytea)
+        var expectedValues = PostgreSQLArray(of: .text)
+        for change in changes {
+            let id = change.id.bytes
+            let expires = now + change.timeToLive
+            if change.removeAll {
+                wiped.append(id)
+            } else if !change.upserts.isEmpty || change.isRenewalOnly {
+                renewed.append(id)
+                renewedUntil.append(expires)
             }
-            out.append(UInt8(ascii: "\""))
+            for (key, value) in change.upserts {
+                setIDs.append(id)
+                setKeys.append(key.utf8)
+                setValues.append(value.json)
+                setUntil.append(expires)
+            }
+            for key in change.removals {
+                removedIDs.append(id)
+                removedKeys.append(key.utf8)
+            }
+            for (key, expected) in change.expected {
+                expectedIDs.append(id)
+                expectedKeys.append(key.utf8)
+                if case .value(let value) = expected { expectedValues.append(value.json) } else { expectedValues.append(nil as [UInt8]?) }
+            }
         }
-        for (index, change) in changes.enumerated() {
-            if index > 0 { raw(",") }
-            raw("{\"id\":\"")
-            change.id.appendHex(to: &out)
-            raw("\",\"all\":\(change.removeAll),\"ttl\":\(change.timeToLive),")
-            raw("\"renew\":\(!change.upserts.isEmpty || change.isRenewalOnly),\"set\":[")
-            for (position, (key, value)) in change.upserts.sorted(by: { $0.key < $1.key }).enumerated() {
-                raw(position > 0 ? ",[" : "[")
-                hex(key.utf8)
-                raw(",")
-                hex(value.json)
-                raw("]")
-            }
-            raw("],\"del\":[")
-            for (position, key) in change.removals.sorted().enumerated() {
-                if position > 0 { raw(",") }
-                hex(key.utf8)
-            }
-            raw("],\"expect\":[")
-            for (position, (key, expected)) in change.expected.sorted(by: { $0.key < $1.key }).enumerated() {
-                raw(position > 0 ? ",[" : "[")
-                hex(key.utf8)
-                if case .value(let value) = expected {
-                    raw(",")
-                    hex(value.json)
-                }
-                raw("]")
-            }
-            raw("]}")
-        }
-        raw("]")
-        return String(decoding: out, as: UTF8.self)
+        return [wiped, renewed, renewedUntil, setIDs, setKeys, setValues, setUntil, removedIDs, removedKeys,
+                expectedIDs, expectedKeys, expectedValues].map { .bytes($0.encoded) } + [.text(String(now))]
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// The key a commit named in hex.
-    static func key(hex: [UInt8]) -> String? {
-        guard hex.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(hex.count / 2)
-        var index = 0
-        while index < hex.count {
-            guard let high = hexDigits.firstIndex(of: hex[index]), let low = hexDigits.firstIndex(of: hex[index + 1]) else { return nil }
-            bytes.append(UInt8(high << 4 | low))
-            index += 2
-        }
-        return UTF8Text.string(bytes)
+    /// The statement that checks and applies a request's changes, after
+    /// `lock` took the channels' advisory locks in the same transaction (so
+    /// its snapshot sees every commit made before). It returns the expected
+    /// keys ($10–$12, value NULL for absent) whose row differs, and then
+    /// changes nothing; otherwise it wipes the channels $1 (all their rows
+    /// but those it sets), renews the rows of channels $2 to $3 (rows
+    /// already expired stay so, for the sweeper), deletes keys $8/$9 and
+    /// sets $4–$7. Each row is touched by one part only, as one statement needs.
+    static func commitStatement(_ table: String) -> String {
+        """
+        WITH expected AS MATERIALIZED (
+            SELECT e.key FROM unnest($10::bytea[], $11::bytea[], $12::text[]) AS e(id, key, value)
+            LEFT JOIN \(table) AS t ON t.id = e.id AND t.key = e.key AND t.expires > $13
+            WHERE t.value::text IS DISTINCT FROM e.value),
+        proceed AS MATERIALIZED (SELECT NOT EXISTS (SELECT FROM expected) AS ok),
+        item AS MATERIALIZED (
+            SELECT * FROM unnest($4::bytea[], $5::bytea[], $6::text[], $7::bigint[]) AS s(id, key, value, expires)
+            WHERE (SELECT ok FROM proceed)),
+        gone AS MATERIALIZED (
+            SELECT * FROM unnest($8::bytea[], $9::bytea[]) AS d(id, key)
+            WHERE (SELECT ok FROM proceed) AND d.id <> ALL ($1::bytea[])),
+        wiped AS (
+            DELETE FROM \(table) AS t WHERE (SELECT ok FROM proceed) AND t.id = ANY ($1::bytea[])
+                AND NOT EXISTS (SELECT FROM item WHERE item.id = t.id AND item.key = t.key)),
+        removed AS (
+            DELETE FROM \(table) AS t USING gone WHERE t.id = gone.id AND t.key = gone.key
+                AND NOT EXISTS (SELECT FROM item WHERE item.id = t.id AND item.key = t.key)),
+        renewed AS (
+            UPDATE \(table) AS t SET expires = r.expires FROM unnest($2::bytea[], $3::bigint[]) AS r(id, expires)
+            WHERE (SELECT ok FROM proceed) AND t.id = r.id AND t.expires > $13 AND t.expires <> r.expires
+                AND NOT EXISTS (SELECT FROM item WHERE item.id = t.id AND item.key = t.key)
+                AND NOT EXISTS (SELECT FROM gone WHERE gone.id = t.id AND gone.key = t.key)),
+        written AS (
+            INSERT INTO \(table) (id, key, value, expires) SELECT id, key, value::json, expires FROM item
+            ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires)
+        SELECT key FROM expected
+        """
     }
 
     /// Deletes up to `limit` expired rows, unless another process is
@@ -235,6 +252,11 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     /// it, and another taken, so no request pays for it. A statement is
     /// never sent twice: a connection lost after sending it may have applied it.
     private func exchange(_ statement: String, _ parameters: [PostgreSQLParameter]) throws -> PostgreSQLRows {
+        try exchange { connection throws(PostgreSQLError) in try connection.run(statement, parameters) }
+    }
+
+    /// `body` on a pooled connection, by the rules of ``exchange(_:_:)``.
+    private func exchange<T>(_ body: (PostgreSQLConnection) throws(PostgreSQLError) -> T) throws -> T {
         while true {
             let lease: Pool<PostgreSQLConnection>.Lease
             do {
@@ -247,9 +269,9 @@ public final class PostgreSQLSessionBackend: SessionBackend {
                 continue
             }
             do {
-                let rows = try lease.member.run(statement, parameters)
+                let result = try body(lease.member)
                 connections.giveBack(lease)
-                return rows
+                return result
             } catch {
                 if error.connectionLost {
                     connections.discard(lease, andOlder: lease.reused && !error.sent)
@@ -282,8 +304,13 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     }
 
     private static func prepareStatements(on connection: PostgreSQLConnection, table: String) throws {
+        // Planned once per connection: a custom plan per call (the default
+        // for a statement's first executions, and forever when the generic
+        // plan looks no cheaper) costs the commit's several times its execution.
+        try connection.execute("SET plan_cache_mode = force_generic_plan")
         try connection.prepare("load", "SELECT id, key, value FROM \(table) WHERE id IN ($1, $2) AND expires > $3")
-        try connection.prepare("commit", "SELECT * FROM \(table)_commit($1::json, $2::bigint)")
+        try connection.prepare("lock", "SELECT pg_advisory_xact_lock(hashtextextended(encode(id, 'hex'), 0)) FROM unnest($1::bytea[]) AS id")
+        try connection.prepare("commit", commitStatement(table))
         try connection.prepare("sweep", "SELECT \(table)_sweep($1::bigint, $2::integer)::text")
     }
 
@@ -318,56 +345,6 @@ public final class PostgreSQLSessionBackend: SessionBackend {
             id bytea NOT NULL, key bytea NOT NULL, value json NOT NULL, expires bigint NOT NULL,
             PRIMARY KEY (id, key));
         CREATE INDEX IF NOT EXISTS \(table)_expires ON \(table) (expires);
-
-        -- Everything one request changed, in one transaction: see PostgreSQLSessionBackend.
-        -- Returns the keys (hex) found changed, and then has applied nothing.
-        CREATE OR REPLACE FUNCTION \(table)_commit(changes json, now bigint) RETURNS SETOF text
-        LANGUAGE plpgsql AS $$
-        DECLARE
-            change json;
-            item json;
-            channel bytea;
-            current text;
-            conflict boolean := false;
-        BEGIN
-            -- One commit at a time per channel, taken in one order: no deadlock.
-            PERFORM pg_advisory_xact_lock(hashtextextended(c->>'id', 0))
-                FROM json_array_elements(changes) AS c ORDER BY c->>'id';
-            FOR change IN SELECT * FROM json_array_elements(changes) LOOP
-                channel := decode(change->>'id', 'hex');
-                FOR item IN SELECT * FROM json_array_elements(change->'expect') LOOP
-                    SELECT value::text INTO current FROM \(table)
-                        WHERE id = channel AND key = decode(item->>0, 'hex') AND expires > now;
-                    IF (json_array_length(item) = 1 AND current IS NOT NULL)
-                       OR (json_array_length(item) = 2
-                           AND current IS DISTINCT FROM convert_from(decode(item->>1, 'hex'), 'UTF8')) THEN
-                        conflict := true;
-                        RETURN NEXT item->>0;
-                    END IF;
-                END LOOP;
-            END LOOP;
-            IF conflict THEN RETURN; END IF;
-            FOR change IN SELECT * FROM json_array_elements(changes) LOOP
-                channel := decode(change->>'id', 'hex');
-                IF (change->>'all')::boolean THEN
-                    DELETE FROM \(table) WHERE id = channel;
-                ELSE
-                    -- Rows already expired must not come back to life with the renewal below.
-                    DELETE FROM \(table) WHERE id = channel AND expires <= now;
-                END IF;
-                DELETE FROM \(table) WHERE id = channel
-                    AND key IN (SELECT decode(d, 'hex') FROM json_array_elements_text(change->'del') AS d);
-                INSERT INTO \(table) (id, key, value, expires)
-                    SELECT channel, decode(s->>0, 'hex'), convert_from(decode(s->>1, 'hex'), 'UTF8')::json,
-                        now + (change->>'ttl')::bigint
-                    FROM json_array_elements(change->'set') AS s
-                    ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires;
-                IF (change->>'renew')::boolean THEN
-                    UPDATE \(table) SET expires = now + (change->>'ttl')::bigint WHERE id = channel;
-                END IF;
-            END LOOP;
-        END
-        $$;
 
         -- Up to batch expired rows, by one process at a time (-1: another is sweeping).
         CREATE OR REPLACE FUNCTION \(table)_sweep(now bigint, batch integer) RETURNS integer

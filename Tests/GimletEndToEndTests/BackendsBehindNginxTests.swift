@@ -168,14 +168,24 @@ import Testing
         #expect(try stack.client.get("/len", headers: ["Cookie": cookie]).text == "41", "the seed survived the restart, and every write landed")
     }
 
-    /// Redis restarted while wrk keeps writing and reading: 503s while it is
-    /// down, and not one failed request once it answers again.
-    @Test func aRedisRestartedUnderLoadFailsNoRequestOnceBack() throws {
-        let setup = try Setup(.redis, options: "?timeout_ms=1000", threads: 8)
-        let (stack, redis) = (setup.stack, try #require(setup.redis))
+    /// The shared store (Redis, PostgreSQL) restarted while wrk keeps
+    /// writing and reading: 503s while it is down, and not one failed
+    /// request once it answers again.
+    @Test(arguments: [Store.redis, .postgresql])
+    func aStoreRestartedUnderLoadFailsNoRequestOnceBack(store: Store) throws {
+        let setup = try Setup(store, options: "?timeout_ms=1000", threads: 8)
+        let stack = setup.stack
+        let stop: () -> Void, restart: () throws -> Void
+        if store == .redis {
+            let redis = try #require(setup.redis)
+            (stop, restart) = (redis.stop, redis.restart)
+        } else {
+            let server = try #require(setup.postgresql)
+            (stop, restart) = (server.stop, server.restart)
+        }
         #expect(try stack.client.get("/set/seed/0").text == "ok")
-        let back = setup.files.file("redis-back")
-        // Per response: has Redis come back (the file exists)? Count failures before and after.
+        let back = setup.files.file("store-back")
+        // Per response: has the store come back (the file exists)? Count failures before and after.
         let script = """
             back, failedBefore, failedAfter, okAfter, n = false, 0, 0, 0, 0
             request = function()
@@ -202,17 +212,17 @@ import Testing
         let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 8,
                                                    headers: ["Cookie": stack.cookieHeader], script: script)
         usleep(2_500_000)
-        redis.stop()
+        stop()
         usleep(1_000_000)
-        try redis.restart()
-        usleep(100_000)  // requests already failing against the stopped Redis finish
+        try restart()
+        usleep(100_000)  // requests already failing against the stopped store finish
         #expect(FileManager.default.createFile(atPath: back, contents: nil))
         let result = try load()
         let counts = (result.scriptOutput.first ?? "").split(separator: " ").compactMap { Int($0) }
         try #require(counts.count == 3, "\(result)")
-        #expect(counts[0] > 0, "requests failed (503) while Redis was down: \(result)")
-        #expect(counts[1] == 0, "\(counts[1]) requests failed after Redis was back (\(counts[2]) succeeded)")
-        #expect(counts[2] > 100, "the load went on after Redis came back: \(counts[2]) requests")
+        #expect(counts[0] > 0, "requests failed (503) while \(store) was down: \(result)")
+        #expect(counts[1] == 0, "\(counts[1]) requests failed after \(store) was back (\(counts[2]) succeeded)")
+        #expect(counts[2] > 100, "the load went on after \(store) came back: \(counts[2]) requests")
         #expect(result.socketErrors.isEmpty, "\(result.socketErrors)")
     }
 
