@@ -29,13 +29,6 @@ struct PostgreSQLArray {
         return array.encoded
     }
 
-    /// `int8[]` of `elements`.
-    static func int8<Elements: Sequence<Int64>>(_ elements: Elements) -> [UInt8] {
-        var array = PostgreSQLArray(of: .int8)
-        for element in elements { array.append(element) }
-        return array.encoded
-    }
-
     /// Appends one element's binary form (`nil`: SQL NULL).
     mutating func append<Bytes: Collection<UInt8>>(_ element: Bytes?) {
         count += 1
