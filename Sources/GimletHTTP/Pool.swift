@@ -99,6 +99,13 @@ package final class Pool<Member: AnyObject>: @unchecked Sendable {
         shared.discard(generation: lease.generation, andOlder: andOlder)
     }
 
+    /// Drops every member made so far, with no lease in hand: the idle ones
+    /// now, the ones out when they come back. For a server known to be
+    /// replaced while the members still work (a failover announced).
+    package func retireAll() {
+        shared.retire()
+    }
+
     /// Runs `body` with a member, giving it back afterwards; a member whose
     /// `body` threw is given back too (use ``take()`` and ``discard(_:andOlder:)``
     /// when an error means the member broke).
@@ -231,13 +238,7 @@ final class PoolState: @unchecked Sendable {
         release { state in
             state.statistics.open -= 1
             state.statistics.discarded += 1
-            guard andOlder else { return }
-            state.floor = max(state.floor, generation + 1)
-            gone = state.idle
-            state.statistics.open -= gone.count
-            state.statistics.discarded += gone.count
-            state.statistics.idle = 0
-            state.idle.removeAll()
+            if andOlder { gone = Self.dropIdle(below: generation + 1, in: &state) }
         }
         if countsAsConnections {
             PoolTotals.inUse.subtract(1, ordering: .relaxed)
@@ -245,6 +246,24 @@ final class PoolState: @unchecked Sendable {
         }
         // `gone` is freed as this returns, outside the lock: closing a
         // connection may block.
+    }
+
+    /// Every member made so far goes: the idle ones now, the others when they come back.
+    func retire() {
+        var gone: [PoolEntry] = []
+        release { state in gone = Self.dropIdle(below: state.nextGeneration, in: &state) }
+        if countsAsConnections { dropped(gone.count) }
+    }
+
+    /// Raises the floor to `floor` and takes out every idle member.
+    private static func dropIdle(below floor: UInt64, in state: inout Guarded) -> [PoolEntry] {
+        state.floor = max(state.floor, floor)
+        let gone = state.idle
+        state.statistics.open -= gone.count
+        state.statistics.discarded += gone.count
+        state.statistics.idle = 0
+        state.idle.removeAll()
+        return gone
     }
 
     var statistics: PoolStatistics { guarded.withLock { $0.statistics } }

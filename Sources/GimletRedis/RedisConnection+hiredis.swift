@@ -92,18 +92,7 @@ final class RedisConnection: @unchecked Sendable {
     ///
     /// - Throws: ``RedisError`` with `connectionLost` for I/O failures and timeouts.
     func pipeline(_ pipeline: RedisPipeline) throws(RedisError) -> [RedisReply] {
-        precondition(pipeline.isComplete, "a Redis command is missing arguments")
-        // The bytes are RESP already: hiredis only queues them.
-        let queued = pipeline.bytes.withUnsafeBufferPointer { bytes in
-            bytes.baseAddress.map { base in
-                base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                    redisAppendFormattedCommand(context, $0, bytes.count)
-                }
-            } ?? REDIS_OK
-        }
-        guard queued == REDIS_OK else {
-            throw RedisError(message: Self.errorString(context), connectionLost: true, code: Self.errorKind(context))
-        }
+        try queue(pipeline)
         var replies: [RedisReply] = []
         replies.reserveCapacity(pipeline.count)
         for _ in 0..<pipeline.count {
@@ -117,6 +106,55 @@ final class RedisConnection: @unchecked Sendable {
             freeReplyObject(raw)
         }
         return replies
+    }
+
+    /// Sends `pipeline` and reads nothing: its replies, and whatever Redis
+    /// pushes to a subscriber, come through ``pushedReply(waitingUpTo:)``.
+    func send(_ pipeline: RedisPipeline) throws(RedisError) {
+        try queue(pipeline)
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw lost() }
+        }
+    }
+
+    /// The next reply, such as a message to a subscriber, waiting up to
+    /// `milliseconds` for it to arrive; `nil` if none came in that time.
+    ///
+    /// - Throws: ``RedisError`` with `connectionLost` when the connection broke.
+    func pushedReply(waitingUpTo milliseconds: Int) throws(RedisError) -> RedisReply? {
+        var raw: UnsafeMutableRawPointer?
+        // One read may have brought several replies: the reader keeps the rest.
+        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { throw lost() }
+        if raw == nil {
+            var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(clamping: milliseconds))
+            if ready == 0 || (ready < 0 && errno == EINTR) { return nil }
+            guard ready > 0, redisBufferRead(context) == REDIS_OK, redisGetReplyFromReader(context, &raw) == REDIS_OK else {
+                throw lost()
+            }
+        }
+        guard let raw else { return nil }  // part of a reply so far
+        defer { freeReplyObject(raw) }
+        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Puts `pipeline`'s bytes, RESP already, in hiredis's output buffer.
+    private func queue(_ pipeline: RedisPipeline) throws(RedisError) {
+        precondition(pipeline.isComplete, "a Redis command is missing arguments")
+        let queued = pipeline.bytes.withUnsafeBufferPointer { bytes in
+            bytes.baseAddress.map { base in
+                base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    redisAppendFormattedCommand(context, $0, bytes.count)
+                }
+            } ?? REDIS_OK
+        }
+        guard queued == REDIS_OK else { throw lost() }
+    }
+
+    /// The error of a connection that broke, in hiredis's words.
+    private func lost() -> RedisError {
+        RedisError(message: Self.errorString(context), connectionLost: true, code: Self.errorKind(context))
     }
 
     private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {

@@ -37,6 +37,23 @@ public final class RedisSessionBackend: SessionBackend {
         /// The most connections this process opens at once; a request finding
         /// all of them busy waits for one up to `timeoutMilliseconds`, then gets 503.
         public var maxConnections: Int
+        /// Where to ask for the master, when Redis Sentinel watches it
+        /// (`redis+sentinel://`); the endpoint is then unused.
+        public var sentinel: RedisSentinelSettings?
+        /// Replicas that must have a commit (Redis's `WAIT`) before it is
+        /// acknowledged; 0 waits for none. A commit that does not reach them
+        /// within `waitTimeoutMilliseconds` gets 503 (it may still be on the master).
+        public var waitReplicas: Int
+        /// How long a commit waits for `waitReplicas`; less than `timeoutMilliseconds`.
+        public var waitTimeoutMilliseconds: Int
+
+        /// Redis behind Redis Sentinel: each new connection asks the sentinels
+        /// for the master `masterName` and checks its role.
+        public static func sentinel(_ sentinels: [(host: String, port: Int)], masterName: String) -> Configuration {
+            var configuration = Configuration(endpoint: .tcp(host: "", port: 0))
+            configuration.sentinel = RedisSentinelSettings(sentinels: sentinels, masterName: masterName)
+            return configuration
+        }
 
         /// Redis on TCP.
         public static func tcp(host: String = "127.0.0.1", port: Int = 6379) -> Configuration {
@@ -57,6 +74,9 @@ public final class RedisSessionBackend: SessionBackend {
             self.prefix = prefix
             self.timeoutMilliseconds = timeoutMilliseconds
             self.maxConnections = maxConnections
+            sentinel = nil
+            waitReplicas = 0
+            waitTimeoutMilliseconds = timeoutMilliseconds / 2
         }
     }
 
@@ -66,18 +86,30 @@ public final class RedisSessionBackend: SessionBackend {
     private let prefixBytes: [UInt8]
     /// The connections; one taken out is used by that thread alone until given back.
     private let connections: Pool<RedisConnection>
+    /// Where the master is, with Redis Sentinel.
+    private let sentinel: RedisSentinel?
 
-    /// Creates the backend and checks that Redis answers.
+    /// Creates the backend and checks that Redis answers; with Redis
+    /// Sentinel, also starts listening for failovers (until ``shutdown()``).
     ///
     /// - Throws: ``RedisError`` if Redis cannot be reached or refuses `AUTH`/`SELECT`.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         prefixBytes = Array(configuration.prefix.utf8)
-        connections = Pool(capacity: configuration.maxConnections,
-                           waitLimit: .milliseconds(configuration.timeoutMilliseconds),
-                           countsAsConnections: true) { [configuration] in try Self.connect(configuration) }
+        let sentinel = configuration.sentinel.map { RedisSentinel($0, timeoutMilliseconds: configuration.timeoutMilliseconds) }
+        self.sentinel = sentinel
+        let connections = Pool(capacity: configuration.maxConnections,
+                               waitLimit: .milliseconds(configuration.timeoutMilliseconds),
+                               countsAsConnections: true) { [configuration] in try Self.connect(configuration, sentinel: sentinel) }
+        self.connections = connections
         // Check now that Redis answers, and keep the connection.
         connections.giveBack(try connections.take())
+        sentinel?.watch(retiring: connections.retireAll)
+    }
+
+    /// Stops listening for failovers (Redis Sentinel only).
+    public func shutdown() {
+        sentinel?.stop()
     }
 
     /// What the connection pool holds and has done.
@@ -86,7 +118,11 @@ public final class RedisSessionBackend: SessionBackend {
     public var sharesAcrossProcesses: Bool { true }
 
     public var name: String {
-        switch configuration.endpoint {
+        if let sentinel = configuration.sentinel {
+            let sentinels = sentinel.sentinels.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+            return "redis+sentinel://\(sentinels)/\(sentinel.masterName)/\(configuration.database)"
+        }
+        return switch configuration.endpoint {
         case .tcp(let host, let port): "redis://\(host):\(port)/\(configuration.database)"
         case .unix(let path): "redis+unix://\(path)?db=\(configuration.database)"
         }
@@ -154,12 +190,33 @@ public final class RedisSessionBackend: SessionBackend {
         // One command needs no transaction; several go in MULTI/EXEC so a
         // request's changes land together or not at all.
         pipeline.wrapInTransaction()
+        let transaction = pipeline.count - 1
+        appendWait(to: &pipeline)
         let replies = try exchange(pipeline)
         if commands > 1 {
-            guard case .array(let results)? = replies.last else {
-                throw SessionBackendError(backend: name, message: "transaction aborted: \(replies.last.map { "\($0)" } ?? "no reply")")
+            let outcome = transaction < replies.count ? replies[transaction] : nil
+            guard case .array(let results)? = outcome else {
+                throw SessionBackendError(backend: name, message: "transaction aborted: \(outcome.map { "\($0)" } ?? "no reply")")
             }
             if let refusal = RedisReply.firstError(in: results) { throw failure(refusal, saying: "command failed") }
+        }
+        try checkWait(replies)
+    }
+
+    /// With ``Configuration/waitReplicas``, a `WAIT` after the commit, in the same round trip.
+    private func appendWait(to pipeline: inout RedisPipeline) {
+        guard configuration.waitReplicas > 0 else { return }
+        pipeline.command("WAIT", Array(String(configuration.waitReplicas).utf8),
+                         Array(String(configuration.waitTimeoutMilliseconds).utf8))
+    }
+
+    /// Fails the commit if fewer replicas than ``Configuration/waitReplicas`` acknowledged it.
+    private func checkWait(_ replies: [RedisReply]) throws {
+        guard configuration.waitReplicas > 0 else { return }
+        guard case .integer(let replicas)? = replies.last, replicas >= configuration.waitReplicas else {
+            throw SessionBackendError(
+                backend: name, message: "the commit reached \(replies.last.map { "\($0)" } ?? "no") of \(configuration.waitReplicas) replicas within \(configuration.waitTimeoutMilliseconds) ms; it may be lost in a failover",
+                code: "NOREPLICAS")
         }
     }
 
@@ -170,9 +227,11 @@ public final class RedisSessionBackend: SessionBackend {
         SessionID.random().appendHex(to: &marker)
         var pipeline = RedisPipeline()
         RedisCheckedCommit.append(changes, marker: marker, key: key, to: &pipeline)
+        appendWait(to: &pipeline)
         let replies = try exchange(pipeline)
         switch replies.first {
         case .integer(1)?:
+            try checkWait(replies)
             return
         case .string(let field)?:
             throw SessionConflictError(backend: name, keys: [UTF8Text.string(field) ?? "?"])
@@ -196,6 +255,7 @@ public final class RedisSessionBackend: SessionBackend {
     /// nothing. A fresh connection that fails is not retried: that is an
     /// outage, and the request gets 503.
     func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
+        var retriedOnReplica = false
         while true {
             let lease: Pool<RedisConnection>.Lease
             do {
@@ -216,8 +276,23 @@ public final class RedisSessionBackend: SessionBackend {
                 if diedIdle { continue }
                 throw failure(error)
             }
+            if let refusal = RedisReply.firstError(in: replies) {
+                // A replica now (a failover demoted it): nothing was written.
+                // Every connection opened before goes, and the exchange is
+                // retried once on a fresh one, which finds the master anew.
+                if RedisReply.errorCode(refusal) == "READONLY" {
+                    sentinel?.forget()
+                    connections.discard(lease, andOlder: true)
+                    if !retriedOnReplica {
+                        retriedOnReplica = true
+                        continue
+                    }
+                } else {
+                    connections.giveBack(lease)
+                }
+                throw failure(refusal, saying: "Redis said")
+            }
             connections.giveBack(lease)
-            if let refusal = RedisReply.firstError(in: replies) { throw failure(refusal, saying: "Redis said") }
             return replies
         }
     }
@@ -232,8 +307,21 @@ public final class RedisSessionBackend: SessionBackend {
         SessionBackendError(backend: name, message: "\(context): \(message)", code: RedisReply.errorCode(message))
     }
 
-    private static func connect(_ configuration: Configuration) throws(RedisError) -> RedisConnection {
-        let connection = try RedisConnection(configuration.endpoint, timeoutMilliseconds: configuration.timeoutMilliseconds)
+    /// A connection to the master, found through the sentinels if there
+    /// are any (and then checked with `ROLE`: a sentinel may not know yet).
+    private static func connect(_ configuration: Configuration, sentinel: RedisSentinel?) throws(RedisError) -> RedisConnection {
+        do {
+            return try connect(configuration, at: try sentinel?.master() ?? configuration.endpoint, checkingRole: sentinel != nil)
+        } catch {
+            // Gone, or no longer the master: ask the sentinels next time.
+            sentinel?.forget()
+            throw error
+        }
+    }
+
+    private static func connect(_ configuration: Configuration, at endpoint: RedisEndpoint,
+                                checkingRole: Bool) throws(RedisError) -> RedisConnection {
+        let connection = try RedisConnection(endpoint, timeoutMilliseconds: configuration.timeoutMilliseconds)
         var setup = RedisPipeline()
         if let password = configuration.password {
             setup.begin("AUTH", arguments: configuration.username == nil ? 1 : 2)
@@ -244,11 +332,19 @@ public final class RedisSessionBackend: SessionBackend {
             setup.begin("SELECT", arguments: 1)
             setup.argument(String(configuration.database))
         }
+        if checkingRole { setup.command("ROLE") }
         if setup.count > 0 {
-            for reply in try connection.pipeline(setup) {
+            let replies = try connection.pipeline(setup)
+            for reply in replies {
                 if let message = reply.errorMessage {
                     throw RedisError(message: "Redis refused the connection setup: \(message)", connectionLost: true,
                                      code: RedisReply.errorCode(message))
+                }
+            }
+            if checkingRole {
+                guard case .array(let role)? = replies.last, case .string(let kind)? = role.first, kind == Array("master".utf8) else {
+                    throw RedisError(message: "\(endpoint), named master by the sentinels, is not a master (yet)", connectionLost: true,
+                                     code: "READONLY")
                 }
             }
         }

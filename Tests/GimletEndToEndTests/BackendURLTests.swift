@@ -47,7 +47,8 @@ import Testing
         #expect(error?.message.contains("unknown session backend") == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("redis+unix://") == true)
         #expect(error?.message.contains("sqlite:///abs/path.sqlite") == false, "lists only what is linked")
-        #expect(redisOnly.acceptedForms == "redis://[:password@]host[:port][/db], redis+unix:///path/redis.sock, memory:, none")
+        #expect(redisOnly.acceptedForms == "redis://[:password@]host[:port][/db], redis+unix:///path/redis.sock, "
+                + "redis+sentinel://host:26379,host:26379/MASTER[/db], memory:, none")
         #expect(try SessionBackends(logger: Logger(label: "test")).open(url: "memory:")?.name == "memory:")
     }
 

@@ -1,11 +1,15 @@
 import Foundation
+import Gimlet
+import GimletRedis
 import Testing
 @testable import GimletSQLite
 
 /// session-lab on the real backends, behind a real nginx.
 @Suite(.serialized) struct BackendsBehindNginx {
     enum Store: String, CaseIterable, CustomTestStringConvertible {
-        case sqlite, redis, postgresql
+        /// `sentinel`: Redis behind three sentinels, each commit waiting
+        /// for one replica (`wait=1`).
+        case sqlite, redis, postgresql, sentinel
         var testDescription: String { rawValue }
     }
 
@@ -14,6 +18,7 @@ import Testing
         // @unchecked: immutable after init.
         let redis: RedisServer?
         let postgresql: PostgreSQLServer?
+        let sentinel: RedisSentinelCluster?
         let files: TemporaryDirectory
         let stack: SessionLabBehindNginx.Stack
 
@@ -21,12 +26,14 @@ import Testing
         init(_ store: Store, options: String = "", threads: Int = 4, extra: [String] = []) throws {
             files = try TemporaryDirectory("gimlet-store")
             (redis, postgresql) = (store == .redis ? try RedisServer() : nil, store == .postgresql ? try PostgreSQLServer() : nil)
+            sentinel = store == .sentinel ? try RedisSentinelCluster() : nil
             let url = switch store {
-            case .sqlite: "sqlite://" + files.file("sessions.sqlite")
-            case .redis: redis?.url ?? ""
-            case .postgresql: postgresql?.url ?? ""
+            case .sqlite: "sqlite://" + files.file("sessions.sqlite") + options
+            case .redis: (redis?.url ?? "") + options
+            case .postgresql: (postgresql?.url ?? "") + options
+            case .sentinel: (sentinel?.url("?wait=1") ?? "") + options.replacingOccurrences(of: "?", with: "&")
             }
-            stack = try SessionLabBehindNginx.Stack(["--backend", url + options, "--threads", "\(threads)"] + extra)
+            stack = try SessionLabBehindNginx.Stack(["--backend", url, "--threads", "\(threads)"] + extra)
         }
     }
 
@@ -201,14 +208,7 @@ import Testing
                 if back then failedAfter = failedAfter + 1 else failedBefore = failedBefore + 1 end
               elseif back then okAfter = okAfter + 1 end
             end
-            threads = {}
-            setup = function(thread) table.insert(threads, thread) end
-            done = function()
-              for _, t in ipairs(threads) do
-                io.write("script:" .. t:get("failedBefore") .. " " .. t:get("failedAfter") .. " " .. t:get("okAfter") .. "\\n")
-              end
-            end
-            """
+            """ + Wrk.reporting(["failedBefore", "failedAfter", "okAfter"])
         let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 8,
                                                    headers: ["Cookie": stack.cookieHeader], script: script)
         usleep(2_500_000)
@@ -224,6 +224,116 @@ import Testing
         #expect(counts[1] == 0, "\(counts[1]) requests failed after \(store) was back (\(counts[2]) succeeded)")
         #expect(counts[2] > 100, "the load went on after \(store) came back: \(counts[2]) requests")
         #expect(result.socketErrors.isEmpty, "\(result.socketErrors)")
+    }
+
+    /// Redis behind Sentinel, its master changed while wrk creates sessions,
+    /// each one server-side key, so each 200 is a commit; the app is not
+    /// restarted. The changes (see `RedisSentinel.aFailoverIsFollowedWithoutARestart`):
+    /// `kill -9` of the master, the planned `switchover` (`CLIENT PAUSE
+    /// WRITE`, then `SENTINEL FAILOVER`), each with `wait=1`; and a bare
+    /// `SENTINEL FAILOVER` without wait. Checked: requests fail (503) only
+    /// until the new master answers, none after; in the first two, every
+    /// session answered 200, before or during the change, is readable
+    /// after it; and in all three, every session answered 200 from a second
+    /// after the sentinels named the new master is (before the backend
+    /// followed their announcements, the old master, still up, took writes
+    /// for seconds, and lost them when it was demoted). The window, seen by
+    /// a probe every 20 ms, and the counts of lost sessions are printed.
+    @Test(arguments: [(RedisSentinelCluster.MasterChange.kill, 1), (.switchover, 1), (.failover, 0)])
+    func aSentinelFailoverUnderLoadFailsNoRequestOnceTheNewMasterAnswers(how: RedisSentinelCluster.MasterChange, wait: Int) throws {
+        let setup = try Setup(.sentinel, options: "?timeout_ms=1000&wait=\(wait)", threads: 8)
+        let (stack, cluster) = (setup.stack, try #require(setup.sentinel))
+        let (back, settled, cookies) = (setup.files.file("back"), setup.files.file("settled"), setup.files.file("cookies"))
+        // New sessions, one permanent server-side key each; the cookie of
+        // each 200 is logged, with 1 once the new master was named a second ago.
+        let script = """
+            back, settled, failedBefore, failedAfter, okAfter, log = false, false, 0, 0, 0, nil
+            request = function() return wrk.format(nil, "/set/k/v?permanent=1&clientside=0") end
+            seen = function(path)
+              local f = io.open(path)
+              if f then f:close() end
+              return f ~= nil
+            end
+            response = function(status, headers)
+              back = back or seen("\(back)")
+              settled = settled or seen("\(settled)")
+              if status == 200 then
+                log = log or io.open("\(cookies)", "a")
+                log:write((headers["Set-Cookie"] or ""):match("^[^;]*"), settled and " 1" or " 0", "\\n")
+                if back then okAfter = okAfter + 1 end
+              elseif back then failedAfter = failedAfter + 1 else failedBefore = failedBefore + 1 end
+            end
+            """ + Wrk.reporting(["failedBefore", "failedAfter", "okAfter"])
+        let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 15, connections: 8, script: script)
+        usleep(1_500_000)
+        let old = try cluster.masterPort()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try cluster.change(how, master: old)
+        // The probe: one write every 20 ms until the new master is named and three writes in a row pass.
+        var failed: [Duration] = [], passedInARow = 0, named: Duration?
+        while passedInARow < 3, clock.now - start < .seconds(40) {
+            if (try? stack.client.get("/set/probe/1?clientside=0").status) == 200 {
+                if named != nil { passedInARow += 1 }
+            } else {
+                failed.append(clock.now - start)
+                passedInARow = 0
+            }
+            if named == nil, let port = try? cluster.masterPort(), port != old { named = clock.now - start }
+            usleep(20_000)
+        }
+        let answering = clock.now - start
+        if let named {
+            let wait = start + named + .seconds(1) - clock.now
+            if wait > .zero { usleep(UInt32(wait / .microseconds(1))) }
+            #expect(FileManager.default.createFile(atPath: settled, contents: nil))
+        }
+        usleep(100_000)  // requests already failing finish
+        #expect(FileManager.default.createFile(atPath: back, contents: nil))
+        let result = try load()
+        let counts = (result.scriptOutput.first ?? "").split(separator: " ").compactMap { Int($0) }
+        try #require(counts.count == 3, "\(result)")
+        print("sentinel \(how), wait=\(wait): new master named at \(named.map { "\($0)" } ?? "never"), answering at \(answering); probe failures \(failed.count) from \(failed.first.map { "\($0)" } ?? "-") to \(failed.last.map { "\($0)" } ?? "-"); wrk \(result.requests) requests, \(counts[0]) failed before, \(counts[1]) after, \(counts[2]) ok after")
+        #expect(named != nil, "the sentinels promoted a replica")
+        #expect(counts[1] == 0, "\(counts[1]) requests failed once the new master answered (\(counts[2]) succeeded)")
+        #expect(counts[2] > 100, "the load went on after the failover: \(counts[2]) requests")
+        #expect(result.socketErrors.isEmpty, "\(result.socketErrors)")
+
+        // Every session answered 200 must be there: read each one back, once
+        // an old master still up has been demoted (and resynced, losing what it took alone).
+        if how != .kill {
+            #expect(waitUntil(seconds: 30) { (try? cluster.cli(old, "ROLE"))?.hasPrefix("slave") == true })
+            usleep(1_000_000)
+        }
+        let written = try String(contentsOfFile: cookies, encoding: .utf8).split(separator: "\n")
+        let sessions = written.compactMap { line in
+            Self.sessionID(inCookie: line.prefix { $0 != " " }).map { (id: $0, settled: line.hasSuffix(" 1")) }
+        }
+        #expect(sessions.count == written.count, "every cookie names its session")
+        let backend = try RedisSessionBackend(.init(url: cluster.url()))
+        defer { backend.shutdown() }
+        var lost: [Bool] = []
+        for start in stride(from: 0, to: sessions.count, by: 1000) {
+            let batch = sessions[start..<min(start + 1000, sessions.count)]
+            let found = try backend.load(batch.map(\.id))
+            lost += batch.filter { found[$0.id] == nil }.map(\.settled)
+        }
+        let lostLate = lost.filter { $0 }.count
+        print("sentinel \(how), wait=\(wait): \(sessions.count) sessions answered 200, \(lost.count) lost, \(lostLate) of them a second after the new master was named")
+        #expect(lostLate == 0, "\(lostLate) sessions answered 200 a second after the new master was named were lost")
+        if wait > 0 {
+            #expect(lost.isEmpty, "\(lost.count) sessions answered 200 were lost in the \(how) despite wait=\(wait)")
+        }
+    }
+
+    /// The session id in a `name=value` cookie of the unencrypted format
+    /// (base64url of version 1, flags, the 16-byte id, …).
+    static func sessionID<S: StringProtocol>(inCookie cookie: S) -> SessionID? {
+        guard let equals = cookie.firstIndex(of: "=") else { return nil }
+        var text = cookie[cookie.index(after: equals)...].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        text += String(repeating: "=", count: (4 - text.count % 4) % 4)
+        guard let bytes = Data(base64Encoded: text), bytes.count > 18, bytes.first == 1 else { return nil }
+        return SessionID(bytes: Array(bytes[2..<18]))
     }
 
     /// wrk writing two keys per request, new sessions and one old one, while

@@ -91,6 +91,22 @@ import Testing
         #expect(try pool.take().member === five.member)
     }
 
+    /// A failover announced: every member made so far goes, idle now and
+    /// out on return; members made after stay.
+    @Test func retiringDropsEveryMemberMadeSoFar() throws {
+        let pool = numbered(capacity: 2, waitLimit: .seconds(10))
+        let one = try pool.take(), two = try pool.take()
+        pool.giveBack(one)
+        pool.retireAll()
+        #expect(pool.statistics == PoolStatistics(open: 1, idle: 0, created: 2, discarded: 1, waits: 0))
+        pool.giveBack(two)
+        #expect(pool.statistics == PoolStatistics(open: 0, idle: 0, created: 2, discarded: 2, waits: 0))
+        let three = try pool.take()
+        #expect(three.member.number == 3 && !three.reused)
+        pool.giveBack(three)
+        #expect(try pool.take().member === three.member, "made after the retiring: kept")
+    }
+
     @Test func plainDiscardDropsOnlyThatMember() throws {
         let pool = numbered(capacity: 4)
         let one = try pool.take(), two = try pool.take()

@@ -19,6 +19,23 @@ struct Wrk: Sendable {
 
     let scratch: TemporaryDirectory
 
+    /// Lua that prints, at the end, each thread's `counters` (globals of the
+    /// script) as one `script:` line, space-separated, read back in
+    /// ``Result/scriptOutput``.
+    static func reporting(_ counters: [String]) -> String {
+        """
+
+        threads = {}
+        setup = function(thread) table.insert(threads, thread) end
+        done = function()
+          for _, t in ipairs(threads) do
+            io.write("script:" .. \(counters.map { "t:get(\"\($0)\")" }.joined(separator: " .. \" \" .. ")) .. "\\n")
+          end
+        end
+
+        """
+    }
+
     /// Loads `url` for `seconds` over `connections` connections; `script` is
     /// Lua for wrk (`request`, `response`, `done`, …), if any.
     func run(_ url: String, seconds: Int, connections: Int = 16, headers: [String: String] = [:],
