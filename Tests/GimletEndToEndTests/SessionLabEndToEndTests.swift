@@ -38,18 +38,10 @@ import Testing
         }
 
         /// The jar's cookies as a `Cookie` header value.
-        var cookieHeader: String { jar.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+        var cookieHeader: String { client.jarCookieHeader }
 
-        /// The jar's cookies by name (curl's Netscape format; HttpOnly lines are prefixed).
-        var jar: [String: String] {
-            let text = (try? String(contentsOfFile: directory.file("cookies.txt"), encoding: .utf8)) ?? ""
-            var cookies: [String: String] = [:]
-            for line in text.split(separator: "\n") where !line.hasPrefix("# ") && !line.isEmpty {
-                let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-                if fields.count >= 7 { cookies[String(fields[5])] = String(fields[6]) }
-            }
-            return cookies
-        }
+        /// The jar's cookies by name.
+        var jar: [String: String] { client.jarCookies }
     }
 
     /// A client that sends its cookies on two `Cookie` lines (curl does, given

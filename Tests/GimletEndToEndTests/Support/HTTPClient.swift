@@ -55,6 +55,20 @@ struct HTTPClient {
         return try Self.parse(output)
     }
 
+    /// The jar's cookies by name (curl's Netscape format; HttpOnly lines are prefixed).
+    var jarCookies: [String: String] {
+        let text = cookieJar.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
+        var cookies: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("# ") && !line.isEmpty {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if fields.count >= 7 { cookies[String(fields[5])] = String(fields[6]) }
+        }
+        return cookies
+    }
+
+    /// The jar's cookies as a `Cookie` header value.
+    var jarCookieHeader: String { jarCookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+
     /// Runs `count` GETs of `path(i)` through `connections` parallel connections
     /// in one curl, returning (status, body) by index.
     func parallelGets(count: Int, connections: Int, headers: [String: String] = [:],
@@ -101,7 +115,8 @@ struct HTTPClient {
         let configFile = scratch.file(name + ".conf")
         try config.write(toFile: configFile, atomically: true, encoding: .utf8)
         let output = try run(["-sS", "--http1.1", "--parallel", "--parallel-max", "\(connections)",
-                              "--max-time", "\(maxTime)"] + extra + ["-K", configFile], allowFailure: true)
+                              "--max-time", "\(maxTime)"] + (insecure ? ["-k"] : []) + extra + ["-K", configFile],
+                             allowFailure: true)
         var statusByFile: [String: Int] = [:]
         for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)

@@ -1,11 +1,14 @@
 import Foundation
 import Testing
 
-/// Redis with Redis Sentinel, all real processes on loopback in one
-/// directory: a master, two replicas of it (so one is left to `WAIT` for
-/// once the other is promoted), and three sentinels (quorum 2, a master
-/// down after 1 s), ready once every sentinel knows both replicas and the
-/// two other sentinels. Stopped by PID (SIGKILL; nothing persists).
+/// Redis with Redis Sentinel from the recipe's files
+/// (`deploy/redis/gimlet-redis.conf`, `deploy/redis/gimlet-sentinel.conf`),
+/// all real processes on loopback in one directory: a master, two replicas
+/// of it (so one is left to `WAIT` for once the other is promoted), and
+/// three sentinels (quorum 2), ready once every sentinel knows both
+/// replicas and the two other sentinels. Substituted: addresses, ports,
+/// directories, the password, and the sentinels' `down-after-milliseconds`
+/// (1 s, not 5, to keep the tests short). Stopped by PID (SIGKILL).
 final class RedisSentinelCluster: @unchecked Sendable {
     // @unchecked: the process lists change only in init and stop, on the test's thread.
     let directory: TemporaryDirectory
@@ -13,11 +16,13 @@ final class RedisSentinelCluster: @unchecked Sendable {
     let nodePorts: [Int]
     let sentinelPorts: [Int]
     let masterName = "gimlet"
+    /// The data nodes' password (the recipe's `REDIS-PASSWORD`).
+    let password = "sentinel-test-password"
     private var processes: [Int: ManagedProcess] = [:]
 
     /// The backend URL, with `options` (`?wait=1`).
     func url(_ options: String = "") -> String {
-        "redis+sentinel://" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(masterName)/0" + options
+        "redis+sentinel://:\(password)@" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(masterName)/0" + options
     }
 
     init() throws {
@@ -25,30 +30,29 @@ final class RedisSentinelCluster: @unchecked Sendable {
         let server = try Tool.path("redis-server", package: "redis-server")
         nodePorts = [try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort()]
         sentinelPorts = [try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort()]
+        let recipe = Repository.root.appendingPathComponent("deploy/redis")
+        let node = try String(contentsOf: recipe.appendingPathComponent("gimlet-redis.conf"), encoding: .utf8)
+        let sentinel = try String(contentsOf: recipe.appendingPathComponent("gimlet-sentinel.conf"), encoding: .utf8)
         for (index, port) in nodePorts.enumerated() {
-            let replicaOf = index == 0 ? [] : ["--replicaof", "127.0.0.1", "\(nodePorts[0])"]
-            processes[port] = try ManagedProcess(
-                "redis-\(port)", executable: server,
-                arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "", "--appendonly", "no",
-                            "--dbfilename", "dump-\(port).rdb", "--daemonize", "no", "--protected-mode", "no"] + replicaOf,
-                outputPath: directory.file("redis-\(port).log"))
+            let configuration = directory.file("redis-\(port).conf")
+            try (try Self.substitute(node, [
+                ("port 6379", "port \(port)"), ("bind 10.0.0.5", "bind 127.0.0.1"), ("REDIS-PASSWORD", password),
+                ("dir /var/lib/redis", "dir \(directory.path)\ndbfilename dump-\(port).rdb"),
+                ("# replicaof 10.0.0.5 6379", index == 0 ? "" : "replicaof 127.0.0.1 \(nodePorts[0])"),
+            ])).write(toFile: configuration, atomically: true, encoding: .utf8)
+            processes[port] = try ManagedProcess("redis-\(port)", executable: server, arguments: [configuration],
+                                                 outputPath: directory.file("redis-\(port).log"))
         }
         guard waitUntil(seconds: 20, { [self] in
             nodePorts.dropFirst().allSatisfy { (try? cli($0, "INFO", "replication"))?.contains("master_link_status:up") == true }
         }) else { throw SetupError("the replicas did not sync: \(processes[nodePorts[1]]?.output ?? "")") }
         for port in sentinelPorts {
             let configuration = directory.file("sentinel-\(port).conf")
-            try """
-                port \(port)
-                bind 127.0.0.1
-                protected-mode no
-                dir \(directory.path)
-                sentinel monitor \(masterName) 127.0.0.1 \(nodePorts[0]) 2
-                sentinel down-after-milliseconds \(masterName) 1000
-                sentinel failover-timeout \(masterName) 10000
-                sentinel parallel-syncs \(masterName) 1
-
-                """.write(toFile: configuration, atomically: true, encoding: .utf8)
+            try (try Self.substitute(sentinel, [
+                ("port 26379", "port \(port)"), ("bind 10.0.0.21", "bind 127.0.0.1"), ("dir /var/lib/redis", "dir \(directory.path)"),
+                ("10.0.0.5 6379", "127.0.0.1 \(nodePorts[0])"), ("REDIS-PASSWORD", password),
+                ("down-after-milliseconds \(masterName) 5000", "down-after-milliseconds \(masterName) 1000"),
+            ])).write(toFile: configuration, atomically: true, encoding: .utf8)
             processes[port] = try ManagedProcess("sentinel-\(port)", executable: server, arguments: [configuration, "--sentinel"],
                                                  outputPath: directory.file("sentinel-\(port).log"))
         }
@@ -58,6 +62,17 @@ final class RedisSentinelCluster: @unchecked Sendable {
                 return state.contains("num-slaves\n2\n") && state.contains("num-other-sentinels\n2\n")
             }
         }) else { throw SetupError("the sentinels did not find each other and the replicas: \(try cli(sentinelPorts[0], "SENTINEL", "master", masterName))") }
+    }
+
+    /// `template` with each pair's first text replaced by its second; a
+    /// text the recipe no longer has is an error (the test would drift from it).
+    private static func substitute(_ template: String, _ pairs: [(String, String)]) throws -> String {
+        var text = template
+        for (old, new) in pairs {
+            guard text.contains(old) else { throw SetupError("the recipe no longer has \(String(reflecting: old))") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return text
     }
 
     deinit { stop() }
@@ -121,7 +136,8 @@ final class RedisSentinelCluster: @unchecked Sendable {
     /// redis-cli against the node or sentinel on `port`; its output.
     @discardableResult
     func cli(_ port: Int, _ arguments: String...) throws -> String {
-        let result = try runToCompletion(try Tool.path("redis-cli", package: "redis-tools"), ["-p", "\(port)"] + arguments)
+        let authentication = nodePorts.contains(port) ? ["--no-auth-warning", "-a", password] : []
+        let result = try runToCompletion(try Tool.path("redis-cli", package: "redis-tools"), ["-p", "\(port)"] + authentication + arguments)
         return String(decoding: result.output, as: UTF8.self)
     }
 }
