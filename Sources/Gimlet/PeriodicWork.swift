@@ -8,7 +8,7 @@ import Synchronization
 /// owner is gone).
 ///
 /// ```swift
-/// let sweeper = PeriodicWork(name: "gimlet-postgresql-sweeper", interval: .seconds(300))
+/// let sweeper = PeriodicWork(name: "gimlet-pg-sweep", interval: .seconds(300))
 /// …
 /// sweeper.start { [weak self] in
 ///     guard let self else { return false }
@@ -23,7 +23,8 @@ package final class PeriodicWork: Sendable {
     private let name: String
     private let interval: Duration
 
-    /// Work for the thread `name`, every `interval` once started.
+    /// Work for the thread `name` (15 characters at most, the kernel's
+    /// limit for a thread's name), every `interval` once started.
     package init(name: String, interval: Duration) {
         self.name = name
         self.interval = interval
@@ -35,13 +36,17 @@ package final class PeriodicWork: Sendable {
         let (stop, ended) = (stopRequested, ended)
         let (seconds, attoseconds) = interval.components
         let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        let name = name
         let thread = Thread {
             defer { ended.signal() }
+            // Named from inside: Foundation on Linux gives a name set before
+            // `start()` to the Thread object only, not to the system's thread
+            // (which `top -H` and /proc show, 15 characters at most).
+            Thread.current.name = name
             while stop.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
                 guard work() else { return }
             }
         }
-        thread.name = name
         thread.start()
     }
 

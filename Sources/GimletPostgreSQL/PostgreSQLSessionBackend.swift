@@ -98,7 +98,7 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         }
         self.configuration = configuration
         self.logger = logger
-        sweeper = PeriodicWork(name: "gimlet-postgresql-sweeper", interval: .seconds(max(1, configuration.sweepInterval)))
+        sweeper = PeriodicWork(name: "gimlet-pg-sweep", interval: .seconds(max(1, configuration.sweepInterval)))
         connections = Pool(capacity: configuration.maxConnections,
                            waitLimit: .milliseconds(configuration.timeoutMilliseconds),
                            countsAsConnections: true) { [configuration] in

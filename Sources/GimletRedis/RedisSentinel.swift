@@ -53,7 +53,8 @@ final class RedisSentinel: Sendable {
     init(_ settings: RedisSentinelSettings, timeoutMilliseconds: Int) {
         self.settings = settings
         self.timeoutMilliseconds = timeoutMilliseconds
-        watchers = settings.sentinels.map { PeriodicWork(name: "gimlet-sentinel-\($0.port)", interval: .milliseconds(1)) }
+        // 15 characters at most: a longer name is not given to the thread.
+        watchers = settings.sentinels.map { _ in PeriodicWork(name: "gimlet-sentinel", interval: .milliseconds(1)) }
     }
 
     /// The master: the one last learned, or the one the first sentinel that knows it names.

@@ -47,8 +47,10 @@ public final class RedisSessionBackend: SessionBackend {
         /// How long a commit waits for `waitReplicas`; less than `timeoutMilliseconds`.
         public var waitTimeoutMilliseconds: Int
 
-        /// Redis behind Redis Sentinel: each new connection asks the sentinels
-        /// for the master `masterName` and checks its role.
+        /// Redis behind Redis Sentinel: new connections go to the master
+        /// the sentinels name `masterName` (asked once, and again after a
+        /// connection to it fails or a failover is announced), each checked
+        /// with `ROLE`.
         public static func sentinel(_ sentinels: [(host: String, port: Int)], masterName: String) -> Configuration {
             var configuration = Configuration(endpoint: .tcp(host: "", port: 0))
             configuration.sentinel = RedisSentinelSettings(sentinels: sentinels, masterName: masterName)
@@ -104,7 +106,8 @@ public final class RedisSessionBackend: SessionBackend {
         self.connections = connections
         // Check now that Redis answers, and keep the connection.
         connections.giveBack(try connections.take())
-        sentinel?.watch(retiring: connections.retireAll)
+        // Weakly: the pool's connector holds the sentinel, which holds this.
+        sentinel?.watch { [weak connections] in connections?.retireAll() }
     }
 
     /// Stops listening for failovers (Redis Sentinel only).

@@ -69,7 +69,7 @@ public final class SQLiteSessionBackend: SessionBackend {
     // SQLite's lock is then contended only by other processes.
     private let writer = Mutex<Void>(())
     /// The maintenance thread, from init to ``shutdown()``.
-    private let maintenance = PeriodicWork(name: "gimlet-sqlite-maintenance", interval: .milliseconds(100))
+    private let maintenance = PeriodicWork(name: "gimlet-sqlite", interval: .milliseconds(100))
     /// Waits for another connection's lock (another process's, with `writer` held).
     let busyWaits: SQLiteBusyCounter
     /// Where unreadable rows and failed sweeps are reported.

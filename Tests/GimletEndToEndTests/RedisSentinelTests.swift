@@ -48,6 +48,26 @@ import Testing
         #expect(waitUntil(seconds: 1) { backend.poolStatistics.discarded == 1 }, "\(backend.poolStatistics)")
     }
 
+    /// A backend let go without `shutdown()` leaves no watch thread behind:
+    /// nothing keeps its sentinel alive (the pool's connector holds the
+    /// sentinel, and the sentinel holds the pool only weakly).
+    @Test func aBackendLetGoEndsItsWatchThreads() throws {
+        let cluster = try RedisSentinelCluster()
+        func watchThreads() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.filter { task in
+                (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?.hasPrefix("gimlet-sentinel") == true
+            }.count
+        }
+        let before = watchThreads()
+        do {
+            let backend = try RedisSessionBackend(.init(url: cluster.url()))
+            try backend.commit([SessionChange(id: SessionID.random(), upserts: ["a": 1], timeToLive: 60)])
+            #expect(waitUntil(seconds: 2) { watchThreads() == before + 3 }, "a thread per sentinel")
+        }
+        #expect(waitUntil(seconds: 3) { watchThreads() == before }, "\(watchThreads() - before) watch threads left")
+    }
+
     /// Three ways the master changes, with a caller committing every 5 ms
     /// through it (`wait=1`):
     /// - `kill`: `kill -9` of the master; the sentinels notice within a
