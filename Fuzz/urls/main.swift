@@ -1,5 +1,5 @@
 // The parsers of what operators type: backend URLs (sqlite:, redis://,
-// redis+unix://, postgresql://), listen addresses, origins. Any text gets a value or a
+// redis+unix://, redis+sentinel://, postgresql://), listen addresses, origins. Any text gets a value or a
 // clear error, never a crash.
 import FuzzDriver
 import Gimlet
