@@ -89,7 +89,6 @@ extension RedisSessionBackend.Configuration {
         self.username = username
         self.password = password
         self.database = database
-        var waitTimeoutGiven = false
         for (name, value) in query {
             switch name {
             case "prefix": prefix = value
@@ -109,15 +108,13 @@ extension RedisSessionBackend.Configuration {
             case "wait_timeout_ms":
                 guard let number = Int(value), number > 0 else { throw fail("wait_timeout_ms must be a positive number") }
                 waitTimeoutMilliseconds = number
-                waitTimeoutGiven = true
             case "sentinel_password" where isSentinel:
                 sentinel?.password = value
             default:
                 throw fail("unknown option \(String(reflecting: name)); known: prefix, timeout_ms, db, password, max_connections, wait, wait_timeout_ms\(isSentinel ? ", sentinel_password" : "")")
             }
         }
-        if !waitTimeoutGiven { waitTimeoutMilliseconds = timeoutMilliseconds / 2 }
-        guard waitTimeoutMilliseconds < timeoutMilliseconds else {
+        guard waitReplicas == 0 && waitTimeoutMilliseconds == nil || effectiveWaitTimeoutMilliseconds < timeoutMilliseconds else {
             throw fail("wait_timeout_ms must be less than timeout_ms (\(timeoutMilliseconds)), or the wait outlasts the command")
         }
     }

@@ -44,8 +44,13 @@ public final class RedisSessionBackend: SessionBackend {
         /// acknowledged; 0 waits for none. A commit that does not reach them
         /// within `waitTimeoutMilliseconds` gets 503 (it may still be on the master).
         public var waitReplicas: Int
-        /// How long a commit waits for `waitReplicas`; less than `timeoutMilliseconds`.
-        public var waitTimeoutMilliseconds: Int
+        /// How long a commit waits for `waitReplicas`, less than
+        /// `timeoutMilliseconds`; `nil` (the default) for half of it.
+        public var waitTimeoutMilliseconds: Int?
+
+        /// The wait in effect: ``waitTimeoutMilliseconds``, or half of
+        /// ``timeoutMilliseconds``; never 0, which Redis takes as forever.
+        var effectiveWaitTimeoutMilliseconds: Int { max(1, waitTimeoutMilliseconds ?? timeoutMilliseconds / 2) }
 
         /// Redis behind Redis Sentinel: new connections go to the master
         /// the sentinels name `masterName` (asked once, and again after a
@@ -78,7 +83,7 @@ public final class RedisSessionBackend: SessionBackend {
             self.maxConnections = maxConnections
             sentinel = nil
             waitReplicas = 0
-            waitTimeoutMilliseconds = timeoutMilliseconds / 2
+            waitTimeoutMilliseconds = nil
         }
     }
 
@@ -210,7 +215,7 @@ public final class RedisSessionBackend: SessionBackend {
     private func appendWait(to pipeline: inout RedisPipeline) {
         guard configuration.waitReplicas > 0 else { return }
         pipeline.command("WAIT", Array(String(configuration.waitReplicas).utf8),
-                         Array(String(configuration.waitTimeoutMilliseconds).utf8))
+                         Array(String(configuration.effectiveWaitTimeoutMilliseconds).utf8))
     }
 
     /// Fails the commit if fewer replicas than ``Configuration/waitReplicas`` acknowledged it.
@@ -218,7 +223,7 @@ public final class RedisSessionBackend: SessionBackend {
         guard configuration.waitReplicas > 0 else { return }
         guard case .integer(let replicas)? = replies.last, replicas >= configuration.waitReplicas else {
             throw SessionBackendError(
-                backend: name, message: "the commit reached \(replies.last.map { "\($0)" } ?? "no") of \(configuration.waitReplicas) replicas within \(configuration.waitTimeoutMilliseconds) ms; it may be lost in a failover",
+                backend: name, message: "the commit reached \(replies.last.map { "\($0)" } ?? "no") of \(configuration.waitReplicas) replicas within \(configuration.effectiveWaitTimeoutMilliseconds) ms; it may be lost in a failover",
                 code: "NOREPLICAS")
         }
     }

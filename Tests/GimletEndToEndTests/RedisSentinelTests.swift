@@ -151,6 +151,20 @@ import Testing
         #expect(configuration.waitReplicas == wait)
     }
 
+    /// The wait follows the command timeout unless given, in code as in a
+    /// URL, and is never 0 (which Redis's `WAIT` takes as forever).
+    @Test func theWaitIsHalfTheTimeoutUnlessGiven() throws {
+        var configuration = RedisSessionBackend.Configuration.tcp()
+        configuration.waitReplicas = 1
+        configuration.timeoutMilliseconds = 200
+        #expect(configuration.effectiveWaitTimeoutMilliseconds == 100)
+        configuration.timeoutMilliseconds = 1
+        #expect(configuration.effectiveWaitTimeoutMilliseconds == 1)
+        #expect(try RedisSessionBackend.Configuration(url: "redis://a/0?wait=1&timeout_ms=300").effectiveWaitTimeoutMilliseconds == 150)
+        #expect(try RedisSessionBackend.Configuration(url: "redis://a/0?wait=1&wait_timeout_ms=40").effectiveWaitTimeoutMilliseconds == 40)
+        #expect(throws: Never.self) { try RedisSessionBackend.Configuration(url: "redis://a/0?timeout_ms=1") }
+    }
+
     @Test(arguments: [
         ("redis+sentinel://10.0.0.1:26379", "needs the master's name"),
         ("redis+sentinel://10.0.0.1:x/m", "port must be a number"),
