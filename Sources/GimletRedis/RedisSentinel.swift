@@ -76,13 +76,17 @@ final class RedisSentinel: Sendable {
 
     /// Starts listening for failovers: when a new master is named, `retire`
     /// runs, so that connections to the old one are not reused, and new
-    /// connections go to the new master.
-    func watch(retiring retire: @escaping @Sendable () -> Void) {
+    /// connections go to the new master. The threads end at ``stop()``, or
+    /// once `owner` is gone.
+    ///
+    /// The threads watch `owner`, not this object: each holds this object
+    /// while it listens, so with several of them it would never be let go.
+    func watch(whileAlive owner: AnyObject & Sendable, retiring retire: @escaping @Sendable () -> Void) {
         self.retire.withLock { $0 = retire }
         for (index, watcher) in watchers.enumerated() {
             let listener = Listener(sentinel: index)
-            watcher.start { [weak self] in
-                guard let self else { return false }
+            watcher.start { [weak owner] in
+                guard owner != nil else { return false }
                 listener.listen(to: self, forMilliseconds: 250)
                 return true
             }

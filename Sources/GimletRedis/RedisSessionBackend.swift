@@ -112,7 +112,7 @@ public final class RedisSessionBackend: SessionBackend {
         // Check now that Redis answers, and keep the connection.
         connections.giveBack(try connections.take())
         // Weakly: the pool's connector holds the sentinel, which holds this.
-        sentinel?.watch { [weak connections] in connections?.retireAll() }
+        sentinel?.watch(whileAlive: connections) { [weak connections] in connections?.retireAll() }
     }
 
     /// Stops listening for failovers (Redis Sentinel only).

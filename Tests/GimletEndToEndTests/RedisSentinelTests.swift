@@ -34,7 +34,7 @@ import Testing
         let old = try cluster.masterPort()
         #expect(try sentinel.master() == .tcp(host: "127.0.0.1", port: old))
         let heard = Atomic<Int>(0)
-        sentinel.watch { heard.add(1, ordering: .relaxed) }
+        sentinel.watch(whileAlive: cluster) { heard.add(1, ordering: .relaxed) }
         // And a backend's idle connection is dropped.
         let backend = try RedisSessionBackend(configuration)
         defer { backend.shutdown() }
@@ -48,24 +48,36 @@ import Testing
         #expect(waitUntil(seconds: 1) { backend.poolStatistics.discarded == 1 }, "\(backend.poolStatistics)")
     }
 
-    /// A backend let go without `shutdown()` leaves no watch thread behind:
-    /// nothing keeps its sentinel alive (the pool's connector holds the
-    /// sentinel, and the sentinel holds the pool only weakly).
+    /// A backend let go without `shutdown()` leaves no watch thread behind.
+    /// Failed before: first a cycle (the sentinel held the pool, whose
+    /// connector holds the sentinel), then the three threads, each holding
+    /// the sentinel while it listened, kept it alive between them.
     @Test func aBackendLetGoEndsItsWatchThreads() throws {
         let cluster = try RedisSentinelCluster()
-        func watchThreads() -> Int {
+        // By thread id: other backends' watch threads may be ending meanwhile.
+        func watchThreads() -> Set<String> {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-            return tasks.filter { task in
+            return Set(tasks.filter { task in
                 (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?.hasPrefix("gimlet-sentinel") == true
-            }.count
+            })
         }
         let before = watchThreads()
+        var ours: Set<String> = []
+        weak var gone: RedisSessionBackend?
         do {
             let backend = try RedisSessionBackend(.init(url: cluster.url()))
+            gone = backend
             try backend.commit([SessionChange(id: SessionID.random(), upserts: ["a": 1], timeToLive: 60)])
-            #expect(waitUntil(seconds: 2) { watchThreads() == before + 3 }, "a thread per sentinel")
+            #expect(waitUntil(seconds: 2) {
+                ours = watchThreads().subtracting(before)
+                return ours.count == 3
+            }, "a thread per sentinel")
         }
-        #expect(waitUntil(seconds: 3) { watchThreads() == before }, "\(watchThreads() - before) watch threads left")
+        #expect(gone == nil, "the backend is released")
+        // What a thread left waits in (its kernel wait channel), if one is.
+        let waits = { watchThreads().intersection(ours).map { (try? String(contentsOfFile: "/proc/self/task/\($0)/wchan", encoding: .utf8)) ?? "?" } }
+        #expect(waitUntil(seconds: 5) { watchThreads().isDisjoint(with: ours) },
+                "\(watchThreads().intersection(ours).count) watch threads left, waiting in \(waits())")
     }
 
     /// Three ways the master changes, with a caller committing every 5 ms
