@@ -232,7 +232,8 @@ import Testing
     /// `kill -9` of the master, the planned `switchover` (`CLIENT PAUSE
     /// WRITE`, then `SENTINEL FAILOVER`), each with `wait=1`; and a bare
     /// `SENTINEL FAILOVER` without wait. Checked: requests fail (503) only
-    /// until the new master answers, none after; in the first two, every
+    /// until the new master answers (with `wait=1`: and has a replica in
+    /// sync), none after; in the first two, every
     /// session answered 200, before or during the change, is readable
     /// after it; and in all three, every session answered 200 from a second
     /// after the sentinels named the new master is (before the backend
@@ -241,7 +242,9 @@ import Testing
     /// a probe every 20 ms, and the counts of lost sessions are printed.
     @Test(arguments: [(RedisSentinelCluster.MasterChange.kill, 1), (.switchover, 1), (.failover, 0)])
     func aSentinelFailoverUnderLoadFailsNoRequestOnceTheNewMasterAnswers(how: RedisSentinelCluster.MasterChange, wait: Int) throws {
-        let setup = try Setup(.sentinel, options: "?timeout_ms=1000&wait=\(wait)", threads: 8)
+        // A 1.5 s wait for the replica (half the timeout): on this 2-core VM, with other suites
+        // running beside this one, a replica starved of CPU for 0.5 s refused commits (NOREPLICAS).
+        let setup = try Setup(.sentinel, options: "?timeout_ms=3000&wait=\(wait)", threads: 8)
         let (stack, cluster) = (setup.stack, try #require(setup.sentinel))
         let (back, settled, cookies) = (setup.files.file("back"), setup.files.file("settled"), setup.files.file("cookies"))
         // New sessions, one permanent server-side key each; the cookie of
@@ -281,6 +284,15 @@ import Testing
             }
             if named == nil, let port = try? cluster.masterPort(), port != old { named = clock.now - start }
             usleep(20_000)
+        }
+        // With wait=1, a commit also needs a replica in sync with the new
+        // master: one that had to resync fully acknowledges nothing until it
+        // has loaded the master's data (NOREPLICAS meanwhile, by design).
+        if wait > 0 {
+            #expect(waitUntil(seconds: 30) {
+                guard let port = try? cluster.masterPort(), port != old else { return false }
+                return (try? cluster.cli(port, "INFO", "replication"))?.contains(",state=online,") == true
+            }, "a replica synced with the new master")
         }
         let answering = clock.now - start
         if let named {
