@@ -33,7 +33,7 @@ public struct RedisSentinelSettings: Sendable, Equatable {
 /// The announcement matters when the old master stays up (`SENTINEL
 /// FAILOVER`, a network split): it keeps accepting writes until the
 /// sentinels demote it, seconds later, and those writes are then lost.
-/// ``watch(retiring:)`` subscribes to every sentinel's `+promoted-slave`
+/// ``watch(whileAlive:retiring:)`` subscribes to every sentinel's `+promoted-slave`
 /// (sent by the sentinel leading the failover as soon as the replica is
 /// master) and `+switch-master` (sent by each sentinel once it knows), and
 /// moves every new connection to the new master at the first of them.
@@ -45,9 +45,9 @@ final class RedisSentinel: Sendable {
     /// The master as last learned (`known`, until a connection to it fails),
     /// and the one connections were last made to (`current`, never cleared).
     private let endpoints = Mutex<(known: RedisEndpoint?, current: RedisEndpoint?)>((nil, nil))
-    /// What drops the connections made so far, once ``watch(retiring:)`` is called.
+    /// What drops the connections made so far, once ``watch(whileAlive:retiring:)`` is called.
     private let retire = Mutex<(@Sendable () -> Void)?>(nil)
-    /// A thread per sentinel listening for failovers, from ``watch(retiring:)`` to ``stop()``.
+    /// A thread per sentinel listening for failovers, from ``watch(whileAlive:retiring:)`` to ``stop()``.
     private let watchers: [PeriodicWork]
 
     init(_ settings: RedisSentinelSettings, timeoutMilliseconds: Int) {
