@@ -233,7 +233,8 @@ import Testing
     /// WRITE`, then `SENTINEL FAILOVER`), each with `wait=1`; and a bare
     /// `SENTINEL FAILOVER` without wait. Checked: requests fail (503) only
     /// until the new master answers (with `wait=1`: and has a replica in
-    /// sync), none after; in the first two, every
+    /// sync), none after but commits no replica acknowledged within the
+    /// wait, which the app logs as NOREPLICAS; in the first two, every
     /// session answered 200, before or during the change, is readable
     /// after it; and in all three, every session answered 200 from a second
     /// after the sentinels named the new master is (before the backend
@@ -295,6 +296,8 @@ import Testing
             }, "a replica synced with the new master")
         }
         let answering = clock.now - start
+        // What the app logs from here on says why a request still failed.
+        let logged = stack.app.output.utf8.count
         if let named {
             let wait = start + named + .seconds(1) - clock.now
             if wait > .zero { usleep(UInt32(wait / .microseconds(1))) }
@@ -305,9 +308,17 @@ import Testing
         let result = try load()
         let counts = (result.scriptOutput.first ?? "").split(separator: " ").compactMap { Int($0) }
         try #require(counts.count == 3, "\(result)")
-        print("sentinel \(how), wait=\(wait): new master named at \(named.map { "\($0)" } ?? "never"), answering at \(answering); probe failures \(failed.count) from \(failed.first.map { "\($0)" } ?? "-") to \(failed.last.map { "\($0)" } ?? "-"); wrk \(result.requests) requests, \(counts[0]) failed before, \(counts[1]) after, \(counts[2]) ok after")
+        // With wait=1, a commit no replica acknowledged within the wait is
+        // refused (503, NOREPLICAS) by design: under ASan, with other suites
+        // loading both cores, 48 of ~400 were. Any other failure once the new master answers is a defect.
+        let refusals = stack.app.output.utf8.dropFirst(logged).split(separator: UInt8(ascii: "\n"))
+            .map { String(decoding: $0, as: UTF8.self) }.filter { $0.contains("answered 503") }
+        let unreplicated = refusals.filter { $0.contains("backend_code=NOREPLICAS") }.count
+        print("sentinel \(how), wait=\(wait): new master named at \(named.map { "\($0)" } ?? "never"), answering at \(answering); probe failures \(failed.count) from \(failed.first.map { "\($0)" } ?? "-") to \(failed.last.map { "\($0)" } ?? "-"); wrk \(result.requests) requests, \(counts[0]) failed before, \(counts[1]) after (\(unreplicated) of \(refusals.count) logged refusals NOREPLICAS), \(counts[2]) ok after")
         #expect(named != nil, "the sentinels promoted a replica")
-        #expect(counts[1] == 0, "\(counts[1]) requests failed once the new master answered (\(counts[2]) succeeded)")
+        #expect(refusals.count == unreplicated, "refusals other than NOREPLICAS once the new master answered: \(refusals.filter { !$0.contains("NOREPLICAS") }.prefix(3))")
+        #expect(counts[1] <= (wait > 0 ? unreplicated : 0),
+                "\(counts[1]) requests failed once the new master answered (\(counts[2]) succeeded, \(unreplicated) refused as unreplicated)")
         #expect(counts[2] > 100, "the load went on after the failover: \(counts[2]) requests")
         #expect(result.socketErrors.isEmpty, "\(result.socketErrors)")
 
