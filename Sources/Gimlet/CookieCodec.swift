@@ -9,6 +9,9 @@ struct CookiePayload: Equatable {
     var client: [String: SessionValue]
     /// Whether the channel may have server-side data (no load or delete is needed otherwise).
     var hasServerData: Bool = false
+    /// Whether the channel is bound to a user (``Session/bind(toUser:recording:)``),
+    /// so its server-side marker says whether it was revoked.
+    var bound: Bool = false
 }
 
 /// Turns a channel into a cookie value and back: versioned binary in
@@ -20,7 +23,7 @@ struct CookiePayload: Equatable {
 ///     version 1:  0x01 ‖ flags ‖ id(16) ‖ created(u32) ‖ issued(u32) ‖ JSON        ‖ HMAC(32)
 ///     version 2:  0x02 ‖ nonce(12) ‖ AES-GCM(flags ‖ id ‖ created ‖ issued ‖ JSON) ‖ tag(16) ‖ HMAC(32)
 ///
-/// `flags` bit 0: the channel may have server-side data.
+/// `flags` bit 0: the channel may have server-side data; bit 1: it is bound to a user.
 ///
 /// The HMAC covers `name ‖ 0x00 ‖ everything before it`; AES-GCM takes
 /// `name ‖ 0x00 ‖ version` as associated data. Times are unsigned 32-bit
@@ -58,7 +61,7 @@ final class CookieCodec: Sendable {
     func encode(_ payload: CookiePayload, cookieName: String) -> String {
         var plain: [UInt8] = []
         plain.reserveCapacity(Self.headerLength + payload.client.count * 16)
-        plain.append(payload.hasServerData ? 1 : 0)
+        plain.append((payload.hasServerData ? 1 : 0) | (payload.bound ? 2 : 0))
         payload.id.appendBytes(to: &plain)
         appendTime(payload.created, to: &plain)
         appendTime(payload.issued, to: &plain)
@@ -116,7 +119,7 @@ final class CookieCodec: Sendable {
         } else {
             plain = Array(signed[1...])
         }
-        guard plain.count >= Self.headerLength, plain[0] <= 1, let id = SessionID(bytes: plain[1..<17]) else {
+        guard plain.count >= Self.headerLength, plain[0] <= 3, let id = SessionID(bytes: plain[1..<17]) else {
             return .invalid(reason: "truncated payload or unknown flags")
         }
         var client: [String: SessionValue] = [:]
@@ -127,7 +130,7 @@ final class CookieCodec: Sendable {
             client = members
         }
         let payload = CookiePayload(id: id, created: readTime(plain, at: 17), issued: readTime(plain, at: 21),
-                                    client: client, hasServerData: plain[0] == 1)
+                                    client: client, hasServerData: plain[0] & 1 != 0, bound: plain[0] & 2 != 0)
         let stale = keyIndex > 0 || retiredKey || (version == 1) != encryptionKeys.isEmpty
         return .valid(payload, stale: stale)
     }

@@ -61,13 +61,16 @@ extension Session {
         for id in deletedIDs {
             changes.append(SessionChange(id: id, removeAll: true, timeToLive: context.configuration.sessionTimeToLive))
         }
+        prepareBindingForCommit(renewing: { renews($0) && channels[$0].mayHaveServerData })
+        var stored: UInt8 = 0  // bit i: channel i is stored or renewed
         for index in channels.indices {
             var channel = channels[index]
-            let ttl = channel.permanent ? context.configuration.permanentTimeToLive : context.configuration.sessionTimeToLive
-            let renewal = channel.hadCookie && now - channel.issued >= min(context.configuration.renewAfter, ttl / 2)
+            let ttl = timeToLive(of: index)
+            let renewal = renews(index)
             let name = channel.permanent ? context.configuration.permanentCookieName : context.configuration.sessionCookieName
 
-            let flagFlips = channel.hadCookie && channel.willHaveServerData != channel.cookieSaysServerData
+            let flagFlips = channel.hadCookie
+                && (channel.willHaveServerData != channel.cookieSaysServerData || channel.isBound != channel.cookieSaysBound)
             let send = channel.clientDirty || channel.mustReissue || renewal || flagFlips
                 || (!channel.hadCookie && (channel.holdsSomething || channel.idUsed))
             if send, channel.holdsSomething || channel.idUsed || channel.hadCookie {
@@ -76,7 +79,7 @@ extension Session {
                 guard let id = channel.id else { continue }
                 let value = codec.encode(
                     CookiePayload(id: id, created: channel.created, issued: now, client: channel.client,
-                                  hasServerData: channel.willHaveServerData),
+                                  hasServerData: channel.willHaveServerData, bound: channel.isBound),
                     cookieName: name)
                 var cookie = baseCookie(name: name, value: value, secure: secure)
                 if channel.permanent { cookie.maxAge = Int(context.configuration.permanentMaxAge) }
@@ -96,9 +99,22 @@ extension Session {
             if !channel.upserts.isEmpty || !channel.removals.isEmpty || (renewal && channel.mayHaveServerData) {
                 changes.append(SessionChange(id: id, upserts: channel.upserts, removals: channel.removals,
                                              timeToLive: ttl, expected: channel.expectations(readKeys: readKeys)))
+                if !channel.upserts.isEmpty || (renewal && channel.mayHaveServerData) { stored |= 1 << index }
             }
         }
+        if let index = try bindingChanges(stored: { stored & 1 << $0 != 0 }) { changes.append(index) }
         return Outcome(changes: changes, cookies: cookies)
+    }
+
+    /// The idle lifetime of channel `index`'s server-side data.
+    private func timeToLive(of index: Int) -> Int64 {
+        channels[index].permanent ? context.configuration.permanentTimeToLive : context.configuration.sessionTimeToLive
+    }
+
+    /// Whether channel `index`'s cookie is old enough to be re-issued, and its data renewed.
+    private func renews(_ index: Int) -> Bool {
+        channels[index].hadCookie
+            && now - channels[index].issued >= min(context.configuration.renewAfter, timeToLive(of: index) / 2)
     }
 
     private func baseCookie(name: String, value: String, secure: Bool) -> SetCookie {

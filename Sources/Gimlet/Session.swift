@@ -42,6 +42,8 @@ public final class Session {
     /// Keys whose server-side value the handler read (present or not): if it
     /// writes one of them too, the commit checks that nobody changed it since.
     var readKeys: Set<String> = []
+    /// The session was bound to a user and found revoked; it started over.
+    var wasRevoked = false
 
     init(context: SessionContext, request: Request, now: Int64) {
         let cookies = request.cookies
@@ -69,6 +71,12 @@ public final class Session {
                 channel.hadBadCookie = true
                 return channel
             }
+        }
+        // A bound session is checked now, whatever the handler reads (a
+        // failure is kept: it answers 503 once the handler returns).
+        if context.configuration.revocationCheck == .everyRequest, context.backend != nil,
+           channels.contains(where: \.cookieSaysBound) {
+            try? loadServerData()
         }
     }
 
@@ -286,6 +294,7 @@ public final class Session {
             let values = channels[index].id.flatMap { loaded[$0] } ?? [:]
             channels[index].applyLoaded(values)
         }
+        checkBinding()
     }
 
     func recordFailure(_ error: SessionError) { failure = error }

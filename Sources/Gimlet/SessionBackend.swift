@@ -42,10 +42,61 @@ public protocol SessionBackend: Sendable {
     /// it through ``SessionMiddleware`` once the last request is answered).
     /// Nothing by default.
     func shutdown()
+
+    /// The channels an index channel lists, with their values of `keys`:
+    /// `index`'s keys are channel ids in hex (``SessionRegistry``'s index
+    /// of a user's sessions). Channels no longer stored are left out, and
+    /// their entries may be deleted from the index meanwhile.
+    ///
+    /// By default a ``load(_:)`` of the index, one of the channels, and a
+    /// ``commit(_:)`` dropping stale entries; a backend that can do it in
+    /// one round trip does.
+    ///
+    /// - Throws: ``SessionBackendError`` if the store cannot be reached.
+    func loadIndexed(_ index: SessionID, keys: [String]) throws -> [SessionID: [String: SessionValue]]
+
+    /// Deletes every channel `index` lists but those in `keeping`, and
+    /// their entries in the index, as one step where the store allows;
+    /// returns the entries (channel id and the entry's value) of the
+    /// channels deleted that were still stored.
+    ///
+    /// By default a ``load(_:)`` of the index, one of the channels, and one
+    /// ``commit(_:)``; a backend that can do it in one round trip does.
+    ///
+    /// - Throws: ``SessionBackendError`` if the store cannot be reached;
+    ///   nothing may be taken as deleted then.
+    func deleteIndexed(_ index: SessionID, keeping: Set<SessionID>) throws -> [SessionID: SessionValue]
 }
 
 extension SessionBackend {
     public func shutdown() {}
+
+    public func loadIndexed(_ index: SessionID, keys: [String]) throws -> [SessionID: [String: SessionValue]] {
+        let entries = try load([index])[index] ?? [:]
+        let ids = entries.keys.compactMap { SessionID(hex: $0) }
+        let found = ids.isEmpty ? [:] : try load(ids)
+        let stale = Set(entries.keys.filter { key in SessionID(hex: key).map { found[$0] == nil } ?? true })
+        if !stale.isEmpty { try commit([SessionChange(id: index, removals: stale, timeToLive: 0)]) }
+        let wanted = Set(keys)
+        return found.mapValues { $0.filter { wanted.contains($0.key) } }
+    }
+
+    public func deleteIndexed(_ index: SessionID, keeping: Set<SessionID>) throws -> [SessionID: SessionValue] {
+        let entries = try load([index])[index] ?? [:]
+        var listed: [SessionID: SessionValue] = [:]
+        var removals = Set<String>()
+        for (key, value) in entries {
+            let id = SessionID(hex: key)
+            if let id, keeping.contains(id) { continue }
+            removals.insert(key)
+            if let id { listed[id] = value }
+        }
+        guard !removals.isEmpty else { return [:] }
+        let stored = listed.isEmpty ? [:] : try load(Array(listed.keys))
+        try commit(listed.keys.map { SessionChange(id: $0, removeAll: true, timeToLive: 0) }
+            + [SessionChange(id: index, removals: removals, timeToLive: 0)])
+        return listed.filter { stored[$0.key] != nil }
+    }
 }
 
 /// What one request changes in one channel's server-side data.

@@ -17,6 +17,11 @@ struct SessionChannel {
     var idUsed = false
     /// The incoming cookie said the store may hold data for this channel.
     var cookieSaysServerData = false
+    /// The incoming cookie said the channel is bound to a user.
+    var cookieSaysBound = false
+    /// The user the channel is bound to, once known: bound in this request,
+    /// or its marker loaded and checked.
+    var boundUser: String?
 
     var client: [String: SessionValue]
     var clientDirty = false
@@ -44,11 +49,15 @@ struct SessionChannel {
             hadBadCookie: false, mustReissue: stale, client: payload.client,
             serverLoaded: !payload.hasServerData)
         channel.cookieSaysServerData = payload.hasServerData
+        channel.cookieSaysBound = payload.bound
         return channel
     }
 
     /// Whether the store may hold data for this channel from earlier requests.
     var mayHaveServerData: Bool { hadCookie && cookieSaysServerData && id != nil }
+
+    /// Whether the channel is bound to a user (its cookie must say so).
+    var isBound: Bool { boundUser != nil || cookieSaysBound }
 
     /// Whether the cookie sent now must say the store may hold data.
     var willHaveServerData: Bool { mayHaveServerData || !upserts.isEmpty }

@@ -67,6 +67,9 @@ public struct SessionConfiguration: Sendable {
     public var publicOrigins: [HTTPOrigin]
     /// The time source.
     public var clock: any SessionClock
+    /// When revoking a user's sessions (``SessionRegistry``) takes effect
+    /// for a session bound to that user; ``RevocationCheck/everyRequest`` by default.
+    public var revocationCheck: RevocationCheck = .everyRequest
 
     /// Creates a configuration; every parameter but the secrets has a safe default.
     ///

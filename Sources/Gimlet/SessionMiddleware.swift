@@ -171,6 +171,10 @@ public struct SessionMiddleware: Middleware {
         }
         guard let session = holder.made else { return .answered(response) }
         response.headers.add("Vary", "Cookie")
+        if session.wasRevoked {
+            request.logger.info("session revoked (its user's sessions were signed out); it started over empty",
+                                metadata: ["path": "\(request.path)"])
+        }
         // Cancelled (the web server gave up on the request, or its deadline
         // passed): store nothing; the router answers with an error status.
         if request.cancellation != nil { return .answered(response) }

@@ -251,7 +251,7 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     /// terminated backend) is dropped with every connection opened before
     /// it, and another taken, so no request pays for it. A statement is
     /// never sent twice: a connection lost after sending it may have applied it.
-    private func exchange(_ statement: String, _ parameters: [PostgreSQLParameter]) throws -> PostgreSQLRows {
+    func exchange(_ statement: String, _ parameters: [PostgreSQLParameter]) throws -> PostgreSQLRows {
         try exchange { connection throws(PostgreSQLError) in try connection.run(statement, parameters) }
     }
 
@@ -312,6 +312,8 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         try connection.prepare("lock", "SELECT pg_advisory_xact_lock(hashtextextended(encode(id, 'hex'), 0)) FROM unnest($1::bytea[]) AS id")
         try connection.prepare("commit", commitStatement(table))
         try connection.prepare("sweep", "SELECT \(table)_sweep($1::bigint, $2::integer)::text")
+        try connection.prepare("listed", loadIndexedStatement(table))
+        try connection.prepare("revoke", deleteIndexedStatement(table))
     }
 
     /// Creates the table, its index and functions, or checks the version

@@ -212,14 +212,14 @@ public final class RedisSessionBackend: SessionBackend {
     }
 
     /// With ``Configuration/waitReplicas``, a `WAIT` after the commit, in the same round trip.
-    private func appendWait(to pipeline: inout RedisPipeline) {
+    func appendWait(to pipeline: inout RedisPipeline) {
         guard configuration.waitReplicas > 0 else { return }
         pipeline.command("WAIT", Array(String(configuration.waitReplicas).utf8),
                          Array(String(configuration.effectiveWaitTimeoutMilliseconds).utf8))
     }
 
     /// Fails the commit if fewer replicas than ``Configuration/waitReplicas`` acknowledged it.
-    private func checkWait(_ replies: [RedisReply]) throws {
+    func checkWait(_ replies: [RedisReply]) throws {
         guard configuration.waitReplicas > 0 else { return }
         guard case .integer(let replicas)? = replies.last, replicas >= configuration.waitReplicas else {
             throw SessionBackendError(

@@ -169,5 +169,44 @@ public enum BackendConformance {
             try h.backend.commit([SessionChange(id: id, removals: removals, timeToLive: day)])
             try expect(try h.backend.load([id])[id]?.count ?? 0, 500, "keys left after removing 500")
         },
+        Check(name: "an index lists its channels' keys and forgets expired ones") { h in
+            let (index, a, b, gone, other) = (SessionID.random(), SessionID.random(), SessionID.random(), SessionID.random(), SessionID.random())
+            try h.backend.commit([
+                SessionChange(id: a, upserts: ["_user_": "42", "cart": ["ring"]], timeToLive: day),
+                SessionChange(id: b, upserts: ["_user_": "42"], timeToLive: day),
+                SessionChange(id: gone, upserts: ["_user_": "42"], timeToLive: 1),
+                SessionChange(id: other, upserts: ["_user_": "7"], timeToLive: day),
+                SessionChange(id: index, upserts: [a.hex: "p", b.hex: "n", gone.hex: "p"], timeToLive: day),
+            ])
+            try expect(try h.backend.loadIndexed(index, keys: ["_user_", "absent"]),
+                       [a: ["_user_": "42"], b: ["_user_": "42"], gone: ["_user_": "42"]], "the listed channels, the keys asked")
+            h.advance(2)
+            try expect(try h.backend.loadIndexed(index, keys: ["_user_"]), [a: ["_user_": "42"], b: ["_user_": "42"]],
+                       "an expired channel is left out")
+            try expect(Set(try h.backend.load([index])[index]?.keys.map { $0 } ?? []), [a.hex, b.hex],
+                       "its entry is gone from the index")
+            try expect(try h.backend.loadIndexed(SessionID.random(), keys: ["_user_"]), [:], "an index that does not exist")
+        },
+        Check(name: "deleting what an index lists, but the channels kept") { h in
+            let (index, a, b, c, gone, other) = (SessionID.random(), SessionID.random(), SessionID.random(), SessionID.random(),
+                                                 SessionID.random(), SessionID.random())
+            try h.backend.commit([
+                SessionChange(id: a, upserts: ["_user_": "42", "x": 1], timeToLive: day),
+                SessionChange(id: b, upserts: ["_user_": "42"], timeToLive: day),
+                SessionChange(id: c, upserts: ["_user_": "42"], timeToLive: day),
+                SessionChange(id: gone, upserts: ["_user_": "42"], timeToLive: 1),
+                SessionChange(id: other, upserts: ["_user_": "7"], timeToLive: day),
+                SessionChange(id: index, upserts: [a.hex: "p", b.hex: "n", c.hex: "p", gone.hex: "p"], timeToLive: day),
+            ])
+            h.advance(2)
+            try expect(try h.backend.deleteIndexed(index, keeping: [c]), [a: "p", b: "n"],
+                       "the deleted entries of channels still stored")
+            try expect(try h.backend.load([a, b, c, other]), [c: ["_user_": "42"], other: ["_user_": "7"]],
+                       "the kept channel and another user's stay")
+            try expect(try h.backend.load([index]), [index: [c.hex: "p"]], "the index lists the kept channel only")
+            try expect(try h.backend.deleteIndexed(index, keeping: []), [c: "p"], "then the last one")
+            try expect(try h.backend.load([index, c]), [:], "nothing left")
+            try expect(try h.backend.deleteIndexed(index, keeping: []), [:], "an empty index")
+        },
     ]
 }

@@ -219,6 +219,33 @@ public enum SessionLabApp {
         }
         router.get("/counter", increment)
         router.get("/counter/once", options: .neverRerun, increment)
+        // Sign out everywhere: the login binds the session (new ids) and
+        // records the user agent; the list is one session per line (id,
+        // created, last seen, agent, tab-separated), the current one marked *.
+        router.get("/login/:user") { request in
+            try request.session.bind(toUser: request.parameters["user"] ?? "",
+                                     recording: ["agent": request.headers["User-Agent"] ?? ""])
+            return .text("ok")
+        }
+        router.get("/whoami") { request in
+            guard let user = try request.session.boundUser else { throw HTTPError(.notFound, "not signed in") }
+            return .text(user)
+        }
+        router.get("/sessions/:user") { request in
+            let current = request.session.id
+            let listed = try request.session.registry.sessions(ofUser: request.parameters["user"] ?? "")
+            return .text(listed.map { session in
+                [(session.id == current ? "*" : "") + session.id, String(session.created), String(session.lastSeen),
+                 session.details["agent"] ?? ""].joined(separator: "\t")
+            }.joined(separator: "\n"))
+        }
+        router.get("/logout-everywhere/:user") { request in
+            let keep = request.query["keep_current"] == "1"
+            let revoked = try request.session.registry.revokeSessions(ofUser: request.parameters["user"] ?? "",
+                                                                     keeping: keep ? request.session : nil)
+            if !keep { request.session.invalidate() }
+            return .text(String(revoked))
+        }
         return router.router
     }
 

@@ -1,0 +1,149 @@
+/// When revoking a user's sessions (``SessionRegistry/revokeSessions(ofUser:keeping:)``)
+/// takes effect for a session bound to that user.
+///
+/// Revoking deletes the server-side data of every channel bound to the user,
+/// with the marker (the reserved key `_user_`) that binding stored in each.
+/// A request of a revoked session finds the marker gone, and the session
+/// starts over empty, its client-side values included: its cookies are
+/// cleared or replaced. The two cases differ in when the marker is looked at.
+public enum RevocationCheck: Sendable, Equatable {
+    /// Every request that uses a bound session loads its server-side data
+    /// when it first touches the session (both channels, one round trip,
+    /// which any server-side read of the request then shares). Revocation
+    /// takes effect at the next request of every revoked session. It costs
+    /// bound sessions whose keys are all client-side one load per request;
+    /// unbound sessions pay nothing.
+    case everyRequest
+    /// The marker is looked at only when a request loads server-side data
+    /// anyway: no extra I/O, but a revoked session goes on working for
+    /// requests that read and write only client-side keys, until one
+    /// reads a server-side key (or the cookie expires). A browser-session
+    /// channel opened after the login is bound only once the marker is
+    /// known, so such a channel, presented alone, is not checked either.
+    case nextServerAccess
+}
+
+extension Session {
+    /// The reserved key holding, in each channel of a bound session, the user it is bound to.
+    static let userKey = "_user_"
+    /// The reserved key holding, in a bound session's permanent channel,
+    /// when it was bound and what the app recorded then.
+    static let loginKey = "_login_"
+    /// The reserved key holding, in a bound session's permanent channel,
+    /// when it was last stored or renewed.
+    static let seenKey = "_seen_"
+
+    /// Binds the session to `user` at login: gives both channels new ids
+    /// (as ``regenerateID()``), keeps every value, and stores server-side
+    /// the user, the time and `details` (what ``SessionRegistry`` lists, such
+    /// as the user agent). The backend indexes the session under the user
+    /// in the request's commit, so the user's sessions can be listed and
+    /// revoked; see ``RevocationCheck`` for when a revocation takes effect.
+    ///
+    /// ```swift
+    /// router.post("/login") { request in
+    ///     let user = try authenticate(request)
+    ///     try request.session.bind(toUser: user.id, recording: ["agent": request.headers["User-Agent"] ?? ""])
+    ///     return .redirect(to: "/")
+    /// }
+    /// ```
+    ///
+    /// Binding to another user replaces the binding; ``invalidate()`` (log
+    /// out) ends it. The reserved keys `_user_`, `_login_` and `_seen_` are
+    /// visible in ``keys()`` like the app's own.
+    ///
+    /// - Throws: ``SessionError/noBackend`` without a backend; a backend
+    ///   failure (server-side values are read to move them).
+    public func bind(toUser user: String, recording details: [String: String] = [:]) throws {
+        guard context.backend != nil else { throw SessionError.noBackend }
+        try regenerateID()
+        for index in channels.indices where index == 0 || channels[index].id != nil {
+            bindChannel(index, to: user)
+        }
+        channels[0].writeServer(Self.loginKey, .object([
+            "created": .int(Int(now)), "details": .object(details.mapValues { .string($0) }),
+        ]))
+    }
+
+    /// The user the session is bound to (``bind(toUser:recording:)``), or
+    /// `nil`; a revoked session is bound to nobody. Reading it loads
+    /// server-side data if the session is bound and it was not loaded yet.
+    ///
+    /// - Throws: a backend failure.
+    public var boundUser: String? {
+        get throws {
+            guard channels[0].isBound else { return nil }
+            try loadServerData()
+            return channels[0].boundUser
+        }
+    }
+
+    /// The registry of the session's backend, to list or revoke its user's
+    /// other sessions from a handler.
+    ///
+    /// - Throws: ``SessionError/noBackend`` without a backend.
+    public var registry: SessionRegistry {
+        get throws {
+            guard let backend = context.backend else { throw SessionError.noBackend }
+            return SessionRegistry(backend: backend)
+        }
+    }
+
+    /// The ids of the session's channels, for ``SessionRegistry`` to keep.
+    var channelIDs: Set<SessionID> { Set(channels.compactMap(\.id)) }
+
+    func bindChannel(_ index: Int, to user: String) {
+        ensureID(index)
+        channels[index].writeServer(Self.userKey, .string(user))
+        channels[index].boundUser = user
+    }
+
+    /// After a load: every channel whose cookie says it is bound must hold
+    /// its marker, naming the user of the permanent channel's. If one does
+    /// not, the session was revoked (or its cookies were taken from two
+    /// sessions), and it starts over empty.
+    func checkBinding() {
+        guard channels.contains(where: { $0.cookieSaysBound && $0.boundUser == nil && $0.serverLoaded }) else { return }
+        let owner = channels[0].cookieSaysBound ? channels[0].stored[Self.userKey]?.stringValue : nil
+        let intact = owner != nil && channels.allSatisfy { channel in
+            !channel.cookieSaysBound || channel.stored[Self.userKey]?.stringValue == owner
+        }
+        guard intact, let owner else {
+            invalidate()
+            wasRevoked = true
+            return
+        }
+        for index in channels.indices where channels[index].cookieSaysBound { channels[index].boundUser = owner }
+    }
+
+    /// What binding adds to the commit: the marker in a channel first used
+    /// after the login, the permanent channel's last-seen time, and the
+    /// user's index entry of every bound channel the commit stores or renews.
+    ///
+    /// - Parameter stored: for each channel, whether the commit stores or renews it.
+    /// - Throws: ``SessionConfigurationError`` if libcrypto fails to derive the index's id.
+    func bindingChanges(stored: (Int) -> Bool) throws -> SessionChange? {
+        guard let user = channels[0].boundUser else { return nil }
+        var entries: [String: SessionValue] = [:]
+        for index in channels.indices where channels[index].boundUser == user && stored(index) {
+            if let id = channels[index].id { entries[id.hex] = .string(channels[index].permanent ? "p" : "n") }
+        }
+        guard !entries.isEmpty else { return nil }
+        let configuration = context.configuration
+        return SessionChange(id: try SessionRegistry.indexID(ofUser: user), upserts: entries,
+                             timeToLive: max(configuration.permanentTimeToLive, configuration.sessionTimeToLive))
+    }
+
+    /// Before the outcome: a browser-session channel that gets a cookie
+    /// now in a session known to be bound is bound too, and a bound
+    /// permanent channel that is stored records when.
+    func prepareBindingForCommit(renewing: (Int) -> Bool) {
+        guard let user = channels[0].boundUser else { return }
+        for index in channels.indices.dropFirst() where !channels[index].isBound {
+            if channels[index].holdsSomething || channels[index].idUsed { bindChannel(index, to: user) }
+        }
+        if !channels[0].upserts.isEmpty || !channels[0].removals.isEmpty || renewing(0) {
+            channels[0].writeServer(Self.seenKey, .int(Int(now)))
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Gimlet
+import GimletTesting
+import Testing
+
+/// Sessions bound to a user, listed and revoked (session-lab in-process,
+/// several browsers on one app and one memory backend).
+@Suite struct SignOutEverywhere {
+    /// Another browser on the lab's app: its own cookie jar.
+    func browser(_ lab: Lab) -> TestClient {
+        let client = TestClient(lab.client.responder)
+        return client
+    }
+
+    /// The body of `uri` fetched by `client`, and the round trips it made.
+    func fetch(_ lab: Lab, _ client: TestClient, _ uri: String) -> (text: String, loads: Int, commits: Int) {
+        var text = ""
+        let trips = lab.roundTrips { text = client.get(uri).text }
+        return (text, trips.loads, trips.commits)
+    }
+
+    /// `/sessions/:user`'s lines as (id, agent), the current one's id marked `*`.
+    func listed(_ client: TestClient, _ user: String) -> [(id: String, agent: String)] {
+        let text = client.get("/sessions/" + user).text
+        return text.split(separator: "\n").map { line in
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            return (fields[0], fields.count > 3 ? fields[3] : "")
+        }
+    }
+
+    @Test func aLoginBindsRegeneratesAndIsListedWithWhatTheAppRecorded() throws {
+        let lab = try Lab()
+        lab.get("/set/cart/ring?clientside=0")
+        let before = lab.get("/id").text
+        #expect(lab.client.get("/login/42", headers: ["User-Agent": "Firefox"]).text == "ok")
+        let after = lab.get("/id").text
+        #expect(after != before, "the login gave the session a new id")
+        #expect(lab.get("/get/cart").text == "ring", "and kept its values")
+        #expect(lab.get("/whoami").text == "42")
+
+        let phone = browser(lab)
+        #expect(phone.get("/login/42", headers: ["User-Agent": "Phone"]).text == "ok")
+        let other = browser(lab)
+        #expect(other.get("/login/7").text == "ok")
+
+        let sessions = listed(lab.client, "42")
+        #expect(sessions.count == 2, "\(sessions)")
+        #expect(Set(sessions.map(\.agent)) == ["Firefox", "Phone"])
+        #expect(sessions.contains { $0.id == "*" + after && $0.agent == "Firefox" }, "the current one is marked: \(sessions)")
+        #expect(listed(lab.client, "7").count == 1)
+        #expect(listed(lab.client, "nobody").isEmpty)
+    }
+
+    @Test func signingOutEverywhereElseEndsTheOtherSessionsAtTheirNextRequest() throws {
+        let lab = try Lab()
+        lab.get("/login/42")
+        let laptop = browser(lab), phone = browser(lab)
+        for client in [laptop, phone] {
+            client.get("/login/42")
+            client.get("/set/theme/dark?clientside=1")
+            client.get("/set/cart/ring?permanent=0&clientside=0")
+        }
+        let other = browser(lab)
+        other.get("/login/7")
+        #expect(listed(lab.client, "42").count == 3)
+
+        #expect(lab.get("/logout-everywhere/42?keep_current=1").text == "2", "two sessions revoked")
+        #expect(lab.get("/whoami").text == "42", "the current one stays signed in")
+        #expect(listed(lab.client, "42").count == 1)
+        for client in [laptop, phone] {
+            let answer = client.get("/get/theme")
+            #expect(answer.status == 404, "a client-side key of a revoked session is gone too (\(answer.text))")
+            #expect(answer.setCookies.contains { $0.hasPrefix("gimlet-p=;") }, "its cookies are cleared: \(answer.setCookies)")
+            #expect(client.get("/get/cart").status == 404)
+            #expect(client.get("/whoami").status == 404)
+        }
+        #expect(other.get("/whoami").text == "7", "another user's session is untouched")
+
+        #expect(lab.get("/logout-everywhere/42").text == "1", "the last one, without keeping the current")
+        #expect(lab.get("/whoami").status == 404)
+        #expect(listed(lab.client, "42").isEmpty)
+    }
+
+    /// The default check costs a bound session one load per request, even
+    /// one that reads only client-side keys; an unbound session nothing.
+    @Test func theEveryRequestCheckCostsBoundSessionsOneLoad() throws {
+        let lab = try Lab()
+        lab.get("/set/theme/dark?clientside=1")
+        #expect(fetch(lab, lab.client, "/get/theme") == ("dark", 0, 0), "unbound: free")
+        lab.get("/login/42")
+        #expect(fetch(lab, lab.client, "/get/theme") == ("dark", 1, 0), "bound: one load")
+        #expect(fetch(lab, lab.client, "/hello") == ("hello", 0, 0), "untouched: free")
+    }
+
+    @Test func atNextServerAccessARevokedSessionEndsOnlyWhenItReadsTheServer() throws {
+        let lab = try Lab { $0.revocationCheck = .nextServerAccess }
+        let phone = browser(lab)
+        phone.get("/login/42")
+        phone.get("/set/theme/dark?clientside=1")
+        phone.get("/set/cart/ring?clientside=0")
+        #expect(fetch(lab, phone, "/get/theme") == ("dark", 0, 0), "bound, client-side: free")
+        lab.get("/logout-everywhere/42")
+        #expect(phone.get("/get/theme").text == "dark", "a client-side read is not checked")
+        #expect(phone.get("/get/cart").status == 404, "a server-side read finds the session revoked")
+        #expect(phone.get("/get/theme").status == 404, "and it started over, client-side keys too")
+        #expect(phone.get("/whoami").status == 404)
+    }
+
+    /// The cookies of two sessions together (another's browser-session
+    /// cookie next to one's own permanent one) are no session: it starts
+    /// over, and the data of both cookies' channels is deleted, so the
+    /// session the cookie was taken from is signed out too, as by a revocation.
+    @Test func aBoundChannelWithAnotherSessionsCookieStartsOver() throws {
+        let lab = try Lab()
+        let victim = browser(lab), thief = browser(lab)
+        victim.get("/login/42")
+        victim.get("/set/secret/s3?permanent=0&clientside=1")
+        thief.get("/login/666")
+        thief.cookies["gimlet-n"] = victim.cookies["gimlet-n"]
+        #expect(thief.get("/get/secret").status == 404)
+        #expect(thief.get("/whoami").status == 404, "the mixed session started over")
+        #expect(victim.get("/whoami").status == 404, "the session the cookie came from is signed out")
+        #expect(thief.get("/login/666").text == "ok" && thief.get("/whoami").text == "666", "a new login works")
+    }
+
+    @Test func lastSeenFollowsTheSessionsCommitsAndExpiredSessionsAreNotListed() throws {
+        let lab = try Lab()
+        lab.get("/login/42")
+        let created = lab.clock.now()
+        lab.clock.advance(by: 600)
+        lab.get("/set/k/v?permanent=1&clientside=0")
+        let line = lab.get("/sessions/42").text.split(separator: "\t")
+        #expect(line.count >= 3 && line[1] == "\(created)" && line[2] == "\(created + 600)", "\(line)")
+        lab.get("/invalidate")
+        #expect(listed(lab.client, "42").isEmpty, "a session signed out is not listed")
+
+        let phone = browser(lab)
+        phone.get("/login/42")
+        lab.clock.advance(by: 401 * 86_400)
+        #expect(listed(lab.client, "42").isEmpty, "an expired session is not listed")
+    }
+
+    @Test func bindingNeedsABackend() throws {
+        let lab = try Lab(backend: false)
+        #expect(lab.get("/login/42").status == 400)
+    }
+}
