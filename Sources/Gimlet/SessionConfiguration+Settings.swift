@@ -19,6 +19,7 @@ extension SessionConfiguration {
     /// | `cookie_domain`, `cookie_path`, `cookie_samesite` | cookie attributes |
     /// | `permanent_max_age`, `permanent_ttl`, `session_ttl`, `renew_after`, `absolute_lifetime` | seconds |
     /// | `public_origins` | the site's public origins, comma-separated (`https://example.com`), for CSRF's `Origin` check |
+    /// | `revocation_check` | `every-request` (default) or `next-server-access`: see ``RevocationCheck`` |
     ///
     /// ```swift
     /// let configuration = try SessionConfiguration(settings: [
@@ -82,6 +83,13 @@ extension SessionConfiguration {
         case "strict": sameSite = .strict
         case let other?: throw SessionConfigurationError("\(prefix)cookie_samesite must be lax or strict, not \(String(reflecting: other))")
         }
+        let revocationCheck: RevocationCheck
+        switch value("revocation_check")?.lowercased() {
+        case nil, "every-request": revocationCheck = .everyRequest
+        case "next-server-access": revocationCheck = .nextServerAccess
+        case let other?:
+            throw SessionConfigurationError("\(prefix)revocation_check must be every-request or next-server-access, not \(String(reflecting: other))")
+        }
         // Everything but the backend is checked first, so a bad secret or key
         // stops the app before a backend is opened (or a file created).
         var configuration = try SessionConfiguration(
@@ -96,6 +104,7 @@ extension SessionConfiguration {
             renewAfter: try seconds("renew_after") ?? 86_400,
             absoluteLifetime: try seconds("absolute_lifetime"), publicOrigins: publicOrigins)
         configuration.clientsideByDefault = try flag("clientside")
+        configuration.revocationCheck = revocationCheck
         configuration.retiredEncryptionKeys = Array(encryptionKeys.dropFirst())
         configuration.secretFile = secretFile
         configuration.encryptionKeyFile = encryptionKeyFile

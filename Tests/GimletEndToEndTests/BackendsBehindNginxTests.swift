@@ -23,7 +23,8 @@ import Testing
         let stack: SessionLabBehindNginx.Stack
 
         /// `options`: the backend URL's query (`?max_connections=1`).
-        init(_ store: Store, options: String = "", threads: Int = 4, extra: [String] = []) throws {
+        init(_ store: Store, options: String = "", threads: Int = 4, extra: [String] = [],
+             environment: [String: String] = [:]) throws {
             files = try TemporaryDirectory("gimlet-store")
             (redis, postgresql) = (store == .redis ? try RedisServer() : nil, store == .postgresql ? try PostgreSQLServer() : nil)
             sentinel = store == .sentinel ? try RedisSentinelCluster() : nil
@@ -33,8 +34,47 @@ import Testing
             case .postgresql: (postgresql?.url ?? "") + options
             case .sentinel: (sentinel?.url("?wait=1") ?? "") + options.replacingOccurrences(of: "?", with: "&")
             }
-            stack = try SessionLabBehindNginx.Stack(["--backend", url, "--threads", "\(threads)"] + extra)
+            stack = try SessionLabBehindNginx.Stack(["--backend", url, "--threads", "\(threads)"] + extra,
+                                                    environment: environment)
         }
+    }
+
+    /// Three browsers (curl, each its own cookie jar) behind nginx: two
+    /// sign in as one user, one as another; the first lists its user's
+    /// sessions and signs out everywhere else. The other session of that
+    /// user is out at its next request, client-side keys included, with
+    /// either revocation check; the other user's is untouched.
+    @Test(arguments: Store.allCases.flatMap { store in ["every-request", "next-server-access"].map { (store, $0) } })
+    func signingOutEverywhereElseThroughNginx(store: Store, check: String) throws {
+        let setup = try Setup(store, environment: ["GIMLET_REVOCATION_CHECK": check])
+        var browsers: [HTTPClient] = []
+        for name in ["laptop", "phone", "other"] {
+            var client = HTTPClient(baseURL: setup.stack.nginx.baseURL, scratch: setup.files)
+            client.cookieJar = setup.files.file(name + ".cookies")
+            #expect(try client.get(name == "other" ? "/login/7" : "/login/42", headers: ["User-Agent": name]).text == "ok")
+            browsers.append(client)
+        }
+        let (laptop, phone, other) = (browsers[0], browsers[1], browsers[2])
+        #expect(try phone.get("/set/theme/dark?clientside=1").text == "ok")
+        #expect(try phone.get("/set/cart/ring?clientside=0").text == "ok")
+        let listed = try laptop.get("/sessions/42").text.split(separator: "\n")
+        #expect(listed.count == 2, "\(listed)")
+        #expect(Set(listed.map { $0.split(separator: "\t").last.map(String.init) ?? "" }) == ["laptop", "phone"])
+        #expect(listed.filter { $0.hasPrefix("*") }.count == 1, "the current one is marked: \(listed)")
+
+        #expect(try laptop.get("/logout-everywhere/42?keep_current=1").text == "1")
+        if check == "next-server-access" {
+            #expect(try phone.get("/get/theme").text == "dark", "a client-side read is not checked in this mode")
+            #expect(try phone.get("/get/cart").status == 404, "a server-side read finds the session revoked")
+        }
+        #expect(try phone.get("/get/theme").status == 404, "the revoked session's client-side key is gone")
+        #expect(try phone.get("/whoami").status == 404)
+        #expect(try laptop.get("/whoami").text == "42")
+        #expect(try other.get("/whoami").text == "7")
+        #expect(try laptop.get("/sessions/42").text.split(separator: "\n").count == 1)
+        #expect(try laptop.get("/logout-everywhere/42").text == "1")
+        #expect(try laptop.get("/whoami").status == 404)
+        #expect(try laptop.get("/sessions/42").text.isEmpty)
     }
 
     @Test(arguments: Store.allCases)

@@ -291,8 +291,15 @@ import Testing
         #expect(settings.permanentByDefault)
         #expect(settings.clientsideByDefault == false)
         #expect(settings.backend != nil)
-        let environment = try SessionConfiguration(environment: ["GIMLET_SECRET": "e-0123456789abcdef", "GIMLET_BACKEND": "none"])
+        #expect(settings.revocationCheck == .everyRequest)
+        let environment = try SessionConfiguration(environment: ["GIMLET_SECRET": "e-0123456789abcdef", "GIMLET_BACKEND": "none",
+                                                                 "GIMLET_REVOCATION_CHECK": "next-server-access"])
         #expect(environment.backend == nil && environment.resolvedClientsideDefault)
+        #expect(environment.revocationCheck == .nextServerAccess)
+        let check = #expect(throws: SessionConfigurationError.self) {
+            try SessionConfiguration(environment: ["GIMLET_SECRET": "e-0123456789abcdef", "GIMLET_REVOCATION_CHECK": "never"])
+        }
+        #expect(check?.message.contains("GIMLET_REVOCATION_CHECK must be every-request or next-server-access") == true)
         let bad = #expect(throws: SessionConfigurationError.self) {
             try SessionConfiguration(environment: ["GIMLET_SECRET": "e-0123456789abcdef", "GIMLET_PERMANENT": "maybe"])
         }
