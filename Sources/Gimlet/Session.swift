@@ -74,8 +74,8 @@ public final class Session {
         }
         // A bound session is checked now, whatever the handler reads (a
         // failure is kept: it answers 503 once the handler returns).
-        if context.configuration.revocationCheck == .everyRequest, context.backend != nil,
-           channels.contains(where: \.cookieSaysBound) {
+        if channels[0].cookieSaysBound || channels[1].cookieSaysBound,
+           context.configuration.revocationCheck == .everyRequest, context.backend != nil {
             try? loadServerData()
         }
     }

@@ -80,6 +80,28 @@ import Testing
         #expect(app.isRunning)
     }
 
+    /// Sign out everywhere else in two Chromium profiles on session-lab
+    /// behind nginx (Tests/Browser/sign_out_walk.py), with each revocation
+    /// check: the revoked browser's next page finds its session gone, its
+    /// client-side key included, and the browser drops its cookies.
+    @Test(arguments: ["every-request", "next-server-access"])
+    func signingOutEverywhereElseInTwoChromiums(check: String) throws {
+        let python = try Self.python()
+        let stack = try SessionLabBehindNginx.Stack(environment: ["GIMLET_REVOCATION_CHECK": check])
+        let artifacts = Repository.root.appendingPathComponent(".build/artifacts/browser/sign-out-" + check).path
+        try? FileManager.default.removeItem(atPath: artifacts)
+        let walk = try ManagedProcess(
+            "sign_out_walk.py", executable: python,
+            arguments: [Repository.root.appendingPathComponent("Tests/Browser/sign_out_walk.py").path,
+                        "--base", stack.nginx.baseURL, "--artifacts", artifacts, "--check", check],
+            outputPath: stack.directory.file("walk.log"),
+            environment: ["PATH": "/usr/bin:/bin", "HOME": stack.directory.path])
+        defer { walk.stop() }
+        let status = walk.waitForExit(seconds: 180)
+        #expect(status == 0, "\(walk.output)\napp: \(stack.app.output.suffix(1500))")
+        #expect(walk.output.contains(" 0 failed"), "\(walk.output)")
+    }
+
     func makeCertificate(in directory: TemporaryDirectory) throws {
         let openssl = try ManagedProcess(
             "openssl", executable: try Tool.path("openssl", package: "openssl"),
