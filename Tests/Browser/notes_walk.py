@@ -13,63 +13,22 @@ Debian packages: chromium, chromium-driver, python3-selenium (run with
 failed check and a closing 'N passed, N failed'.
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:
-    print("selenium is missing: apt-get install python3-selenium (and run with /usr/bin/python3)")
-    sys.exit(2)
+from browser_walk import BrowserWalk
+from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.support.ui import WebDriverWait
 
 PERMANENT_MAX_AGE = 400 * 86400
 
 
-class Walk:
+class Walk(BrowserWalk):
     def __init__(self, base, artifacts, insecure):
+        super().__init__(artifacts, insecure=insecure)
         self.base = base.rstrip("/")
         self.secure = base.startswith("https://")
-        self.artifacts = artifacts
-        self.insecure = insecure
-        self.passed = 0
-        self.failed = []
-        self.step = 0
-        os.makedirs(artifacts, exist_ok=True)
-
-    def check(self, condition, what):
-        if condition:
-            self.passed += 1
-        else:
-            self.failed.append(what)
-            print("FAILED: " + what, flush=True)
-
-    def browser(self):
-        for path, package in [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")]:
-            if not os.path.exists(path):
-                print(f"{path} is missing: apt-get install {package}")
-                sys.exit(2)
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        profile = tempfile.mkdtemp(prefix="gimlet-chromium-")
-        for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--no-first-run", "--window-size=900,760", "--user-data-dir=" + profile]:
-            options.add_argument(argument)
-        if self.insecure:
-            options.add_argument("--ignore-certificate-errors")
-            options.accept_insecure_certs = True
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        driver.set_page_load_timeout(30)
-        return driver
-
-    def shot(self, driver, name):
-        self.step += 1
-        driver.save_screenshot(os.path.join(self.artifacts, f"{self.step:02d}-{name}.png"))
 
     @staticmethod
     def texts(driver, selector):

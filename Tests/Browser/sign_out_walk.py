@@ -13,56 +13,22 @@ Debian packages: chromium, chromium-driver, python3-selenium (run with
 failed check and a closing 'N passed, N failed'.
 """
 import argparse
-import os
 import sys
-import tempfile
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-except ImportError:
-    print("selenium is missing: apt-get install python3-selenium (and run with /usr/bin/python3)")
-    sys.exit(2)
+from browser_walk import BrowserWalk
+from selenium.webdriver.common.by import By
 
 
-class Walk:
+class Walk(BrowserWalk):
     def __init__(self, base, artifacts, check):
+        super().__init__(artifacts, window="900,500")
         self.base = base.rstrip("/")
         self.revocation_check = check
-        self.artifacts = artifacts
-        self.passed = 0
-        self.failed = []
-        self.step = 0
-        os.makedirs(artifacts, exist_ok=True)
-
-    def check(self, condition, what):
-        if condition:
-            self.passed += 1
-        else:
-            self.failed.append(what)
-            print("FAILED: " + what, flush=True)
-
-    def browser(self):
-        for path, package in [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")]:
-            if not os.path.exists(path):
-                print(f"{path} is missing: apt-get install {package}")
-                sys.exit(2)
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--no-first-run", "--window-size=900,500",
-                         "--user-data-dir=" + tempfile.mkdtemp(prefix="gimlet-chromium-")]:
-            options.add_argument(argument)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        driver.set_page_load_timeout(30)
-        return driver
 
     def page(self, driver, name, path):
         """The text of the page at path, as the browser shows it."""
         driver.get(self.base + path)
-        self.step += 1
-        driver.save_screenshot(os.path.join(self.artifacts, f"{self.step:02d}-{name}.png"))
+        self.shot(driver, name)
         return driver.find_element(By.TAG_NAME, "body").text.strip()
 
     @staticmethod
@@ -104,8 +70,7 @@ class Walk:
         finally:
             laptop.quit()
             phone.quit()
-        print(f"{self.passed} passed, {len(self.failed)} failed", flush=True)
-        return 0 if not self.failed else 1
+        return self.summary()
 
 
 def main():
