@@ -16,15 +16,19 @@ extension Session {
     /// Empties the session: both channels get fresh ids and no values, and
     /// their old server-side data is deleted at the end of the request.
     public func invalidate() {
-        for index in channels.indices {
-            if let old = channels[index].id, channels[index].mayHaveServerData, context.backend != nil {
-                deletedIDs.append(old)
-            }
-            let hadCookie = channels[index].hadCookie || channels[index].hadBadCookie
-            channels[index] = .fresh(permanent: channels[index].permanent, now: now)
-            // The browser's old cookie must go, even if nothing new is stored.
-            channels[index].hadBadCookie = hadCookie
+        for index in channels.indices { startOver(index) }
+    }
+
+    /// Empties channel `index`: a fresh id when it needs one, no values, its
+    /// old server-side data deleted at the end of the request.
+    func startOver(_ index: Int) {
+        if let old = channels[index].id, channels[index].mayHaveServerData, context.backend != nil {
+            deletedIDs.append(old)
         }
+        let hadCookie = channels[index].hadCookie || channels[index].hadBadCookie
+        channels[index] = .fresh(permanent: channels[index].permanent, now: now)
+        // The browser's old cookie must go, even if nothing new is stored.
+        channels[index].hadBadCookie = hadCookie
     }
 
     /// Gives both channels new ids and keeps every value: call it after a

@@ -98,21 +98,33 @@ extension Session {
         channels[index].boundUser = user
     }
 
-    /// After a load: every channel whose cookie says it is bound must hold
-    /// its marker, naming the user of the permanent channel's. If one does
-    /// not, the session was revoked (or its cookies were taken from two
-    /// sessions), and it starts over empty.
+    /// After a load: a channel whose cookie says it is bound must hold its
+    /// marker, naming the permanent channel's user. If the permanent
+    /// channel's is gone, the session was revoked; if a browser-session
+    /// channel names another user, or none is bound in the permanent
+    /// channel, its cookies come from two sessions: either way the session
+    /// starts over empty. A browser-session channel whose data is gone
+    /// while the permanent one is intact has expired (its idle lifetime is
+    /// shorter): that channel alone starts over, as any expired channel.
     func checkBinding() {
         guard channels.contains(where: { $0.cookieSaysBound && $0.boundUser == nil && $0.serverLoaded }) else { return }
         let owner = channels[0].cookieSaysBound ? channels[0].stored[Self.userKey]?.stringValue : nil
-        let intact = owner != nil && channels.allSatisfy { channel in
-            !channel.cookieSaysBound || channel.stored[Self.userKey]?.stringValue == owner
+        var intact = !channels[0].cookieSaysBound || owner != nil
+        var expired: [Int] = []
+        for index in channels.indices.dropFirst() where intact && channels[index].cookieSaysBound {
+            let marker = channels[index].stored[Self.userKey]?.stringValue
+            if owner == nil || (marker != nil && marker != owner) {
+                intact = false
+            } else if marker == nil {
+                expired.append(index)
+            }
         }
-        guard intact, let owner else {
+        guard intact else {
             invalidate()
             wasRevoked = true
             return
         }
+        for index in expired { startOver(index) }
         for index in channels.indices where channels[index].cookieSaysBound { channels[index].boundUser = owner }
     }
 

@@ -107,8 +107,9 @@ import Testing
 
     /// The cookies of two sessions together (another's browser-session
     /// cookie next to one's own permanent one) are no session: it starts
-    /// over, and the data of both cookies' channels is deleted, so the
-    /// session the cookie was taken from is signed out too, as by a revocation.
+    /// over, and the data of both cookies' channels is deleted. The session
+    /// the cookie was taken from keeps its login (its permanent channel),
+    /// and its browser-session channel starts over, as an expired one.
     @Test func aBoundChannelWithAnotherSessionsCookieStartsOver() throws {
         let lab = try Lab()
         let victim = browser(lab), thief = browser(lab)
@@ -118,7 +119,8 @@ import Testing
         thief.cookies["gimlet-n"] = victim.cookies["gimlet-n"]
         #expect(thief.get("/get/secret").status == 404)
         #expect(thief.get("/whoami").status == 404, "the mixed session started over")
-        #expect(victim.get("/whoami").status == 404, "the session the cookie came from is signed out")
+        #expect(victim.get("/whoami").text == "42", "the session the cookie came from keeps its login")
+        #expect(victim.get("/get/secret").status == 404, "but not the taken channel's data")
         #expect(thief.get("/login/666").text == "ok" && thief.get("/whoami").text == "666", "a new login works")
     }
 
@@ -137,6 +139,26 @@ import Testing
         phone.get("/login/42")
         lab.clock.advance(by: 401 * 86_400)
         #expect(listed(lab.client, "42").isEmpty, "an expired session is not listed")
+    }
+
+    /// The browser-session channel's data lives a day idle, the permanent
+    /// one's 400: a browser left open past a day keeps its login, and only
+    /// the browser-session channel starts over, as it would unbound.
+    @Test func anExpiredBrowserSessionChannelIsNoRevocation() throws {
+        let lab = try Lab()
+        lab.get("/login/42")
+        lab.get("/set/cart/ring?permanent=0&clientside=0")
+        lab.get("/set/theme/dark?permanent=0&clientside=1")
+        lab.get("/set/name/frodo?permanent=1&clientside=1")
+        lab.clock.advance(by: 86_400 + 60)
+        #expect(lab.get("/whoami").text == "42", "still signed in")
+        #expect(lab.get("/get/name").text == "frodo", "the permanent channel is intact")
+        #expect(lab.get("/get/cart").status == 404, "the browser-session channel expired")
+        #expect(lab.get("/get/theme").status == 404, "and started over, client-side keys too")
+        lab.get("/set/cart/cloak?permanent=0&clientside=0")
+        #expect(lab.get("/get/cart").text == "cloak", "it is used again")
+        #expect(lab.get("/logout-everywhere/42").text == "1")
+        #expect(lab.get("/get/name").status == 404 && lab.get("/get/cart").status == 404)
     }
 
     @Test func bindingNeedsABackend() throws {
