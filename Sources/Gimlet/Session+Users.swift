@@ -141,9 +141,8 @@ extension Session {
             if let id = channels[index].id { entries[id.hex] = .string(channels[index].permanent ? "p" : "n") }
         }
         guard !entries.isEmpty else { return nil }
-        let configuration = context.configuration
         return SessionChange(id: try SessionRegistry.indexID(ofUser: user), upserts: entries,
-                             timeToLive: max(configuration.permanentTimeToLive, configuration.sessionTimeToLive))
+                             timeToLive: max(context.configuration.permanentTimeToLive, context.configuration.sessionTimeToLive))
     }
 
     /// Before the outcome: a browser-session channel that gets a cookie
