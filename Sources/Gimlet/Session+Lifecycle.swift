@@ -116,7 +116,7 @@ extension Session {
     }
 
     /// Whether channel `index`'s cookie is old enough to be re-issued, and its data renewed.
-    private func renews(_ index: Int) -> Bool {
+    func renews(_ index: Int) -> Bool {
         channels[index].hadCookie
             && now - channels[index].issued >= min(context.configuration.renewAfter, timeToLive(of: index) / 2)
     }

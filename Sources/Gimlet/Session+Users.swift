@@ -15,9 +15,11 @@ public enum RevocationCheck: Sendable, Equatable {
     /// unbound sessions pay nothing.
     case everyRequest
     /// The marker is looked at only when a request loads server-side data
-    /// anyway: no extra I/O, but a revoked session goes on working for
-    /// requests that read and write only client-side keys, until one
-    /// reads a server-side key (or the cookie expires). A browser-session
+    /// anyway, or when a bound channel is due for renewal (once per
+    /// ``SessionConfiguration/renewAfter``, which keeps the user's index
+    /// renewed with it): hardly any extra I/O, but a revoked session goes
+    /// on working for requests that read and write only client-side keys
+    /// until one reads a server-side key or its renewal comes. A browser-session
     /// channel opened after the login is bound only once the marker is
     /// known, so such a channel, presented alone, is not checked either.
     case nextServerAccess

@@ -73,9 +73,12 @@ public final class Session {
             }
         }
         // A bound session is checked now, whatever the handler reads (a
-        // failure is kept: it answers 503 once the handler returns).
-        if channels[0].cookieSaysBound || channels[1].cookieSaysBound,
-           context.configuration.revocationCheck == .everyRequest, context.backend != nil {
+        // failure is kept: it answers 503 once the handler returns); under
+        // next-server-access, only when a bound channel is due for renewal
+        // (once per renew-after), so the user's index is renewed with it.
+        if channels[0].cookieSaysBound || channels[1].cookieSaysBound, context.backend != nil,
+           context.configuration.revocationCheck == .everyRequest
+            || channels.indices.contains(where: { channels[$0].cookieSaysBound && renews($0) }) {
             try? loadServerData()
         }
     }

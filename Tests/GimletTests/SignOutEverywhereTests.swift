@@ -105,6 +105,27 @@ import Testing
         #expect(phone.get("/whoami").status == 404)
     }
 
+    /// Under next-server-access a bound session that only ever uses
+    /// client-side keys never loads its data, yet it is renewed daily: each
+    /// renewal loads it once, so the user's index is renewed with it and
+    /// the session stays listed (and revocable) past the index's 400 days.
+    @Test func atNextServerAccessARenewedSessionStaysIndexed() throws {
+        let lab = try Lab { $0.revocationCheck = .nextServerAccess }
+        lab.get("/login/42")
+        lab.get("/set/theme/dark?permanent=1&clientside=1")
+        for _ in 0..<410 {
+            lab.clock.advance(by: 86_400 + 1)
+            #expect(lab.get("/get/theme").text == "dark")
+        }
+        #expect(listed(lab.client, "42").count == 1, "still listed after 410 days of use")
+        let phone = browser(lab)
+        phone.get("/login/42")
+        #expect(phone.get("/logout-everywhere/42?keep_current=1").text == "1", "and revocable")
+        #expect(lab.get("/get/theme").text == "dark", "next-server-access: a client-side read is not checked")
+        lab.clock.advance(by: 86_400 + 1)
+        #expect(lab.get("/get/theme").status == 404, "its next renewal loads it and finds it revoked")
+    }
+
     /// The cookies of two sessions together (another's browser-session
     /// cookie next to one's own permanent one) are no session: it starts
     /// over, and the data of both cookies' channels is deleted. The session
