@@ -109,7 +109,12 @@ extension Session {
     /// while the permanent one is intact has expired (its idle lifetime is
     /// shorter): that channel alone starts over, as any expired channel.
     func checkBinding() {
-        guard channels.contains(where: { $0.cookieSaysBound && $0.boundUser == nil && $0.serverLoaded }) else { return }
+        // By index, and unbound first: this runs after every load, and a
+        // closure over the elements copied each channel and its dictionaries.
+        guard channels[0].cookieSaysBound || channels[1].cookieSaysBound,
+              channels.indices.contains(where: {
+                  channels[$0].cookieSaysBound && channels[$0].boundUser == nil && channels[$0].serverLoaded
+              }) else { return }
         let owner = channels[0].cookieSaysBound ? channels[0].stored[Self.userKey]?.stringValue : nil
         var intact = !channels[0].cookieSaysBound || owner != nil
         var expired: [Int] = []
