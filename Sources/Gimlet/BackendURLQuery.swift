@@ -14,7 +14,7 @@ package enum BackendURLQuery {
             let equals = pair.firstIndex(of: "=")
             let name = String(pair[..<(equals ?? pair.endIndex)])
             guard !name.isEmpty else {
-                throw SessionConfigurationError("an option without a name in \(String(reflecting: url)); write name=value")
+                throw SessionConfigurationError("an option without a name in \(String(reflecting: BackendURLRedaction.redacted(url))); write name=value")
             }
             let raw = equals.map { pair[pair.index(after: $0)...] } ?? ""
             options.append((name, PercentDecoding.decode(raw, plusAsSpace: false) ?? String(raw)))

@@ -31,8 +31,10 @@ extension Session {
         channels[index].hadBadCookie = hadCookie
     }
 
-    /// Gives both channels new ids and keeps every value: call it after a
-    /// login, so an id planted before (session fixation) is worth nothing.
+    /// Gives both channels new ids and keeps every value but the CSRF
+    /// token, which is replaced: call it after a login, so neither an id
+    /// planted before (session fixation) nor a token learned before is
+    /// worth anything after it.
     ///
     /// - Throws: a backend failure (server-side values are read to move them).
     public func regenerateID() throws {
@@ -46,6 +48,9 @@ extension Session {
             channels[index].removals = []
             channels[index].upserts = channels[index].server
         }
+        // Where the session had a token, a new one in its place; none is
+        // made where there was none (the next csrfToken() makes it).
+        if knownPlace(of: Self.csrfKey) != nil { newCSRFToken() }
     }
 
     /// What the end of the request must do: one backend commit and the cookies to send.

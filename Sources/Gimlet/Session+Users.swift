@@ -7,12 +7,14 @@
 /// starts over empty, its client-side values included: its cookies are
 /// cleared or replaced. The two cases differ in when the marker is looked at.
 public enum RevocationCheck: Sendable, Equatable {
-    /// Every request that uses a bound session loads its server-side data
-    /// when it first touches the session (both channels, one round trip,
-    /// which any server-side read of the request then shares). Revocation
-    /// takes effect at the next request of every revoked session. It costs
-    /// bound sessions whose keys are all client-side one load per request;
-    /// unbound sessions pay nothing.
+    /// Every request of a bound session loads its server-side data before
+    /// the handler runs (both channels, one round trip, which any
+    /// server-side read of the request then shares). Revocation takes
+    /// effect at the next request of every revoked session. When the check
+    /// cannot run (the store is down), the request answers 503 without
+    /// reaching the handler. It costs a bound session one load per request,
+    /// whatever its handler reads; unbound sessions pay nothing but the
+    /// decoding of their cookies.
     case everyRequest
     /// The marker is looked at only when a request loads server-side data
     /// anyway, or when a bound channel is due for renewal (once per

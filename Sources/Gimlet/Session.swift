@@ -58,7 +58,15 @@ public final class Session {
             guard let value = cookies[name] else { return .fresh(permanent: permanent, now: now) }
             switch codec.decode(value, cookieName: name) {
             case .valid(let payload, let stale):
-                if let lifetime = context.configuration.absoluteLifetime, now - payload.created >= lifetime {
+                // A cookie counts only while its channel is alive: idle no
+                // longer than the channel's TTL since it was last issued
+                // (renewal moves that), and within the absolute lifetime.
+                // Checked from the cookie alone: a copy of an idle cookie
+                // brings back nothing, client-side values included.
+                let idleLimit = permanent ? context.configuration.permanentTimeToLive
+                                          : context.configuration.sessionTimeToLive
+                let tooOld = context.configuration.absoluteLifetime.map { now - payload.created >= $0 } ?? false
+                if now - payload.issued >= idleLimit || tooOld {
                     var channel = SessionChannel.fresh(permanent: permanent, now: now)
                     channel.hadBadCookie = true
                     return channel

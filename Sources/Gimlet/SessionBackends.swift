@@ -90,7 +90,7 @@ public struct SessionBackends: Sendable {
             if url == "none" || url == "memory:" || url == "memory" {
                 return try SessionConfiguration.builtInBackend(url: url, logger: logger)
             }
-            throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: \(acceptedForms)")
+            throw SessionConfigurationError("unknown session backend \(String(reflecting: BackendURLRedaction.redacted(url))); accepted: \(acceptedForms)")
         }
         let start: @Sendable (Logger) throws -> any SessionBackend
         do {
@@ -103,7 +103,7 @@ public struct SessionBackends: Sendable {
         } catch let error as SessionConfigurationError {
             throw error
         } catch {
-            throw SessionConfigurationError("session backend \(url) cannot start: \(error)")
+            throw SessionConfigurationError("session backend \(BackendURLRedaction.redacted(url)) cannot start: \(error)")
         }
     }
 }

@@ -147,7 +147,7 @@ extension SessionConfiguration {
         case "none": return nil
         case "memory:", "memory": return MemoryBackend(logger: logger)
         default:
-            throw SessionConfigurationError("unknown session backend \(String(reflecting: url)); accepted: memory:, none")
+            throw SessionConfigurationError("unknown session backend \(String(reflecting: BackendURLRedaction.redacted(url))); accepted: memory:, none")
         }
     }
 

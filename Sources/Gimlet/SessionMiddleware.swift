@@ -118,7 +118,7 @@ public struct SessionMiddleware: Middleware {
             request.storage[SessionHolderKey.self] = holder
             let conflict: SessionConflictError
             let outcome = try attempt(request, holder: holder, next: next)
-            if let session = holder.made { request.measures += session.measures }
+            if let session = holder.made ?? holder.prepared { request.measures += session.measures }
             switch outcome {
             case .answered(let response): return response
             case .conflicted(let error): conflict = error
@@ -163,6 +163,12 @@ public struct SessionMiddleware: Middleware {
 
     /// Runs the rest of the chain once and stores what the session changed.
     private func attempt(_ request: Request, holder: SessionHolder, next: (Request) throws -> Response) throws -> Attempt {
+        // A bound session is checked before the handler runs: one whose
+        // check cannot run (the store is down) never reaches it, so a revoked
+        // session's thief causes nothing while the store is away.
+        if let prepared = holder.checkBindingFirst(for: request), let failure = prepared.failure {
+            return .answered(unavailable(failure, request: request))
+        }
         var response: Response
         do {
             response = try next(request)
@@ -221,14 +227,35 @@ public struct SessionMiddleware: Middleware {
 /// request that never does decodes no cookie and verifies no signature.
 final class SessionHolder {
     let context: SessionContext
+    /// The session, once the handler asked for it.
     private(set) var made: Session?
+    /// The session made before the handler to check its binding; the
+    /// handler gets this one if it asks.
+    private(set) var prepared: Session?
 
     init(context: SessionContext) { self.context = context }
 
     func session(for request: Request) -> Session {
         if let made { return made }
-        let session = Session(context: context, request: request, now: context.configuration.clock.now())
+        let session = prepared ?? Session(context: context, request: request, now: context.configuration.clock.now())
         made = session
+        return session
+    }
+
+    /// Under ``RevocationCheck/everyRequest`` with a backend, makes the
+    /// session before the handler when the request carries a session
+    /// cookie, so a bound one is checked (one load) before the handler
+    /// can act; `nil` otherwise. An unbound session costs its cookies'
+    /// decoding here and no I/O; it counts as used (`Vary`, cookies,
+    /// commit) only if the handler asks for it.
+    func checkBindingFirst(for request: Request) -> Session? {
+        let configuration = context.configuration
+        guard configuration.revocationCheck == .everyRequest, context.backend != nil else { return nil }
+        let cookies = request.cookies
+        guard cookies[configuration.permanentCookieName] != nil || cookies[configuration.sessionCookieName] != nil
+        else { return nil }
+        let session = Session(context: context, request: request, now: configuration.clock.now())
+        prepared = session
         return session
     }
 }

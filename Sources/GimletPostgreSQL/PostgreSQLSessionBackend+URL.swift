@@ -14,7 +14,7 @@ extension PostgreSQLSessionBackend.Configuration {
     /// - Throws: `SessionConfigurationError` saying which part is wrong.
     public init(url: String) throws {
         func fail(_ what: String) -> SessionConfigurationError {
-            SessionConfigurationError("postgresql URL \(String(reflecting: url)): \(what)")
+            SessionConfigurationError("postgresql URL \(String(reflecting: BackendURLRedaction.redacted(url))): \(what)")
         }
         guard let scheme = ["postgresql://", "postgres://"].first(where: { url.hasPrefix($0) }) else {
             throw fail("not a postgresql:// URL")

@@ -12,7 +12,7 @@ extension RedisSessionBackend.Configuration {
     /// - Throws: `SessionConfigurationError` saying which part is wrong.
     public init(url: String) throws {
         func fail(_ what: String) -> SessionConfigurationError {
-            SessionConfigurationError("redis URL \(String(reflecting: url)): \(what)")
+            SessionConfigurationError("redis URL \(String(reflecting: BackendURLRedaction.redacted(url))): \(what)")
         }
         var rest: Substring
         let isUnix: Bool, isSentinel: Bool

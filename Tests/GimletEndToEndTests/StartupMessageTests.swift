@@ -45,6 +45,26 @@ import Testing
         #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
     }
 
+    /// A backend URL in a start-up error has its credentials hidden, for
+    /// every store and every place a password can stand (issue 29: the
+    /// whole URL was printed, password included).
+    @Test(arguments: [
+        "redis://app:s3cretpw@127.0.0.1:1/0?timeout_ms=200",
+        "redis://s3cretpw@127.0.0.1:1/0?timeout_ms=200",
+        "redis://127.0.0.1:1/0?password=s3cretpw&bogus=1",
+        "redis+sentinel://:s3cretpw@127.0.0.1:1/mymaster?sentinel_password=s3cretpw&bogus=1",
+        "postgresql://gimlet:s3cretpw@127.0.0.1:1/app?bogus=1",
+        "postgresql://gimlet:s3cretpw@127.0.0.1:1/app?connect_timeout=1",
+        "postgres:///app?host=/nonexistent&password=s3cretpw&=x",
+    ])
+    func aBackendURLsPasswordIsNeverPrinted(url: String) throws {
+        let result = try run("session-lab", ["--fastcgi", "127.0.0.1:1", "--secret", "0123456789abcdef0123",
+                                             "--backend", url])
+        #expect(result.status != 0, "\(result.output)")
+        #expect(!result.output.contains("s3cretpw"), "the password is hidden: \(result.output)")
+        #expect(result.output.contains("redis") || result.output.contains("postgres"), "the store is named: \(result.output)")
+    }
+
     @Test func anUnwritableDataDirectoryIsNamed() throws {
         // /proc cannot hold a directory, whoever runs the test (root included).
         let result = try run("notes", ["--fastcgi", "127.0.0.1:1"],

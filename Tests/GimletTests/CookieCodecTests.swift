@@ -118,3 +118,21 @@ enum SetCookieOctets {
         }
     }
 }
+
+/// Backend URLs as logs and errors show them: no credential in sight.
+@Suite struct BackendURLRedactionTests {
+    @Test(arguments: [
+        ("redis://app:pw@db:6379/0?prefix=x&password=pw2", "redis://app:***@db:6379/0?prefix=x&password=***"),
+        ("redis://pw@db/1", "redis://***@db/1"),
+        ("redis+sentinel://:pw@s1,s2:26380/main/0?sentinel_password=pw&wait=1",
+         "redis+sentinel://:***@s1,s2:26380/main/0?sentinel_password=***&wait=1"),
+        ("postgresql://gimlet:p@ss@db/app", "postgresql://gimlet:***@db/app"),
+        ("postgresql://gimlet@db/app?sslmode=require", "postgresql://gimlet@db/app?sslmode=require"),
+        ("postgres:///app?host=/run/pg&PASSWORD=x", "postgres:///app?host=/run/pg&PASSWORD=***"),
+        ("sqlite:///var/lib/app/s.sqlite", "sqlite:///var/lib/app/s.sqlite"),
+        ("memory:", "memory:"),
+    ])
+    func credentialsAreHidden(url: String, shown: String) {
+        #expect(BackendURLRedaction.redacted(url) == shown)
+    }
+}

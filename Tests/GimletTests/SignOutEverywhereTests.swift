@@ -81,14 +81,19 @@ import Testing
     }
 
     /// The default check costs a bound session one load per request, even
-    /// one that reads only client-side keys; an unbound session nothing.
+    /// one that reads only client-side keys or none (it runs before the
+    /// handler); an unbound session nothing.
     @Test func theEveryRequestCheckCostsBoundSessionsOneLoad() throws {
         let lab = try Lab()
         lab.get("/set/theme/dark?clientside=1")
         #expect(fetch(lab, lab.client, "/get/theme") == ("dark", 0, 0), "unbound: free")
+        #expect(fetch(lab, lab.client, "/hello") == ("hello", 0, 0), "unbound, untouched: free")
         lab.get("/login/42")
         #expect(fetch(lab, lab.client, "/get/theme") == ("dark", 1, 0), "bound: one load")
-        #expect(fetch(lab, lab.client, "/hello") == ("hello", 0, 0), "untouched: free")
+        #expect(fetch(lab, lab.client, "/hello") == ("hello", 1, 0), "bound, untouched: checked before the handler")
+        let hello = lab.client.get("/hello")
+        #expect(hello.setCookies.isEmpty && hello.response.headers["Vary"] == nil,
+                "a check the handler did not ask for sends no cookie and no Vary: \(hello.setCookies)")
     }
 
     @Test func atNextServerAccessARevokedSessionEndsOnlyWhenItReadsTheServer() throws {

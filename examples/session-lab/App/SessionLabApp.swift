@@ -246,11 +246,18 @@ public enum SessionLabApp {
             if !keep { request.session.invalidate() }
             return .text(String(revoked))
         }
+        // Not a lab handler itself: it does not count its own runs.
+        router.router.get("/runs") { _ in .text(String(handlerRuns.load(ordering: .relaxed))) }
         return router.router
     }
 
     /// How many `/async/slow-set` handlers saw their task cancelled.
     static let cancelledHandlers = Atomic<Int>(0)
+
+    /// How many times a lab handler registered through ``LabRouter`` ran
+    /// since the process started: a test sees by it that a request never
+    /// reached a handler.
+    static let handlerRuns = Atomic<Int>(0)
 
     /// `value`, handed back by a callback on another thread.
     static func handedBack<Value: Sendable>(_ value: Value) async -> Value {
@@ -295,9 +302,13 @@ struct LabRouter {
                              _ handler: @escaping RequestHandler) {
         switch style {
         case .sync:
-            router.on(method, pattern, options: options, handler)
+            router.on(method, pattern, options: options) { request in
+                SessionLabApp.handlerRuns.add(1, ordering: .relaxed)
+                return try handler(request)
+            }
         case .async:
             router.on(method, pattern, options: options) { request async throws -> Response in
+                SessionLabApp.handlerRuns.add(1, ordering: .relaxed)
                 _ = await SessionLabApp.handedBack(())
                 return try handler(request)
             }

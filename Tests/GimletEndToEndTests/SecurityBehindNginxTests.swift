@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// The security defects of issue 29, each shown through a real nginx in
+/// front of session-lab (and, where a store is involved, a real store).
+@Suite struct SecurityBehindNginx {
+    /// A copied cookie stops counting once its channel has been idle for
+    /// longer than the channel's TTL, measured from the cookie's last issue:
+    /// its client-side values too, checked from the cookie alone. A browser
+    /// that keeps using the session keeps it, since each renewal re-issues
+    /// the cookie. (Before the fix, the copy kept its client-side values for
+    /// ever.)
+    @Test func anIdleCopiedCookieBringsBackNothingNotEvenItsClientSideValues() throws {
+        // Renewal at half a TTL: 1 s for the browser-session channel (TTL 3)
+        // and 2 s for the permanent one (TTL 4); whole seconds.
+        let stack = try SessionLabBehindNginx.Stack(environment: ["GIMLET_SESSION_TTL": "3", "GIMLET_PERMANENT_TTL": "4"])
+        let browser = stack.client
+        #expect(try browser.get("/set/elf/legolas?permanent=0&clientside=1").text == "ok")
+        #expect(try browser.get("/set/ring/one?permanent=1&clientside=1").text == "ok")
+        let copied = stack.cookieHeader
+        let thief = HTTPClient(baseURL: stack.nginx.baseURL, scratch: stack.directory)
+        #expect(try thief.get("/get/elf", headers: ["Cookie": copied]).text == "legolas", "a fresh copy still counts")
+
+        // The browser goes on using its session (the waits are the point:
+        // cookies carry whole seconds); the copy stays as it was.
+        for _ in 0..<4 {
+            Thread.sleep(forTimeInterval: 1.1)
+            #expect(try browser.get("/get/elf").text == "legolas", "a session in use is renewed, not expired")
+        }
+        let stale = try thief.get("/get/elf", headers: ["Cookie": copied])
+        #expect(stale.status == 404, "the idle copy's browser-session value is gone: \(stale.text)")
+        #expect(stale.headers("Set-Cookie").contains { $0.hasPrefix("gimlet-n=;") }, "and its cookie is cleared")
+        #expect(try thief.get("/get/ring", headers: ["Cookie": copied]).status == 404,
+                "the idle copy's permanent value is gone")
+        #expect(try browser.get("/get/ring").text == "one", "the browser that kept using it keeps both")
+        #expect(try browser.get("/get/elf").text == "legolas")
+    }
+
+    /// Under the default revocation check, a bound session whose check cannot
+    /// run (Redis is stopped) never reaches a handler: 503 before it, so a
+    /// revoked session's thief causes nothing while the store is down. An
+    /// unbound session's client-side reads need no store and go on. (Before
+    /// the fix, the handler ran on the client-side values and only its
+    /// answer became 503.)
+    @Test func aBoundSessionWhoseCheckCannotRunNeverReachesAHandler() throws {
+        let setup = try BackendsBehindNginx.Setup(.redis, options: "?timeout_ms=300")
+        let (stack, redis) = (setup.stack, try #require(setup.redis))
+        var bound = HTTPClient(baseURL: stack.nginx.baseURL, scratch: setup.files)
+        bound.cookieJar = setup.files.file("bound.cookies")
+        #expect(try bound.get("/login/42").text == "ok")
+        #expect(try bound.get("/set/theme/dark?clientside=1").text == "ok")
+        var unbound = HTTPClient(baseURL: stack.nginx.baseURL, scratch: setup.files)
+        unbound.cookieJar = setup.files.file("unbound.cookies")
+        #expect(try unbound.get("/set/theme/light?clientside=1").text == "ok")
+        let probe = HTTPClient(baseURL: stack.nginx.baseURL, scratch: setup.files)  // no cookies: no check
+        let runsBefore = try #require(Int(try probe.get("/runs").text))
+
+        redis.stop()
+        for path in ["/get/theme", "/hello", "/set/theme/light?clientside=1"] {
+            let answer = try bound.get(path)
+            #expect(answer.status == 503, "\(path) of a bound session with the store down: \(answer.status) \(answer.text)")
+        }
+        #expect(try probe.get("/runs").text == String(runsBefore), "no handler ran for the bound session")
+        #expect(try unbound.get("/get/theme").text == "light", "an unbound client-side read needs no store")
+        #expect(try probe.get("/runs").text == String(runsBefore + 1))
+
+        try redis.restart()  // empty (no persistence): the binding's marker is gone, as after a revocation
+        #expect(waitUntil(seconds: 10) { (try? bound.get("/get/theme").status) == 404 },
+                "once the store answers, the session is found revoked, its client-side value gone too")
+    }
+
+    /// A CSRF token learned before sign-in is worthless after it: both
+    /// `regenerateID()` and `bind(toUser:)` replace it. (Before the fix both
+    /// kept `_csrft_`.)
+    @Test(arguments: ["/regenerate", "/login/42"])
+    func theCSRFTokenChangesAtSignIn(signIn: String) throws {
+        let stack = try SessionLabBehindNginx.Stack()
+        func check(_ token: String) throws -> Int {
+            try stack.client.request("POST", "/csrf_check", body: Array("csrf_token=\(token)".utf8),
+                                     headers: ["Content-Type": "application/x-www-form-urlencoded"]).status
+        }
+        let before = try stack.client.get("/csrf").text
+        #expect(try check(before) == 200)
+        #expect(try stack.client.get(signIn).text == "ok")
+        let after = try stack.client.get("/csrf").text
+        #expect(after.count == 40 && after != before, "a new token after \(signIn)")
+        #expect(try check(before) == 403, "the token from before \(signIn) is refused")
+        #expect(try check(after) == 200)
+    }
+}
