@@ -75,7 +75,7 @@ let package = Package(
         // The server-side backends.
         .target(
             name: "GimletSQLite",
-            dependencies: ["Gimlet", "GimletHTTP", "CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Gimlet", "GimletHTTP", "GimletSystem", "CSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "GimletRedis",
@@ -88,7 +88,10 @@ let package = Package(
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
         // What both transports share: listen addresses, sockets, the stop signal, worker wake-ups.
-        .target(name: "GimletTransport", dependencies: ["CLinuxEvents", "GimletSystem"]),
+        .target(
+            name: "GimletTransport",
+            dependencies: ["CLinuxEvents", "GimletSystem", "GimletHTTP", .product(name: "Logging", package: "swift-log")]
+        ),
         // FastCGI transport on libfcgi.
         .target(
             name: "GimletFastCGI",

@@ -1,6 +1,6 @@
 // The parsers of what operators type: backend URLs (sqlite:, redis://,
-// redis+unix://, redis+sentinel://, postgresql://), listen addresses, origins. Any text gets a value or a
-// clear error, never a crash.
+// redis+unix://, redis+sentinel://, postgresql://) and their redaction for logs, listen addresses,
+// allow-lists of web servers, origins. Any text gets a value or a clear error, never a crash.
 import FuzzDriver
 import Gimlet
 import GimletHTTP
@@ -17,6 +17,13 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     _ = try? RedisSessionBackend.Configuration(url: text)
     _ = try? PostgreSQLSessionBackend.Configuration(url: text)
     _ = try? ListenAddress(parsing: text)
+    if let list = try? ClientAllowList(parsing: text), (try? ClientAllowList(parsing: list.description)) != list {
+        fatalError("an allow-list did not survive its own text: \(text)")
+    }
+    let redacted = BackendURLRedaction.redacted(text)
+    if BackendURLRedaction.redacted(redacted) != redacted {
+        fatalError("redacting a redacted URL changed it: \(text)")
+    }
     if let origin = HTTPOrigin(text), HTTPOrigin(origin.description) != origin {
         fatalError("an origin did not survive its own text: \(text)")
     }

@@ -128,6 +128,7 @@ extension Session {
 
     private func baseCookie(name: String, value: String, secure: Bool) -> SetCookie {
         SetCookie(name: name, value: value, path: context.configuration.cookiePath, domain: context.configuration.cookieDomain,
-                  secure: secure, httpOnly: true, sameSite: context.configuration.sameSite)
+                  secure: secure || context.configuration.cookieSecure == .always, httpOnly: true,
+                  sameSite: context.configuration.sameSite)
     }
 }

@@ -59,7 +59,7 @@ public struct SessionBackendOpener: Sendable {
 /// ```swift
 /// try Host.run(configuration: configuration) { logger in
 ///     let backends = SessionBackends(.sqlite, .redis, logger: logger)
-///     let sessions = try SessionConfiguration(environment: environment, backends: backends.open(url:))
+///     let sessions = try SessionConfiguration(environment: environment, backends: backends)
 ///     …
 /// }
 /// ```

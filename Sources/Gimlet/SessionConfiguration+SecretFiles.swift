@@ -1,4 +1,5 @@
 import Foundation
+@_spi(GimletInlined) import GimletSystem
 
 extension SessionConfiguration {
     /// Reads ``secretFile`` into ``secrets``, and ``encryptionKeyFile`` into
@@ -34,8 +35,12 @@ extension SessionConfiguration {
         self = updated
     }
 
-    /// The values of the file at `path`, one per line.
+    /// The values of the file at `path`, one per line. A file its group or
+    /// others may read or write is refused, as ssh refuses such a private key.
     static func values(in path: String, kind: String) throws(SessionConfigurationError) -> [String] {
+        if let mode = SystemCall.permissionBits(of: path), mode & 0o066 != 0 {
+            throw SessionConfigurationError("the \(kind) \(path) has mode \(String(mode, radix: 8)): its group or others may read or change it; make it readable by the app's user alone (chmod 600 \(path), or 400)")
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)

@@ -1,6 +1,7 @@
 import Foundation
 import GimletHTTP
 import Logging
+import Synchronization
 
 extension SessionConfiguration {
     /// Reads a configuration from a settings dictionary, like the original
@@ -17,6 +18,7 @@ extension SessionConfiguration {
     /// | `clientside` | client-side by default (same booleans) |
     /// | `cookie_name_permanent`, `cookie_name_session` | cookie names |
     /// | `cookie_domain`, `cookie_path`, `cookie_samesite` | cookie attributes |
+    /// | `cookie_secure` | `auto` (Secure over HTTPS, the default) or `always` (behind a proxy that ends TLS; needed by `__Host-` names) |
     /// | `permanent_max_age`, `permanent_ttl`, `session_ttl`, `renew_after`, `absolute_lifetime` | seconds |
     /// | `public_origins` | the site's public origins, comma-separated (`https://example.com`), for CSRF's `Origin` check |
     /// | `revocation_check` | `every-request` (default) or `next-server-access`: see ``RevocationCheck`` |
@@ -31,10 +33,12 @@ extension SessionConfiguration {
     ///   - settings: the dictionary; keys without `prefix` are ignored.
     ///   - prefix: `gimlet.` by default.
     ///   - backends: turns a backend URL into a backend; the default knows `memory:` and `none`.
+    ///   - logger: where a warning goes (a secret given inline rather than in a file), once per process.
     /// - Throws: ``SessionConfigurationError`` naming the key that is wrong.
     public init(
         settings: [String: String], prefix: String = "gimlet.",
-        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:)
+        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:),
+        logger: Logger = Request.defaultLogger
     ) throws {
         func value(_ key: String) -> String? {
             guard let raw = settings[prefix + key] else { return nil }
@@ -83,6 +87,15 @@ extension SessionConfiguration {
         case "strict": sameSite = .strict
         case let other?: throw SessionConfigurationError("\(prefix)cookie_samesite must be lax or strict, not \(String(reflecting: other))")
         }
+        let cookieSecure: CookieSecure
+        switch value("cookie_secure")?.lowercased() {
+        case nil: cookieSecure = .auto
+        case let text?:
+            guard let parsed = CookieSecure(rawValue: text) else {
+                throw SessionConfigurationError("\(prefix)cookie_secure must be auto or always, not \(String(reflecting: text))")
+            }
+            cookieSecure = parsed
+        }
         let revocationCheck: RevocationCheck
         switch value("revocation_check")?.lowercased() {
         case nil, "every-request": revocationCheck = .everyRequest
@@ -98,6 +111,7 @@ extension SessionConfiguration {
             permanentCookieName: value("cookie_name_permanent") ?? "gimlet-p",
             sessionCookieName: value("cookie_name_session") ?? "gimlet-n",
             cookieDomain: value("cookie_domain"), cookiePath: value("cookie_path") ?? "/", sameSite: sameSite,
+            cookieSecure: cookieSecure,
             permanentMaxAge: try seconds("permanent_max_age") ?? 400 * 86_400,
             permanentTimeToLive: try seconds("permanent_ttl") ?? 400 * 86_400,
             sessionTimeToLive: try seconds("session_ttl") ?? 86_400,
@@ -110,6 +124,10 @@ extension SessionConfiguration {
         configuration.encryptionKeyFile = encryptionKeyFile
         configuration.backend = try value("backend").flatMap(backends)
         try configuration.validate()
+        // Said only once the configuration works: a start-up error stays one line.
+        for (inline, file) in [("secret", "secret_file"), ("encryption_key", "encryption_key_file")] where value(inline) != nil {
+            Self.warnOnce(about: prefix + inline, file: prefix + file, logger: logger)
+        }
         self = configuration
     }
 
@@ -117,21 +135,44 @@ extension SessionConfiguration {
     /// settings keys above, upper-cased, after `GIMLET_` (`GIMLET_SECRET`,
     /// `GIMLET_SECRET_FILE`, `GIMLET_ENCRYPTION_KEY`, `GIMLET_BACKEND`, `GIMLET_PERMANENT`, …).
     ///
+    /// - Parameters:
+    ///   - environment: the process's environment, or any dictionary of variables.
+    ///   - backends: turns a backend URL into a backend; the default knows `memory:` and `none`.
+    ///   - logger: where a warning goes (a secret given inline rather than in a file), once per process.
     /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
     public init(
         environment: [String: String],
-        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:)
+        backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:),
+        logger: Logger = Request.defaultLogger
     ) throws {
         var settings: [String: String] = [:]
         for (key, value) in environment where key.hasPrefix("GIMLET_") {
             settings["GIMLET_" + key.dropFirst(7).lowercased()] = value
         }
         do {
-            try self.init(settings: settings, prefix: "GIMLET_", backends: backends)
+            try self.init(settings: settings, prefix: "GIMLET_", backends: backends, logger: logger)
         } catch let error as SessionConfigurationError {
             // Name variables as they are spelled in the environment.
             throw SessionConfigurationError(Self.upperCasingVariableNames(error.message))
         }
+    }
+
+    /// Reads the configuration from `GIMLET_*` environment variables, as
+    /// ``init(environment:backends:logger:)`` does, opening the backend
+    /// among `backends` and logging to their logger (the host's).
+    ///
+    /// ```swift
+    /// Host.main { environment, logger in
+    ///     var router = Router()
+    ///     router.use(try SessionMiddleware(SessionConfiguration(
+    ///         environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger))))
+    ///     return router
+    /// }
+    /// ```
+    ///
+    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
+    public init(environment: [String: String], backends: SessionBackends) throws {
+        try self.init(environment: environment, backends: backends.open(url:), logger: backends.logger)
     }
 
     /// The backends this module knows: `memory:` and `none`.
@@ -149,6 +190,17 @@ extension SessionConfiguration {
         default:
             throw SessionConfigurationError("unknown session backend \(String(reflecting: BackendURLRedaction.redacted(url))); accepted: memory:, none")
         }
+    }
+
+    // protected by: atomic exchange; set once per process.
+    private static let warnedAboutInlineSecrets = Atomic<Bool>(false)
+
+    /// Says once per process that a secret came inline (the environment, a
+    /// command line, a settings dictionary) rather than from a file.
+    private static func warnOnce(about setting: String, file: String, logger: Logger) {
+        guard !warnedAboutInlineSecrets.exchange(true, ordering: .relaxed) else { return }
+        let (name, fileName) = setting.hasPrefix("GIMLET_") ? (setting.uppercased(), file.uppercased()) : (setting, file)
+        logger.warning("the session secret or key is given in \(name): anything this user runs can read the environment and command line of the app (/proc/PID/environ, ps); put it in a file readable by the app's user alone and name the file in \(fileName)")
     }
 
     private static func upperCasingVariableNames(_ message: String) -> String {

@@ -47,6 +47,11 @@ public struct SessionConfiguration: Sendable {
     public var cookiePath: String
     /// The cookies' `SameSite`.
     public var sameSite: SetCookie.SameSite
+    /// When the cookies carry `Secure`: ``CookieSecure/auto`` (the default)
+    /// when the request came over HTTPS as the web server says; ``CookieSecure/always``
+    /// behind a proxy that ends TLS before the web server (and required by
+    /// `__Host-` and `__Secure-` cookie names).
+    public var cookieSecure: CookieSecure
     /// `Max-Age` of the permanent cookie, in seconds (400 days: the most a browser keeps).
     public var permanentMaxAge: Int64
     /// Idle lifetime of the permanent channel's server-side data, in seconds.
@@ -79,6 +84,7 @@ public struct SessionConfiguration: Sendable {
         permanentByDefault: Bool = false, clientsideByDefault: Bool? = nil,
         permanentCookieName: String = "gimlet-p", sessionCookieName: String = "gimlet-n",
         cookieDomain: String? = nil, cookiePath: String = "/", sameSite: SetCookie.SameSite = .lax,
+        cookieSecure: CookieSecure = .auto,
         permanentMaxAge: Int64 = 400 * 86_400, permanentTimeToLive: Int64 = 400 * 86_400,
         sessionTimeToLive: Int64 = 86_400, renewAfter: Int64 = 86_400, absoluteLifetime: Int64? = nil,
         publicOrigins: [HTTPOrigin] = [], clock: any SessionClock = SystemClock()
@@ -93,6 +99,7 @@ public struct SessionConfiguration: Sendable {
         self.cookieDomain = cookieDomain
         self.cookiePath = cookiePath
         self.sameSite = sameSite
+        self.cookieSecure = cookieSecure
         self.permanentMaxAge = permanentMaxAge
         self.permanentTimeToLive = permanentTimeToLive
         self.sessionTimeToLive = sessionTimeToLive
@@ -135,6 +142,14 @@ public struct SessionConfiguration: Sendable {
         guard (try? SetCookie(name: "x", value: "", path: cookiePath, domain: cookieDomain).headerValue()) != nil else {
             throw SessionConfigurationError("cookie path \(String(reflecting: cookiePath)) or domain \(String(reflecting: cookieDomain ?? "")) is not valid in a cookie")
         }
+        for name in [permanentCookieName, sessionCookieName] {
+            if name.hasPrefix("__Host-"), cookieSecure != .always || cookiePath != "/" || cookieDomain != nil {
+                throw SessionConfigurationError("cookie name \(name) starts with __Host-, which browsers keep only with Secure, Path=/ and no Domain: set cookie_secure=always (GIMLET_COOKIE_SECURE=always), keep cookie_path / and set no cookie_domain")
+            }
+            if name.hasPrefix("__Secure-"), cookieSecure != .always {
+                throw SessionConfigurationError("cookie name \(name) starts with __Secure-, which browsers keep only with Secure: set cookie_secure=always (GIMLET_COOKIE_SECURE=always)")
+            }
+        }
         if sameSite == .none {
             throw SessionConfigurationError("SameSite=None needs Secure cookies, which Gimlet sets per request; use lax or strict")
         }
@@ -158,6 +173,15 @@ public struct SessionConfiguration: Sendable {
         }
         return bytes
     }
+}
+
+/// When session cookies carry the `Secure` attribute.
+public enum CookieSecure: String, Sendable, Equatable {
+    /// When the request came over HTTPS, as the web server passes it (`HTTPS=on`).
+    case auto
+    /// Always: for a site served only over HTTPS, where TLS may end before the
+    /// web server (a load balancer talking plain HTTP to nginx).
+    case always
 }
 
 /// A session configuration that cannot work, with how to fix it.

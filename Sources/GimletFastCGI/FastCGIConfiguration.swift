@@ -17,6 +17,13 @@ public struct FastCGIConfiguration: Sendable, Equatable {
     public var socketMode: UInt32?
     /// The listen backlog.
     public var backlog: Int
+    /// The web servers allowed to connect over TCP. Required when the
+    /// listener can be reached from other hosts (an address that is not
+    /// loopback, `0.0.0.0` included); the server refuses to start without it.
+    public var allowedClients: ClientAllowList?
+    /// How long one request may take to arrive, its params and body
+    /// together; a peer that stalls or trickles past it loses its connection.
+    public var readTimeout: Duration
 
     /// The default thread count: two per core, so a thread blocked on a
     /// backend does not idle a core.
@@ -25,12 +32,15 @@ public struct FastCGIConfiguration: Sendable, Equatable {
     /// Creates a configuration; every parameter has a safe default.
     public init(
         listen: ListenAddress = .inherited, threads: Int = FastCGIConfiguration.defaultThreads,
-        maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, backlog: Int = 1024
+        maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, backlog: Int = 1024,
+        allowedClients: ClientAllowList? = nil, readTimeout: Duration = .seconds(30)
     ) {
         self.listen = listen
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
         self.socketMode = socketMode
         self.backlog = backlog
+        self.allowedClients = allowedClients
+        self.readTimeout = readTimeout
     }
 }

@@ -30,8 +30,23 @@ final class FastCGIRequest: ExchangeChannel {
     private var scratch = [CChar](repeating: 0, count: 16 * 1024)
     /// Whether a finished connection is closed at once, without libfcgi's linger.
     private let closesAtOnce: Bool
+    /// The read deadline of the request being read: armed before its head,
+    /// ended once its body is read (or drained).
+    var reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)?
 
-    /// A request slot on `listenDescriptor`.
+    /// Ends the read deadline, if one is armed.
+    func endReading() {
+        guard let reading else { return }
+        self.reading = nil
+        reading.gate.endReading(reading.lease)
+    }
+
+    /// A request slot for connections the server accepts from `listenDescriptor`.
+    ///
+    /// libfcgi is given `neverListening` (``SocketCalls/neverListening()``)
+    /// as its listener: it reads requests only from connections handed to
+    /// ``attach(_:)``, and accepts none itself, so each one has passed the
+    /// server's allow-list and gets its read deadline.
     ///
     /// On a unix socket a finished connection is simply closed. libfcgi would
     /// otherwise shut down its side, then wait (up to 2 s, in `poll`) for the
@@ -39,10 +54,10 @@ final class FastCGIRequest: ExchangeChannel {
     /// resetting a connection whose response is still unread. A unix socket
     /// keeps written data for the reader whatever the writer does, so the
     /// worker need not block there, and moves on to the next connection.
-    init(listenDescriptor: Int32) throws(TransportError) {
+    init(listenDescriptor: Int32, neverListening: Int32) throws(TransportError) {
         closesAtOnce = SocketCalls.isUnixSocket(listenDescriptor)
         raw = .allocate(capacity: 1)
-        guard FCGX_InitRequest(raw, listenDescriptor, FCGI_FAIL_ACCEPT_ON_INTR) == 0 else {
+        guard FCGX_InitRequest(raw, neverListening, FCGI_FAIL_ACCEPT_ON_INTR) == 0 else {
             raw.deallocate()
             throw TransportError("FCGX_InitRequest failed")
         }
@@ -53,12 +68,16 @@ final class FastCGIRequest: ExchangeChannel {
         raw.deallocate()
     }
 
-    /// Accepts the next request (on a kept connection, or a new one).
+    /// Reads the next request's head from the attached connection.
+    ///
+    /// `.noConnection` when the connection ended (closed by the web server,
+    /// shut down past its read deadline, or a protocol error): libfcgi has
+    /// closed it and, its listener never listening, accepted nothing else.
     func accept() -> AcceptResult {
         let result = FCGX_Accept_r(raw)
         if result >= 0 { return .accepted }
         let code = -result
-        if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return .noConnection }
+        if code == EAGAIN || code == EWOULDBLOCK || code == EINTR || code == EINVAL { return .noConnection }
         return .failed(errno: code)
     }
 
@@ -145,6 +164,7 @@ final class FastCGIRequest: ExchangeChannel {
     ///   - expected: the exact length to read, or `nil` to read to the end.
     ///   - limit: the most bytes accepted when reading to the end.
     func readBody(expected: Int?, limit: Int) -> BodyRead {
+        defer { endReading() }
         if let expected {
             var received = 0
             defer { if received == expected { drainBody() } }
@@ -188,6 +208,7 @@ final class FastCGIRequest: ExchangeChannel {
     /// record (at most 64 MiB), so the web server is not cut off while it
     /// still sends.
     func drainBody() {
+        defer { endReading() }
         var total = 0
         while total < 64 << 20 {
             let count = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in

@@ -26,6 +26,10 @@ public final class FastCGIServer: TransportServer {
     private let observer: (any ExchangeObserver)?
     private let listener: Listener
     private let connections: ConnectionSet
+    private let gate: ConnectionGate
+    /// What libfcgi's request slots are given as their listener: it never
+    /// listens, so libfcgi accepts nothing by itself.
+    private let neverListening: Int32
 
     /// Opens the listening socket (or checks the inherited one).
     ///
@@ -53,9 +57,14 @@ public final class FastCGIServer: TransportServer {
         // Our own bind, not FCGX_OpenSocket: libfcgi prints "bind/listen" and
         // exits the process on failure, without saying which path or port.
         listener = try Listener(listening: configuration.listen, backlog: configuration.backlog,
-                                socketMode: configuration.socketMode)
+                                socketMode: configuration.socketMode, allowed: configuration.allowedClients)
         connections = try ConnectionSet(listener: listener.descriptor, stop: listener.stopSignal)
+        gate = ConnectionGate(allowed: configuration.allowedClients, readTimeout: configuration.readTimeout,
+                              workers: configuration.threads, logger: logger, protocolName: "FastCGI")
+        neverListening = try SocketCalls.neverListening()
     }
+
+    deinit { SocketCalls.close(neverListening) }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
     public func run() {
@@ -63,7 +72,9 @@ public final class FastCGIServer: TransportServer {
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
             "max_body": "\(configuration.maxBodyBytes)",
         ])
+        gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-fastcgi") { [self] in self.work(worker: $0) }
+        gate.finish()
         connections.closeParked()
         logger.info("stopped: every accepted request has finished")
     }
@@ -82,33 +93,33 @@ public final class FastCGIServer: TransportServer {
 
     private func work(worker: Int) {
         let slot: FastCGIRequest
-        do { slot = try FastCGIRequest(listenDescriptor: listener.descriptor) } catch {
+        do { slot = try FastCGIRequest(listenDescriptor: listener.descriptor, neverListening: neverListening) } catch {
             logger.critical("worker \(worker) could not start: \(error)")
             stop()
             return
         }
-        // Right after a connection that was closed, accept again at once:
-        // under load the next one is usually queued already, and this saves
-        // an epoll_wait per request.
         var acceptAtOnce = false
         while true {
-            if !acceptAtOnce || listener.isStopping {
-                switch connections.next() {
-                case .stop: return
-                case .listener: break
-                case .connection(let fd): slot.attach(fd)
-                }
-            }
+            guard let connection = gate.nextConnection(acceptFirst: acceptAtOnce, listener: listener, waiting: connections,
+                                                       timeoutMilliseconds: nil)
+            else { return }
+            let fd = connection.release()
             acceptAtOnce = false
+            slot.attach(fd)
+            slot.reading = (gate, gate.startReading(worker: worker, descriptor: fd))
             switch slot.accept() {
             case .accepted:
                 handle(slot, worker: worker)
+                slot.endReading()
                 slot.finish()
                 if let kept = slot.takeKeptConnection() { connections.park(kept) } else { acceptAtOnce = true }
             case .noConnection:
-                continue
+                slot.endReading()
+                acceptAtOnce = true
             case .failed(let code):
-                logger.warning("FastCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])
+                slot.endReading()
+                logger.warning("FastCGI request failed before its head was read",
+                               metadata: ["error": "\(systemErrorDescription(code))"])
             }
         }
     }

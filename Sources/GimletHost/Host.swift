@@ -59,7 +59,7 @@ public struct Host: Sendable {
     ///     var router = Router()
     ///     router.use(try SessionMiddleware(SessionConfiguration(
     ///         environment: ProcessInfo.processInfo.environment,
-    ///         backends: SessionBackends(.sqlite, logger: logger).open(url:))))
+    ///         backends: SessionBackends(.sqlite, logger: logger))))
     ///     return router
     /// }
     /// ```
@@ -218,6 +218,9 @@ public struct Host: Sendable {
             SocketCalls.close(listener)
             owned?.remove()
         }
+        // Checked here too, so a socket open to strangers stops the start
+        // with one line rather than every worker failing in turn.
+        try ListeningSocket.requireAllowList(for: listener, allowed: configuration.allowedClients)
         logger.info("listening", metadata: ["address": "\(address)", "protocol": "\(configuration.scgi != nil ? "SCGI" : "FastCGI")"])
         let operations = configuration.operations
         // Room for every worker twice over: a reload runs old and new side by side.
@@ -261,7 +264,7 @@ public struct Host: Sendable {
     /// Host.main { environment, logger in
     ///     var router = Router()
     ///     router.use(try SessionMiddleware(SessionConfiguration(
-    ///         environment: environment, backends: SessionBackends(.sqlite, logger: logger).open(url:))))
+    ///         environment: environment, backends: SessionBackends(.sqlite, logger: logger))))
     ///     router.get("/") { request in .text("hello") }
     ///     return router
     /// }

@@ -25,6 +25,8 @@ extension HostConfiguration {
     /// | `GIMLET_ACCESS_LOG_QUERY` | `yes`: access log lines carry the query string | `no` |
     /// | `GIMLET_LOG_FORMAT` | `text` or `json`, for the access log and every log line | `json` |
     /// | `GIMLET_LOG_FILE` | a file standard error (the log) is appended to | `/var/log/app/app.log` |
+    /// | `GIMLET_ALLOWED_CLIENTS` | web servers allowed to connect over TCP (else `FCGI_WEB_SERVER_ADDRS`) | `10.0.0.5,10.0.1.0/24` |
+    /// | `GIMLET_READ_TIMEOUT` | seconds one request may take to arrive, head and body | `30` |
     ///
     /// - Throws: ``HostConfigurationError`` naming the variable that is wrong.
     public init(environment: [String: String]) throws {
@@ -35,6 +37,12 @@ extension HostConfiguration {
             maxBody: environment["GIMLET_MAX_BODY"], socketMode: environment["GIMLET_SOCKET_MODE"],
             logLevel: environment["GIMLET_LOG_LEVEL"], source: "GIMLET_")
         try applyOperations(source: "GIMLET_") { environment[Self.variable(for: $0)] }
+        // libfcgi's own variable, as php-cgi and other FastCGI apps read it.
+        if allowedClients == nil, let addresses = environment["FCGI_WEB_SERVER_ADDRS"], !addresses.isEmpty {
+            do { allowedClients = try ClientAllowList(parsing: addresses) } catch {
+                throw HostConfigurationError("FCGI_WEB_SERVER_ADDRS: \(error)")
+            }
+        }
     }
 
     /// The environment variable of option `--key`: `GIMLET_KEY`, dashes as underscores.
@@ -94,6 +102,14 @@ extension HostConfiguration {
             logFormat = format
         }
         if let text = value("log-file"), !text.isEmpty { logFile = text }
+        if let text = value("allowed-clients"), !text.isEmpty {
+            do { allowedClients = try ClientAllowList(parsing: text) } catch {
+                throw HostConfigurationError("\(name("allowed-clients")): \(error)")
+            }
+        }
+        if let duration = try seconds("read-timeout", unit: 1000, range: 0.1...86_400, example: "of seconds, such as 30") {
+            readTimeout = duration
+        }
     }
 
     /// Overrides the fields whose text is given; `source` names where they came

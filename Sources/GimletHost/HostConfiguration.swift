@@ -21,6 +21,12 @@ public struct HostConfiguration: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// Permission bits for a unix socket the host creates; `nil` keeps the umask's.
     public var socketMode: UInt32?
+    /// The web servers allowed to connect over TCP (`--allowed-clients`);
+    /// required when the socket can be reached from other hosts.
+    public var allowedClients: ClientAllowList?
+    /// How long one request may take to arrive, its head and body together
+    /// (`--read-timeout`); a stalled or trickling peer loses its connection.
+    public var readTimeout: Duration = .seconds(30)
     /// The log level.
     public var logLevel: Logger.Level
     /// A path the host answers `pong` on (`503` while a graceful stop drains), before the app.
@@ -69,7 +75,8 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// The SCGI transport's share of the configuration.
     public var scgiConfiguration: SCGIConfiguration {
-        SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode)
+        SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode,
+                          allowedClients: allowedClients, readTimeout: readTimeout)
     }
 
     /// Whether any of the operator's tools (status, ping, logs, timeouts, recycling) is on.
@@ -82,7 +89,8 @@ public struct HostConfiguration: Sendable, Equatable {
     /// The transport's share of the configuration.
     public var fastCGI: FastCGIConfiguration {
         FastCGIConfiguration(
-            listen: fastcgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode)
+            listen: fastcgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode,
+            allowedClients: allowedClients, readTimeout: readTimeout)
     }
 }
 

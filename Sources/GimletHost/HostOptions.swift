@@ -58,6 +58,18 @@ public struct HostOptions: ParsableArguments, Sendable {
         valueName: "level"))
     public var logLevel: String?
 
+    /// `--allowed-clients` as given (its help text says what it means); `nil` if absent.
+    @Option(name: .customLong("allowed-clients"), help: ArgumentHelp(
+        "The web servers allowed to connect over TCP: IPv4 addresses and networks, comma-separated, such as 10.0.0.5,10.0.1.0/24 (env GIMLET_ALLOWED_CLIENTS, else libfcgi's FCGI_WEB_SERVER_ADDRS). Required when the socket listens on an address other hosts can reach.",
+        valueName: "addresses"))
+    public var allowedClients: String?
+
+    /// `--read-timeout` as given (its help text says what it means); `nil` if absent.
+    @Option(name: .customLong("read-timeout"), help: ArgumentHelp(
+        "Seconds one request may take to arrive, its head and body together; a peer that stalls or trickles past it loses its connection (env GIMLET_READ_TIMEOUT; default 30).",
+        valueName: "seconds"))
+    public var readTimeout: String?
+
     /// `--log-file` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("log-file"), help: ArgumentHelp(
         "Append standard error (log lines, start-up errors) to this file, for spawners that discard it such as spawn-fcgi without -n (env GIMLET_LOG_FILE). SIGUSR1 reopens it.",
@@ -151,6 +163,7 @@ public struct HostOptions: ParsableArguments, Sendable {
             "ping-path": pingPath, "status-path": statusPath, "metrics-path": metricsPath, "slow-request": slowRequest,
             "request-timeout": requestTimeout, "max-requests": maxRequests, "drain": drain, "access-log": accessLog,
             "access-log-query": accessLogQuery, "log-format": logFormat, "log-file": logFile,
+            "allowed-clients": allowedClients, "read-timeout": readTimeout,
         ]
         try configuration.applyOperations(source: "--") { given[$0] ?? nil }
         if configuration.maxRequests != nil, configuration.workers == 0 {

@@ -19,6 +19,13 @@ public struct SCGIConfiguration: Sendable, Equatable {
     public var socketMode: UInt32?
     /// The listen backlog.
     public var backlog: Int
+    /// The web servers allowed to connect over TCP. Required when the
+    /// listener can be reached from other hosts (an address that is not
+    /// loopback, `0.0.0.0` included); the server refuses to start without it.
+    public var allowedClients: ClientAllowList?
+    /// How long one request may take to arrive, its header block and body
+    /// together; a peer that stalls or trickles past it loses its connection.
+    public var readTimeout: Duration
 
     /// The default thread count: two per core, so a thread blocked on a
     /// backend does not idle a core.
@@ -27,7 +34,10 @@ public struct SCGIConfiguration: Sendable, Equatable {
     /// Creates a configuration; every parameter has a safe default.
     public init(listen: ListenAddress = .inherited, threads: Int = SCGIConfiguration.defaultThreads,
                 maxBodyBytes: Int = 1 << 20, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
-                socketMode: UInt32? = nil, backlog: Int = 1024) {
+                socketMode: UInt32? = nil, backlog: Int = 1024, allowedClients: ClientAllowList? = nil,
+                readTimeout: Duration = .seconds(30)) {
+        self.allowedClients = allowedClients
+        self.readTimeout = readTimeout
         self.listen = listen
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
@@ -59,6 +69,7 @@ public final class SCGIServer: TransportServer {
     private let observer: (any ExchangeObserver)?
     private let listener: Listener
     private let connections: ConnectionSet
+    private let gate: ConnectionGate
 
     /// Opens the listening socket.
     ///
@@ -76,8 +87,10 @@ public final class SCGIServer: TransportServer {
         self.responder = responder
         self.logger = logger
         listener = try Listener(listening: configuration.listen, backlog: configuration.backlog,
-                                socketMode: configuration.socketMode)
+                                socketMode: configuration.socketMode, allowed: configuration.allowedClients)
         connections = try ConnectionSet(listener: listener.descriptor, stop: listener.stopSignal)
+        gate = ConnectionGate(allowed: configuration.allowedClients, readTimeout: configuration.readTimeout,
+                              workers: configuration.threads, logger: logger, protocolName: "SCGI")
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -86,7 +99,10 @@ public final class SCGIServer: TransportServer {
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
             "max_body": "\(configuration.maxBodyBytes)",
         ])
+        gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-scgi") { [self] in self.work(worker: $0) }
+        gate.finish()
+        connections.closeParked()
         logger.info("stopped: every accepted request has finished")
     }
 
@@ -99,23 +115,20 @@ public final class SCGIServer: TransportServer {
     private func work(worker: Int) {
         var acceptAtOnce = false
         while true {
-            if !acceptAtOnce || listener.isStopping {
-                // SCGI keeps no connection: only the listener and stop wake a worker.
-                guard connections.next() == .listener else { return }
-            }
-            acceptAtOnce = false
-            switch Connection.accept(from: listener.descriptor, timeoutMilliseconds: configuration.timeoutMilliseconds) {
-            case .accepted(let connection):
-                serve(connection, worker: worker)
-                acceptAtOnce = true
-            case .noConnection: continue
-            case .failed(let code):
-                logger.warning("SCGI accept failed", metadata: ["error": "\(systemErrorDescription(code))"])
-            }
+            // SCGI keeps no connection between requests: what waits in the
+            // set is a new one whose peer had sent nothing yet.
+            guard let connection = gate.nextConnection(acceptFirst: acceptAtOnce, listener: listener, waiting: connections,
+                                                       timeoutMilliseconds: configuration.timeoutMilliseconds)
+            else { return }
+            let lease = gate.startReading(worker: worker, descriptor: connection.descriptor)
+            serve(connection, worker: worker, lease: lease)
+            gate.endReading(lease)
+            acceptAtOnce = true
         }
     }
 
-    private func serve(_ connection: Connection, worker: Int) {
+
+    private func serve(_ connection: Connection, worker: Int, lease: ReadDeadlines.Lease) {
         var input: [UInt8] = []
         input.reserveCapacity(4096)
         let head: SCGIRequestHead
@@ -136,7 +149,8 @@ public final class SCGIServer: TransportServer {
         }
         var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: head.environ) }
         var channel = SCGIChannel(connection: connection, received: Array(input[head.headLength...]),
-                                  contentLength: head.contentLength, timeoutMilliseconds: configuration.timeoutMilliseconds)
+                                  contentLength: head.contentLength, timeoutMilliseconds: configuration.timeoutMilliseconds,
+                                  reading: (gate, lease))
         CGIExchange.serve(environ: head.environ, channel: &channel, maxBodyBytes: configuration.maxBodyBytes,
                           responder: responder, logger: logger, observed: &observed)
     }
@@ -151,8 +165,11 @@ struct SCGIChannel: ExchangeChannel {
     /// The head's `CONTENT_LENGTH` (SCGI requires it).
     let contentLength: Int
     let timeoutMilliseconds: Int
+    /// The request's read deadline, ended once its body is read (or drained).
+    let reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)
 
     func readBody(expected: Int?, limit: Int) -> BodyRead {
+        defer { reading.gate.endReading(reading.lease) }
         let expected = expected ?? contentLength
         guard expected <= limit else {
             drainBody()
@@ -170,6 +187,7 @@ struct SCGIChannel: ExchangeChannel {
 
     /// Reads what the server sends of the body (at most 64 MiB), so it sees our 413 and not a reset.
     func drainBody() {
+        defer { reading.gate.endReading(reading.lease) }
         var drained = received.count
         while drained < min(contentLength, 64 << 20) {
             var scratch: [UInt8] = []

@@ -97,7 +97,9 @@ extension SQLiteSessionBackend {
             : FileManager.default.currentDirectoryPath + (parent.isEmpty ? "" : "/" + parent)
         let advice = "set GIMLET_DATA_DIR (or GIMLET_BACKEND=sqlite:///path/sessions.sqlite) to a directory this user (\(ProcessInfo.processInfo.userName)) can write"
         do {
-            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+            // Sessions are the app's alone: a directory it creates is its user's only.
+            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw SessionConfigurationError("cannot create the session directory \(absolute); \(advice)")
         }

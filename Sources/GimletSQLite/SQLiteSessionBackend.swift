@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+@_spi(GimletInlined) import GimletSystem
 import GimletHTTP
 import Logging
 import Synchronization
@@ -88,6 +89,12 @@ public final class SQLiteSessionBackend: SessionBackend {
         self.logger = logger
         let busyWaits = SQLiteBusyCounter()
         self.busyWaits = busyWaits
+        // A new database is the app's user's alone (SQLite would make it
+        // 0644 less the umask, readable by a web server sharing the group);
+        // its -wal and -shm files take its mode. An existing file keeps its own.
+        if !configuration.path.hasPrefix(":") {
+            _ = try? SystemCall.createFileIfAbsent(configuration.path, mode: 0o600)
+        }
         connections = Pool(capacity: configuration.maxConnections,
                            waitLimit: .milliseconds(Int(configuration.busyTimeoutMilliseconds)),
                            countsAsConnections: true) { [configuration] in

@@ -144,6 +144,32 @@ package func activeProcessorCount() -> Int {
         }
     }
 
+    /// Creates an empty file at `path` with exactly `mode` (the umask not
+    /// applied), unless something is there already; `false` then.
+    ///
+    /// - Throws: ``SystemCallError`` for anything but an existing file.
+    package static func createFileIfAbsent(_ path: String, mode: UInt32) throws(SystemCallError) -> Bool {
+        let fd: Int32
+        do {
+            fd = try retrying("open(O_CREAT|O_EXCL)") {
+                open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(mode))
+            }
+        } catch where error.errno == EEXIST {
+            return false
+        }
+        // The umask may have taken bits off: the mode asked for, exactly.
+        _ = try? once("fchmod") { fchmod(fd, mode_t(mode)) }
+        close(fd)
+        return true
+    }
+
+    /// The permission bits of the file at `path` (links followed); `nil` if it cannot be read.
+    package static func permissionBits(of path: String) -> UInt32? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt32(info.st_mode) & 0o7777
+    }
+
     /// This process's id.
     package static var processID: Int32 { getpid() }
 

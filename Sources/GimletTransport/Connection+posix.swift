@@ -76,6 +76,36 @@ package enum ListeningSocket {
 }
 
 extension ListeningSocket {
+    /// `fd`'s address when it is a TCP listener other hosts can reach
+    /// (bound to an address that is not loopback, `0.0.0.0` included);
+    /// `nil` for a loopback or unix-socket listener.
+    package static func reachableAddress(_ fd: Int32) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        let family = Int32(storage.ss_family)
+        guard family == AF_INET || family == AF_INET6 else { return nil }
+        let address = PeerAddress(storage)
+        guard !address.isLoopback else { return nil }
+        let port = withUnsafeBytes(of: &storage) { raw in
+            UInt16(bigEndian: family == AF_INET ? raw.load(as: sockaddr_in.self).sin_port : raw.load(as: sockaddr_in6.self).sin6_port)
+        }
+        return family == AF_INET ? "\(address.text):\(port)" : "[\(address.text)]:\(port)"
+    }
+
+    /// Refuses a TCP listener that other hosts can reach when no allow-list
+    /// says which web servers may connect: whoever reaches such a port can
+    /// send any request, with any `HTTPS`, `REMOTE_ADDR` or `HTTP_HOST`.
+    ///
+    /// - Throws: ``TransportError`` naming the address and the fixes.
+    package static func requireAllowList(for fd: Int32, allowed: ClientAllowList?) throws(TransportError) {
+        guard allowed == nil, let reachable = reachableAddress(fd) else { return }
+        throw TransportError("the socket listens on \(reachable), which other hosts can reach, and anyone who connects can send any request (any HTTPS, REMOTE_ADDR or Host): name the web servers allowed to connect (--allowed-clients or GIMLET_ALLOWED_CLIENTS, e.g. 10.0.0.5,10.0.1.0/24; libfcgi's FCGI_WEB_SERVER_ADDRS is read too), or listen on 127.0.0.1 or a unix socket (spawn-fcgi: -a 127.0.0.1)")
+    }
+
     /// Binds `fd` to a `sockaddr_un` or `sockaddr_in`; on failure closes it and says why.
     fileprivate static func bind<SocketAddress>(
         _ fd: Int32, _ socketAddress: inout SocketAddress, _ address: ListenAddress, hint: String
@@ -94,11 +124,14 @@ extension ListeningSocket {
 }
 
 /// An accepted connection: blocking reads and writes bounded by a timeout,
-/// closed when the value goes away. Owned by the one worker that accepted it.
+/// closed when the value goes away (unless ``release()`` handed it on).
+/// Owned by the one worker that accepted it.
 package final class Connection {
     /// What an accept got.
     package enum AcceptResult {
         case accepted(Connection)
+        /// A peer that is not on the allow-list; its connection is closed.
+        case refused(peer: String)
         /// Another worker took it first.
         case noConnection
         case failed(errno: Int32)
@@ -113,36 +146,73 @@ package final class Connection {
     }
 
     private let fd: Int32
+    /// Whether this value still closes `fd` when it goes away.
+    private var owned = true
 
     /// The socket, for a watch that only peeks at it (see `ConnectionWatch`).
     package var descriptor: Int32 { fd }
 
-    private init(fd: Int32) { self.fd = fd }
+    /// Takes ownership of the connected socket `fd` (a kept connection back from the epoll set).
+    package init(adopting fd: Int32) { self.fd = fd }
 
-    deinit { SystemCall.close(fd) }
+    deinit { if owned { SystemCall.close(fd) } }
 
-    /// Accepts the next connection on a non-blocking listener, with read and write timeouts.
-    package static func accept(from listener: Int32, timeoutMilliseconds: Int) -> AcceptResult {
+    /// Hands the socket on (to libfcgi's request slot, to the epoll set): this value no longer closes it.
+    package func release() -> Int32 {
+        owned = false
+        return fd
+    }
+
+    /// Accepts the next connection on a non-blocking listener. A TCP peer
+    /// not on `allowed` (when given) is refused and its connection closed;
+    /// a unix-socket peer is not checked (the file's mode says who may
+    /// connect). With `timeoutMilliseconds`, each read and write may stall
+    /// that long.
+    package static func accept(from listener: Int32, timeoutMilliseconds: Int?, allowed: ClientAllowList?) -> AcceptResult {
+        var peer = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let accepted: Int32?
         do throws(SystemCallError) {
-            accepted = try SystemCall.unlessWouldBlock("accept") { Glibc.accept(listener, nil, nil) }
+            accepted = try withUnsafeMutablePointer(to: &peer) { (storage) throws(SystemCallError) in
+                try storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemCallError) in
+                    try SystemCall.unlessWouldBlock("accept") { Glibc.accept(listener, address, &length) }
+                }
+            }
         } catch where error.errno == ECONNABORTED {
             return .noConnection
         } catch {
             return .failed(errno: error.errno)
         }
         guard let fd = accepted else { return .noConnection }
-        let connection = Connection(fd: fd)
-        let timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+        let connection = Connection(adopting: fd)
         do throws(SystemCallError) {
             try SystemCall.addFlag(FD_CLOEXEC, to: fd, descriptorFlags: true, name: "FD_CLOEXEC")
-            try SystemCall.setSocketOption(fd, level: SOL_SOCKET, SO_RCVTIMEO, timeout, name: "SO_RCVTIMEO")
-            try SystemCall.setSocketOption(fd, level: SOL_SOCKET, SO_SNDTIMEO, timeout, name: "SO_SNDTIMEO")
         } catch {
-            // Without its timeouts a stalled client could hold the thread for ever: refuse it.
             return .failed(errno: error.errno)
         }
+        if Int32(peer.ss_family) != AF_UNIX {
+            let address = PeerAddress(peer)
+            if let allowed, !address.isAllowed(by: allowed) { return .refused(peer: address.text) }
+            // Answers are written whole: no delay waiting for an acknowledgement.
+            try? SystemCall.setSocketOption(fd, level: Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), name: "TCP_NODELAY")
+        }
+        if let timeoutMilliseconds {
+            let timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+            do throws(SystemCallError) {
+                try SystemCall.setSocketOption(fd, level: SOL_SOCKET, SO_RCVTIMEO, timeout, name: "SO_RCVTIMEO")
+                try SystemCall.setSocketOption(fd, level: SOL_SOCKET, SO_SNDTIMEO, timeout, name: "SO_SNDTIMEO")
+            } catch {
+                // Without its timeouts a stalled client could hold the thread for ever: refuse it.
+                return .failed(errno: error.errno)
+            }
+        }
         return .accepted(connection)
+    }
+
+    /// Whether bytes (or the peer's close) are waiting to be read now.
+    package var hasInput: Bool {
+        var watched = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return (try? SystemCall.retrying("poll") { poll(&watched, 1, 0) }) == 1
     }
 
     /// Reads what is available (at most `maximum` bytes) onto the end of `buffer`.
@@ -180,3 +250,43 @@ package final class Connection {
 
 @available(*, unavailable)
 extension Connection: Sendable {}
+
+/// A TCP peer's address, as the allow-list checks it and the log shows it.
+struct PeerAddress {
+    /// The IPv4 address in host byte order (an IPv4-mapped IPv6 one too); `nil` for other IPv6 peers.
+    let ipv4: UInt32?
+    let text: String
+
+    init(_ storage: sockaddr_storage) {
+        var storage = storage
+        if Int32(storage.ss_family) == AF_INET {
+            let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            let value = UInt32(bigEndian: address.sin_addr.s_addr)
+            ipv4 = value
+            text = ClientAllowList.text(value)
+            return
+        }
+        if Int32(storage.ss_family) == AF_INET6 {
+            let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            let bytes = withUnsafeBytes(of: address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+                let value = bytes[12...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                ipv4 = value
+                text = ClientAllowList.text(value)
+                return
+            }
+            ipv4 = nil
+            text = stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
+            return
+        }
+        ipv4 = nil
+        text = "family \(storage.ss_family)"
+    }
+
+    /// Whether `list` allows this peer: IPv6 peers only as IPv4-mapped addresses.
+    func isAllowed(by list: ClientAllowList) -> Bool { ipv4.map(list.allows(ipv4:)) ?? false }
+
+    /// Whether this is a loopback address (127.0.0.0/8, `::1`).
+    var isLoopback: Bool { ipv4.map(ClientAllowList.isLoopback) ?? (text == "0:0:0:0:0:0:0:1") }
+}

@@ -1,7 +1,10 @@
 /// Where a transport listens.
 ///
 /// Written on the command line as `unix:/run/app.sock` (or just an absolute
-/// path), `127.0.0.1:9000`, or `:9000` for every IPv4 interface.
+/// path), `127.0.0.1:9000`, or `:9000` for the same on loopback. Other hosts
+/// can connect only to an address named explicitly (`10.0.0.2:9000`,
+/// `0.0.0.0:9000` for every interface), which needs an allow-list of web
+/// servers (``ClientAllowList``).
 ///
 /// ```swift
 /// let address = try ListenAddress(parsing: "unix:/run/gimlet/app.sock")
@@ -9,7 +12,7 @@
 public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// A unix-domain socket at `path`.
     case unix(path: String)
-    /// A TCP socket; an empty host means every IPv4 interface.
+    /// A TCP socket on an IPv4 address (`0.0.0.0`: every interface).
     case tcp(host: String, port: Int)
     /// The listening socket on file descriptor 0, as spawn-fcgi passes it.
     case inherited
@@ -21,7 +24,7 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
     ///
     /// - Throws: ``TransportError`` saying which forms are accepted.
     public init(parsing text: String) throws(TransportError) {
-        let forms = "use unix:/path/to.sock, 127.0.0.1:9000 or :9000"
+        let forms = "use unix:/path/to.sock, 127.0.0.1:9000 or :9000 (loopback)"
         if text.hasPrefix("unix:") || text.hasPrefix("/") {
             let path = text.hasPrefix("unix:") ? String(text.dropFirst(5)) : text
             guard !path.isEmpty else { throw TransportError("empty unix socket path in \(String(reflecting: text)); \(forms)") }
@@ -44,7 +47,8 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         guard !host.contains(":"), !host.contains("[") else {
             throw TransportError("IPv6 address \(String(reflecting: text)) is not supported by libfcgi; use an IPv4 address or a unix socket")
         }
-        self = .tcp(host: host, port: port)
+        // A bare port is loopback: reaching other hosts is said explicitly.
+        self = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: port)
     }
 
     /// The address as written on the command line (`unix:/run/app.sock`, `127.0.0.1:9000`).

@@ -31,14 +31,18 @@ package final class Listener: Sendable {
     /// Listens on `address` (for `.inherited`, takes fd 0 as it is), and
     /// owns the unix socket file it creates there.
     ///
-    /// - Throws: `TransportError` naming the address and the failed call.
-    package convenience init(listening address: ListenAddress, backlog: Int, socketMode: UInt32?) throws(TransportError) {
+    /// - Throws: `TransportError` naming the address and the failed call;
+    ///   or, for a TCP address other hosts can reach, when `allowed` does
+    ///   not say which web servers may connect.
+    package convenience init(listening address: ListenAddress, backlog: Int, socketMode: UInt32?,
+                             allowed: ClientAllowList?) throws(TransportError) {
         // The stop signal first: once the socket is open, nothing may throw
         // before this listener owns (and so closes) it.
         let stopSignal = try StopSignal()
         let descriptor = try ListeningSocket.open(address, backlog: backlog, socketMode: socketMode)
         let ownedPath: String? = if case .unix(let path) = address { path } else { nil }
         self.init(descriptor: descriptor, ownedPath: ownedPath, stopSignal: stopSignal)
+        try ListeningSocket.requireAllowList(for: descriptor, allowed: allowed)
     }
 
     deinit {

@@ -55,6 +55,20 @@ package enum SocketCalls {
 
     package static func close(_ fd: Int32) { SystemCall.close(fd) }
 
+    /// A stream socket that never listens: `accept` on it fails at once.
+    /// What a libfcgi request slot gets as its listener, so that libfcgi
+    /// never accepts a connection by itself: every connection comes from
+    /// the transport's own accept, past its allow-list and read deadline.
+    package static func neverListening() throws(TransportError) -> Int32 {
+        do {
+            return try SystemCall.once("socket") {
+                socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            }
+        } catch {
+            throw TransportError("cannot make a socket", error)
+        }
+    }
+
     /// Makes `fd` non-blocking, so a worker that lost the race for a
     /// connection gets `EAGAIN` instead of sleeping in `accept`.
     package static func setNonBlocking(_ fd: Int32) throws(TransportError) {
@@ -145,9 +159,10 @@ package final class ConnectionSet: Sendable {
     private let epoll: Int32
     private let listener: Int32
     private let stop: StopSignal
-    // protected by: the mutex. The kept connections waiting in the set, so
-    // that those still idle at the end are closed.
-    private let parked = Mutex<Set<Int32>>([])
+    // protected by: the mutex. The connections waiting in the set, so that
+    // those still idle at the end are closed; `fresh` are those that have
+    // not sent a request yet, which are served, not closed, at a stop.
+    private let parked = Mutex<(all: Set<Int32>, fresh: Set<Int32>)>(([], []))
 
     /// A set watching `listener` and `stop`.
     package init(listener: Int32, stop: StopSignal) throws(TransportError) {
@@ -183,22 +198,38 @@ package final class ConnectionSet: Sendable {
             }
             guard count == 1 else { continue }
             let fd = event.data.fd
-            if fd == stop.descriptor || stop.isRaised { return .stop }
+            if fd == stop.descriptor || stop.isRaised {
+                // A connection accepted but not yet served was promised an
+                // answer: serve it (its read deadline bounds the wait) before stopping.
+                let fresh = parked.withLock { sets -> Int32? in
+                    guard let fd = sets.fresh.popFirst() else { return nil }
+                    sets.all.remove(fd)
+                    return fd
+                }
+                return fresh.map { .connection($0) } ?? .stop
+            }
             if fd == listener {
                 // Re-armed at once: the next connection may wake another worker.
                 try? control(EPOLL_CTL_MOD, listener, oneShot: true)
                 return .listener
             }
-            let mine = parked.withLock { $0.remove(fd) != nil }
+            let mine = parked.withLock { sets in
+                sets.fresh.remove(fd)
+                return sets.all.remove(fd) != nil
+            }
             if mine { return .connection(fd) }
         }
     }
 
-    /// Hands a kept connection back: it waits here, watched, until its next
+    /// Hands a connection back: it waits here, watched, until its next
     /// request arrives (or the web server closes it, which wakes a worker
-    /// too, to close it). The caller must not touch `fd` after this.
-    package func park(_ fd: Int32) {
-        parked.withLock { _ = $0.insert(fd) }
+    /// too, to close it). `fresh`: a new connection whose first request has
+    /// not arrived yet. The caller must not touch `fd` after this.
+    package func park(_ fd: Int32, fresh: Bool = false) {
+        parked.withLock { sets in
+            sets.all.insert(fd)
+            if fresh { sets.fresh.insert(fd) }
+        }
         do {
             // A descriptor number seen before is still registered (one-shot
             // leaves it disarmed); a new one is added. Closing removes it.
@@ -206,18 +237,21 @@ package final class ConnectionSet: Sendable {
                 try control(EPOLL_CTL_ADD, fd, oneShot: true)
             }
         } catch {
-            parked.withLock { _ = $0.remove(fd) }
+            parked.withLock { sets in
+                sets.all.remove(fd)
+                sets.fresh.remove(fd)
+            }
             SocketCalls.close(fd)
         }
     }
 
-    /// Closes the kept connections still waiting (the server is stopping and
+    /// Closes the connections still waiting (the server is stopping and
     /// every worker has returned): the web server sees them close and opens
     /// new ones to whoever listens next.
     package func closeParked() {
-        let idle = parked.withLock { set -> Set<Int32> in
-            defer { set.removeAll() }
-            return set
+        let idle = parked.withLock { sets -> Set<Int32> in
+            defer { sets = ([], []) }
+            return sets.all
         }
         for fd in idle { SocketCalls.close(fd) }
     }

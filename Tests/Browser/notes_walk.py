@@ -25,10 +25,13 @@ PERMANENT_MAX_AGE = 400 * 86400
 
 
 class Walk(BrowserWalk):
-    def __init__(self, base, artifacts, insecure):
+    def __init__(self, base, artifacts, insecure, cookie_prefix=""):
         super().__init__(artifacts, insecure=insecure)
         self.base = base.rstrip("/")
         self.secure = base.startswith("https://")
+        # The app's cookie names (__Host-gimlet-p with --cookie-prefix __Host-).
+        self.permanent = cookie_prefix + "gimlet-p"
+        self.browser_session = cookie_prefix + "gimlet-n"
 
     @staticmethod
     def texts(driver, selector):
@@ -86,8 +89,8 @@ class Walk(BrowserWalk):
         styled = driver.execute_script(
             "return getComputedStyle(document.querySelector('h1')).color")
         self.check(styled not in ("rgb(0, 0, 0)", ""), f"the stylesheet is applied (h1 colour {styled})")
-        self.check_cookie(driver, "gimlet-n", False, "visitor (CSRF token in the browser-session channel)")
-        self.check("gimlet-p" not in self.cookies(driver), "a visitor has no permanent cookie yet")
+        self.check_cookie(driver, self.browser_session, False, "visitor (CSRF token in the browser-session channel)")
+        self.check(self.permanent not in self.cookies(driver), "a visitor has no permanent cookie yet")
         self.shot(driver, "visitor")
 
         # Sign in: one flash, a permanent cookie.
@@ -95,8 +98,8 @@ class Walk(BrowserWalk):
         self.check(self.texts(driver, ".flash") == ["Welcome, Ada <Lovelace>."],
                    f"the welcome flash, escaped: {self.texts(driver, '.flash')}")
         self.check("Ada <Lovelace>" in driver.find_element(By.CSS_SELECTOR, "form.signout").text, "signed in as Ada")
-        self.check_cookie(driver, "gimlet-p", True, "signed in")
-        self.check_cookie(driver, "gimlet-n", False, "signed in")
+        self.check_cookie(driver, self.permanent, True, "signed in")
+        self.check_cookie(driver, self.browser_session, False, "signed in")
         self.shot(driver, "signed-in")
         driver.refresh()
         self.check(self.texts(driver, ".flash") == [], "the flash is shown once, gone on reload")
@@ -146,9 +149,9 @@ class Walk(BrowserWalk):
         self.check(len(flash) == 1 and "notes were deleted" in flash[0], f"the sign-out flash says what happened: {flash}")
         self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "signed out: the sign-in form")
         self.check(not driver.find_elements(By.CSS_SELECTOR, "ul.notes li"), "signed out: no notes")
-        self.check("gimlet-p" not in self.cookies(driver), "signed out: the permanent cookie is gone")
-        self.check_cookie(driver, "gimlet-n", False, "signed out")
-        self.check(self.cookies(driver).get("gimlet-n", {}).get("value") != first_cookies.get("gimlet-n"),
+        self.check(self.permanent not in self.cookies(driver), "signed out: the permanent cookie is gone")
+        self.check_cookie(driver, self.browser_session, False, "signed out")
+        self.check(self.cookies(driver).get(self.browser_session, {}).get("value") != first_cookies.get(self.browser_session),
                    "signed out: a new browser-session cookie")
         self.shot(driver, "signed-out")
 
@@ -158,8 +161,9 @@ def main():
     parser.add_argument("--base", required=True, help="the app's URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--artifacts", required=True, help="directory for screenshots")
     parser.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")
+    parser.add_argument("--cookie-prefix", default="", help="the prefix of the app's cookie names, e.g. __Host-")
     arguments = parser.parse_args()
-    sys.exit(Walk(arguments.base, arguments.artifacts, arguments.insecure).run())
+    sys.exit(Walk(arguments.base, arguments.artifacts, arguments.insecure, arguments.cookie_prefix).run())
 
 
 if __name__ == "__main__":

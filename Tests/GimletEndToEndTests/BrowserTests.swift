@@ -24,6 +24,14 @@ import Testing
         return "/usr/bin/python3"
     }
 
+    /// Over HTTPS the app names its cookies as the TLS recipe recommends:
+    /// `__Host-` names, which a browser keeps only with `Secure`, `Path=/`
+    /// and no `Domain`, so `cookie_secure=always` must be in force.
+    static let hostOnlyCookies = [
+        "GIMLET_COOKIE_SECURE": "always", "GIMLET_COOKIE_NAME_PERMANENT": "__Host-gimlet-p",
+        "GIMLET_COOKIE_NAME_SESSION": "__Host-gimlet-n",
+    ]
+
     @Test(arguments: Setup.allCases)
     func notesInChromium(setup: Setup) throws {
         let python = try Self.python()
@@ -35,7 +43,7 @@ import Testing
             outputPath: directory.file("notes.log"),
             environment: ProcessInfo.processInfo.environment.merging([
                 "GIMLET_SECRET": SessionLabBehindNginx.secret, "GIMLET_DATA_DIR": directory.file("data"),
-            ]) { $1 })
+            ]) { $1 }.merging(setup == .nginxHTTPS ? Self.hostOnlyCookies : [:]) { $1 })
         defer { app.stop() }
 
         let baseURL: String
@@ -70,7 +78,8 @@ import Testing
         let walk = try ManagedProcess(
             "notes_walk.py", executable: python,
             arguments: [Repository.root.appendingPathComponent("Tests/Browser/notes_walk.py").path,
-                        "--base", baseURL, "--artifacts", artifacts] + (setup == .nginxHTTPS ? ["--insecure"] : []),
+                        "--base", baseURL, "--artifacts", artifacts]
+                + (setup == .nginxHTTPS ? ["--insecure", "--cookie-prefix", "__Host-"] : []),
             outputPath: directory.file("walk.log"),
             environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path])
         defer { walk.stop() }

@@ -25,9 +25,8 @@ import Testing
                        workers: Bool) throws {
         let done = workers ? "reload done" : "SIGHUP: reloaded"
         let before = stack.app.output.components(separatedBy: done).count
-        try (secrets.joined(separator: "\n") + "\n").write(toFile: files.0, atomically: true, encoding: .utf8)
-        try ("# encryption keys, first encrypts\n" + keys.joined(separator: "\n") + "\n")
-            .write(toFile: files.1, atomically: true, encoding: .utf8)
+        try writePrivately(secrets.joined(separator: "\n") + "\n", to: files.0)
+        try writePrivately("# encryption keys, first encrypts\n" + keys.joined(separator: "\n") + "\n", to: files.1)
         stack.app.send(SIGHUP)
         #expect(waitUntil(seconds: 20) { stack.app.output.components(separatedBy: done).count > before },
                 "\(stack.app.output)")
@@ -36,8 +35,8 @@ import Testing
     @Test(arguments: [false, true]) func aRotatedFileAndSIGHUPSignWithTheNewAndAcceptTheOld(workers: Bool) throws {
         let keys = try TemporaryDirectory("gimlet-keys")
         let files = (keys.file("secret"), keys.file("encryption-key"))
-        try (Self.oldSecret + "\n").write(toFile: files.0, atomically: true, encoding: .utf8)
-        try (Self.oldKey + "\n").write(toFile: files.1, atomically: true, encoding: .utf8)
+        try writePrivately(Self.oldSecret + "\n", to: files.0)
+        try writePrivately(Self.oldKey + "\n", to: files.1)
         let stack = try Stack(["--secret-file", files.0, "--encryption-key-file", files.1]
                               + (workers ? ["--workers", "2", "--threads", "2"] : []))
         let app = stack.app
@@ -69,7 +68,7 @@ import Testing
 
         if !workers {
             // A file emptied by mistake: the reload fails, logged, and the keys in use stay.
-            try "".write(toFile: files.0, atomically: true, encoding: .utf8)
+            try writePrivately("", to: files.0)
             app.send(SIGHUP)
             #expect(waitUntil(seconds: 10) { app.output.contains("SIGHUP: reload failed") }, "\(app.output)")
             #expect(app.output.contains("is empty"))
@@ -77,6 +76,44 @@ import Testing
             #expect(try again.get("/get/server").text == "one")
         }
         #expect(!app.output.contains(Self.newSecret) && !app.output.contains(Self.newKey), "no secret in the log")
+    }
+
+    /// A secret or key file its group or others may read is refused at
+    /// start, naming the file and its mode, as ssh refuses such a key; one
+    /// readable by its owner alone is taken, with no word about secrets in
+    /// the environment. (Before the fix a 0644 file was taken silently.)
+    @Test(arguments: [("--secret-file", "0123456789abcdef-secret"), ("--encryption-key-file", String(repeating: "1f", count: 32))])
+    func aFileOthersCanReadIsRefused(option: String, value: String) throws {
+        let directory = try TemporaryDirectory("gimlet-keys")
+        let file = directory.file("value")
+        try writePrivately(value + "\n", to: file)
+        chmod(file, 0o644)
+        let secret = option == "--secret-file" ? [] : ["--secret", SessionLabBehindNginx.secret]
+        let refused = try ManagedProcess(
+            "session-lab", executable: try Repository.binary("session-lab"),
+            arguments: ["--fastcgi", "unix:" + directory.file("lab.sock"), option, file, "--backend", "memory:"] + secret,
+            outputPath: directory.file("refused.log"))
+        #expect(refused.waitForExit(seconds: 20) == 1, "\(refused.output)")
+        #expect(refused.output.contains(file) && refused.output.contains("mode 644") && refused.output.contains("chmod 600"),
+                "\(refused.output)")
+
+        chmod(file, 0o600)
+        let stack = try Stack([option, file])
+        #expect(try stack.client.get("/set/a/1?clientside=1").text == "ok")
+        if option == "--secret-file" {
+            #expect(!stack.app.output.contains("GIMLET_SECRET_FILE"), "a secret from a file: no warning")
+        }
+    }
+
+    /// A secret given inline (the environment, `--secret`) works, with one
+    /// warning naming the safer setting.
+    @Test func anInlineSecretIsWarnedAboutOnce() throws {
+        let stack = try Stack()
+        #expect(try stack.client.get("/set/a/1").text == "ok")
+        let output = stack.app.output
+        #expect(output.components(separatedBy: "put it in a file readable by the app's user alone").count - 1 == 1, "\(output)")
+        #expect(output.contains("GIMLET_SECRET_FILE"))
+        #expect(!output.contains(SessionLabBehindNginx.secret), "the warning does not print the secret")
     }
 
     /// A missing or empty file stops the app before it serves, naming the file.

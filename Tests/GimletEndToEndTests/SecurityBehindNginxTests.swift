@@ -69,6 +69,67 @@ import Testing
                 "once the store answers, the session is found revoked, its client-side value gone too")
     }
 
+    /// Behind a proxy that ends TLS and talks plain HTTP to nginx, nginx
+    /// passes no `HTTPS`: with `cookie_secure=always` the cookies carry
+    /// `Secure` all the same. (Before the fix there was no such setting.)
+    @Test(arguments: [false, true])
+    func secureCanBeForcedBehindATLSTerminatingProxy(scgi: Bool) throws {
+        let stack = try SessionLabBehindNginx.Stack(scgi: scgi, environment: ["GIMLET_COOKIE_SECURE": "always"])
+        let answer = try stack.client.get("/set/ring/one?permanent=1&clientside=1")
+        let cookie = try #require(answer.headers("Set-Cookie").first { $0.hasPrefix("gimlet-p=") })
+        #expect(cookie.contains("; Secure"), "\(cookie)")
+        let plain = try SessionLabBehindNginx.Stack(scgi: scgi)
+        let unforced = try plain.client.get("/set/ring/one?permanent=1&clientside=1").headers("Set-Cookie")
+        #expect(unforced.allSatisfy { !$0.contains("Secure") }, "auto, over plain HTTP: no Secure")
+    }
+
+    /// `__Host-` cookie names need Secure, `Path=/` and no `Domain`: refused
+    /// at start without `cookie_secure=always`, and sent as browsers keep
+    /// them with it, over HTTPS, where the TLS recipe also sends HSTS.
+    @Test func hostPrefixedCookiesOverTheTLSRecipe() throws {
+        let hostOnly = ["GIMLET_COOKIE_NAME_PERMANENT": "__Host-gimlet-p", "GIMLET_COOKIE_NAME_SESSION": "__Host-gimlet-n"]
+        let directory = try TemporaryDirectory("gimlet-host-cookies")
+        let refused = try ManagedProcess(
+            "session-lab", executable: try Repository.binary("session-lab"),
+            arguments: ["--fastcgi", "127.0.0.1:1", "--secret", SessionLabBehindNginx.secret, "--backend", "memory:"],
+            outputPath: directory.file("refused.log"),
+            environment: ProcessInfo.processInfo.environment.merging(hostOnly) { $1 })
+        #expect(refused.waitForExit(seconds: 15) == 1, "\(refused.output)")
+        #expect(refused.output.contains("__Host-") && refused.output.contains("GIMLET_COOKIE_SECURE=always"), "\(refused.output)")
+        let port = try freeLoopbackPort()
+        let app = try ManagedProcess(
+            "session-lab", executable: try Repository.binary("session-lab"),
+            arguments: ["--fastcgi", "127.0.0.1:\(port)", "--secret", SessionLabBehindNginx.secret, "--backend", "memory:"],
+            outputPath: directory.file("lab.log"),
+            environment: ProcessInfo.processInfo.environment.merging(hostOnly.merging(["GIMLET_COOKIE_SECURE": "always"]) { $1 }) { $1 })
+        defer { app.stop() }
+        #expect(waitUntil(seconds: 10) { canConnect(port: port) }, "\(app.output)")
+        let recipe = try UpstreamRecipe(ports: [port], directory: directory)
+        let client = recipe.client()
+        let answer = try client.get("/set/ring/one?permanent=1&clientside=1")
+        #expect(answer.header("Strict-Transport-Security") == "max-age=31536000", "the TLS recipe sends HSTS")
+        let cookie = try #require(answer.headers("Set-Cookie").first { $0.hasPrefix("__Host-gimlet-p=") }, "\(answer.headers("Set-Cookie"))")
+        #expect(cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "\(cookie)")
+        #expect(try client.get("/get/ring").text == "one", "curl's jar keeps and sends the __Host- cookie back")
+    }
+
+    /// The embedded store's files are the app's user's alone: the data
+    /// directory 0700, the database and its -wal and -shm files 0600, so a
+    /// web server sharing the app's group (spawn-fcgi's `-g www-data`)
+    /// cannot read sessions. (Before the fix: 0755 and 0644, the umask's.)
+    @Test func theSQLiteFilesAreTheAppsUsersAlone() throws {
+        let stack = try SessionLabBehindNginx.Stack()
+        #expect(try stack.client.get("/set/cart/ring?clientside=0").text == "ok")
+        let data = stack.directory.file("data")
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, "\(path)")
+        }
+        #expect(try mode(data) == 0o700)
+        for file in ["sessions.sqlite", "sessions.sqlite-wal", "sessions.sqlite-shm"] {
+            #expect(try mode(data + "/" + file) == 0o600, "\(file)")
+        }
+    }
+
     /// A CSRF token learned before sign-in is worthless after it: both
     /// `regenerateID()` and `bind(toUser:)` replace it. (Before the fix both
     /// kept `_csrft_`.)

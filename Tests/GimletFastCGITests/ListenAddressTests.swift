@@ -8,7 +8,8 @@ import GimletTransport
         ("/run/app.sock", .unix(path: "/run/app.sock")),
         ("unix:relative.sock", .unix(path: "relative.sock")),
         ("127.0.0.1:9000", .tcp(host: "127.0.0.1", port: 9000)),
-        (":9000", .tcp(host: "", port: 9000)),
+        (":9000", .tcp(host: "127.0.0.1", port: 9000)),
+        ("0.0.0.0:9000", .tcp(host: "0.0.0.0", port: 9000)),
         ("localhost:1", .tcp(host: "localhost", port: 1)),
     ])
     func parses(text: String, expected: ListenAddress) throws {

@@ -33,7 +33,7 @@ struct Notes: ParsableCommand {
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: try host.configuration()) { logger in
-            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger).open(url:))
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger))
             return try Notes.router(sessions, importer: importer)
         }
     }

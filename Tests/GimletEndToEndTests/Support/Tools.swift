@@ -131,3 +131,15 @@ func markdownBlock(after marker: String, language: String, in path: String) thro
     else { throw SetupError("\(path) has no \(language) block after \(marker)") }
     return String(text[open.upperBound..<close.lowerBound])
 }
+
+/// Writes `text` to `path` readable and writable by its owner alone, as the
+/// app wants its secret and key files, replacing what was there atomically.
+func writePrivately(_ text: String, to path: String) throws {
+    let temporary = path + ".new"
+    try? FileManager.default.removeItem(atPath: temporary)
+    guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
+                                         attributes: [.posixPermissions: 0o600]) else {
+        throw SetupError("cannot write \(temporary)")
+    }
+    guard rename(temporary, path) == 0 else { throw SetupError("cannot rename \(temporary) to \(path)") }
+}

@@ -62,7 +62,7 @@ struct SessionLab: ParsableCommand {
         let style = try SessionLabApp.Style(environment: environment)
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
-            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, .postgresql, logger: logger).open(url:))
+            let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, .postgresql, logger: logger))
             let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
             if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
                 FileHandle.standardError.write(Data(

@@ -1,0 +1,114 @@
+import GimletHTTP
+import GimletSystem
+import Logging
+import Synchronization
+
+/// What stands between a transport's listener and its workers: the
+/// allow-list of web servers, refusals in the log (rate-limited, so a
+/// flood of connections cannot flood it), and the per-request read
+/// deadline.
+///
+/// ```swift
+/// let gate = ConnectionGate(allowed: configuration.allowedClients, readTimeout: .seconds(30),
+///                           workers: 8, logger: logger, protocolName: "FastCGI")
+/// gate.start()
+/// if let connection = gate.accept(from: listener.descriptor, timeoutMilliseconds: nil) { … }
+/// ```
+package final class ConnectionGate: Sendable {
+    /// The web servers allowed to connect over TCP; `nil` lets every peer in
+    /// (a loopback or unix listener, where that is safe).
+    package let allowed: ClientAllowList?
+    package let deadlines: ReadDeadlines
+    private let logger: Logger
+    private let protocolName: String
+    // protected by: the mutex; refusals logged per peer and in all.
+    private let refusals = Mutex(EventLogLimiter<String>())
+
+    package init(allowed: ClientAllowList?, readTimeout: Duration, workers: Int, logger: Logger, protocolName: String) {
+        self.allowed = allowed
+        deadlines = ReadDeadlines(workers: workers, limit: readTimeout)
+        self.logger = logger
+        self.protocolName = protocolName
+    }
+
+    /// Starts enforcing the read deadlines.
+    package func start() { deadlines.start() }
+
+    /// Stops enforcing them, after the last request.
+    package func finish() { deadlines.finish() }
+
+    /// Connections refused since the process started.
+    package var refusedCount: Int { refusals.withLock { $0.totals["refused", default: 0] } }
+
+    /// Accepts one connection, if one is waiting and its peer is allowed; a
+    /// refused one is closed and logged. `nil` when there is none to serve.
+    package func accept(from listener: Int32, timeoutMilliseconds: Int?) -> Connection? {
+        switch Connection.accept(from: listener, timeoutMilliseconds: timeoutMilliseconds, allowed: allowed) {
+        case .accepted(let connection):
+            return connection
+        case .refused(let peer):
+            let decision = refusals.withLock { $0.admit("refused", client: peer, now: .now) }
+            if decision.log {
+                var metadata: Logger.Metadata = ["peer": "\(peer)", "security_event": "refused_connection"]
+                if decision.suppressed > 0 { metadata["suppressed_before"] = "\(decision.suppressed)" }
+                logger.warning("refused a \(protocolName) connection from a peer not in the allowed clients", metadata: metadata)
+            }
+            return nil
+        case .noConnection:
+            return nil
+        case .failed(let code):
+            logger.warning("\(protocolName) accept failed", metadata: ["error": "\(systemErrorDescription(code))"])
+            return nil
+        }
+    }
+
+    /// The connection a worker is to read its next request from; `nil` to
+    /// stop. With `acceptFirst` (right after a request, when the next
+    /// connection is usually queued already) it tries the listener before
+    /// waiting, which saves an `epoll_wait` per request; otherwise it waits
+    /// in `waiting` for the listener or a parked connection.
+    package func nextConnection(acceptFirst: Bool, listener: Listener, waiting: ConnectionSet,
+                                timeoutMilliseconds: Int?) -> Connection? {
+        var acceptFirst = acceptFirst
+        while true {
+            if acceptFirst, !listener.isStopping,
+               let connection = acceptReady(from: listener.descriptor, timeoutMilliseconds: timeoutMilliseconds, parkingIn: waiting) {
+                return connection
+            }
+            acceptFirst = false
+            switch waiting.next() {
+            case .stop: return nil
+            case .listener:
+                if let connection = acceptReady(from: listener.descriptor, timeoutMilliseconds: timeoutMilliseconds,
+                                                parkingIn: waiting) {
+                    return connection
+                }
+            case .connection(let fd): return Connection(adopting: fd)
+            }
+        }
+    }
+
+    /// A new connection from an allowed peer whose request is already
+    /// arriving; one whose peer has sent nothing yet waits in `waiting`
+    /// instead (fresh: it is served, not dropped, at a stop), so an idle
+    /// connection holds no worker. `nil` when there is none to read now.
+    package func acceptReady(from listener: Int32, timeoutMilliseconds: Int?, parkingIn waiting: ConnectionSet) -> Connection? {
+        while let connection = accept(from: listener, timeoutMilliseconds: timeoutMilliseconds) {
+            if connection.hasInput { return connection }
+            waiting.park(connection.release(), fresh: true)
+        }
+        return nil
+    }
+
+    /// Arms `worker`'s read deadline for the request it starts reading on `descriptor`.
+    package func startReading(worker: Int, descriptor: Int32) -> ReadDeadlines.Lease {
+        deadlines.arm(worker: worker, descriptor: descriptor)
+    }
+
+    /// Ends a lease and logs when its deadline had passed.
+    package func endReading(_ lease: ReadDeadlines.Lease) {
+        guard lease.end() else { return }
+        logger.warning("a request was not read within the read timeout; its connection was closed (a stalled or slow peer)",
+                       metadata: ["read_timeout": "\(deadlines.limit)"])
+    }
+}
