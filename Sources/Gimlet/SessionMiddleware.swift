@@ -129,9 +129,8 @@ public struct SessionMiddleware: Middleware {
             let mayRerun = !options.contains(.neverRerun)
                 && (request.method.isIdempotent || options.contains(.rerunOnSessionConflict))
             guard mayRerun, reruns < Self.maximumReruns else {
-                request.logger.warning("session changed concurrently; nothing stored, answered 409", metadata: [
-                    "error": "\(conflict)", "path": "\(request.path)", "reruns": "\(reruns)",
-                ])
+                SecurityEvent.sessionConflict.log("session changed concurrently; nothing stored, answered 409", request: request,
+                                                  metadata: ["error": "\(conflict)", "reruns": "\(reruns)"])
                 var response = HTTPError(.conflict, "Conflict: the session changed during this request; nothing was stored, try again")
                     .response(for: request)
                 response.headers["Cache-Control"] = "no-store"

@@ -1,5 +1,6 @@
 @_spi(GimletInlined) import GimletSystem
 import GimletHTTP
+import Synchronization
 
 /// The host's shared record of what every worker thread of every worker
 /// process is doing and has done: php-fpm's scoreboard.
@@ -27,10 +28,13 @@ final class Scoreboard: Sendable {
     private static let headerWords = 8
     private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4 }
     // Process record words.
-    private static let processWords = 8
+    private static let processWords = 8 + SecurityEvent.allCases.count
     enum ProcessWord {
         static let pid = 0, state = 1, started = 2, heartbeat = 3, baseline = 4, recycle = 5
         static let connections = 6, connectionChurn = 7  // two 32-bit halves each
+        /// One word per ``GimletHTTP/SecurityEvent`` kind, in `allCases` order:
+        /// what every process that had the slot counted (a replacement adds to them).
+        static let securityEvents = 8
     }
     // Thread record words.
     private static let threadWords = 48
@@ -46,6 +50,10 @@ final class Scoreboard: Sendable {
     let words: SharedWords
     let processCapacity: Int
     let threadCapacity: Int
+    // protected by: the mutex; what this process has added to its slot's
+    // security event words so far, per kind (heartbeats and status requests
+    // both write, from different threads).
+    private let securityEventsWritten = Mutex([Int](repeating: 0, count: SecurityEvent.allCases.count))
 
     /// A new, empty scoreboard for `processes` worker processes of `threads` threads.
     init(processes: Int, threads: Int) throws(HostConfigurationError) {
@@ -155,6 +163,31 @@ final class Scoreboard: Sendable {
                                                       PoolTotals.inUse.load(ordering: .relaxed))
         words[base + ProcessWord.connectionChurn] = pair(PoolTotals.created.load(ordering: .relaxed),
                                                           PoolTotals.discarded.load(ordering: .relaxed))
+    }
+
+    /// Adds to `slot`'s security event words what this process counted
+    /// (``GimletHTTP/SecurityEvent/totals``) since it last did.
+    func storeSecurityEvents(_ slot: Int) {
+        let totals = SecurityEvent.totals
+        let base = processBase(slot) + ProcessWord.securityEvents
+        securityEventsWritten.withLock { written in
+            for (index, kind) in SecurityEvent.allCases.enumerated() {
+                let count = totals[kind, default: 0]
+                guard count > written[index] else { continue }
+                words[base + index] &+= UInt64(count - written[index])
+                written[index] = count
+            }
+        }
+    }
+
+    /// Every security event of every process that ever had a slot, per kind.
+    func securityEvents() -> [SecurityEvent: UInt64] {
+        var totals: [SecurityEvent: UInt64] = [:]
+        for slot in 0..<processCapacity {
+            let base = processBase(slot) + ProcessWord.securityEvents
+            for (index, kind) in SecurityEvent.allCases.enumerated() { totals[kind, default: 0] &+= words[base + index] }
+        }
+        return totals
     }
 
     func connections(_ slot: Int) -> Connections {

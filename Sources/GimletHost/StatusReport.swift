@@ -1,4 +1,5 @@
 import Foundation
+import GimletHTTP
 
 /// The status page's figures, read from the ``Scoreboard`` at one moment,
 /// as JSON or in the Prometheus text exposition format.
@@ -36,6 +37,8 @@ struct StatusReport {
     var listenQueue: Int?
     var threadsPerWorker: Int
     var workers: [Worker]
+    /// Security events of every worker process, ever, per kind (``GimletHTTP/SecurityEvent``).
+    var securityEvents: [SecurityEvent: UInt64]
 
     init(scoreboard: Scoreboard, listenQueue: Int?) {
         func sum(_ word: Int) -> UInt64 { scoreboard.sum(word) }
@@ -51,6 +54,7 @@ struct StatusReport {
         backendSeconds = Double(sum(Word.backendMicros)) / 1e6
         self.listenQueue = listenQueue
         threadsPerWorker = scoreboard.threadCapacity
+        securityEvents = scoreboard.securityEvents()
         workers = (0..<scoreboard.processCapacity).compactMap { slot in
             let state = scoreboard.state(slot)
             guard state != .vacant else { return nil }
@@ -88,6 +92,7 @@ struct StatusReport {
                 "round_trips": roundTrips, "failures": failures, "seconds": backendSeconds,
                 "connections_open": connectionsOpen, "connections_in_use": connectionsInUse,
             ] as [String: Any],
+            "security_events": Dictionary(uniqueKeysWithValues: SecurityEvent.allCases.map { ($0.rawValue, securityEvents[$0, default: 0]) }),
             "workers": workers.map { worker -> [String: Any] in
                 [
                     "pid": worker.pid, "state": worker.state, "start_time": worker.started, "requests": worker.requests,
@@ -156,6 +161,9 @@ struct StatusReport {
         family("gimlet_session_backend_connections", "gauge",
                "Pooled session backend connections of the live worker processes, by state.",
                [("{state=\"in_use\"}", "\(connectionsInUse)"), ("{state=\"idle\"}", "\(connectionsOpen - connectionsInUse)")])
+        family("gimlet_security_events_total", "counter",
+               "Requests and connections refused or noticed, by kind (each is logged a few times a minute per client at most).",
+               SecurityEvent.allCases.map { ("{kind=\"\($0.rawValue)\"}", "\(securityEvents[$0, default: 0])") })
         family("gimlet_worker_requests", "gauge", "Requests served by each live worker process since it started.",
                workers.map { ("{pid=\"\($0.pid)\"}", "\($0.requests)") })
         family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.",

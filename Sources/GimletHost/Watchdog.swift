@@ -49,6 +49,7 @@ final class Watchdog: Sendable {
         while !stopped.load(ordering: .relaxed) {
             scoreboard.beat(slot)
             scoreboard.storeConnections(slot)
+            scoreboard.storeSecurityEvents(slot)
             for thread in 0..<scoreboard.threadCapacity {
                 guard let current = scoreboard.current(slot, thread) else { continue }
                 if let timeout = settings.requestTimeout?.seconds, current.seconds >= timeout {

@@ -1,7 +1,6 @@
 import GimletHTTP
 import GimletSystem
 import Logging
-import Synchronization
 
 /// What stands between a transport's listener and its workers: the
 /// allow-list of web servers, refusals in the log (rate-limited, so a
@@ -21,8 +20,6 @@ package final class ConnectionGate: Sendable {
     package let deadlines: ReadDeadlines
     private let logger: Logger
     private let protocolName: String
-    // protected by: the mutex; refusals logged per peer and in all.
-    private let refusals = Mutex(EventLogLimiter<String>())
 
     package init(allowed: ClientAllowList?, readTimeout: Duration, workers: Int, logger: Logger, protocolName: String) {
         self.allowed = allowed
@@ -37,9 +34,6 @@ package final class ConnectionGate: Sendable {
     /// Stops enforcing them, after the last request.
     package func finish() { deadlines.finish() }
 
-    /// Connections refused since the process started.
-    package var refusedCount: Int { refusals.withLock { $0.totals["refused", default: 0] } }
-
     /// Accepts one connection, if one is waiting and its peer is allowed; a
     /// refused one is closed and logged. `nil` when there is none to serve.
     package func accept(from listener: Int32, timeoutMilliseconds: Int?) -> Connection? {
@@ -47,12 +41,8 @@ package final class ConnectionGate: Sendable {
         case .accepted(let connection):
             return connection
         case .refused(let peer):
-            let decision = refusals.withLock { $0.admit("refused", client: peer, now: .now) }
-            if decision.log {
-                var metadata: Logger.Metadata = ["peer": "\(peer)", "security_event": "refused_connection"]
-                if decision.suppressed > 0 { metadata["suppressed_before"] = "\(decision.suppressed)" }
-                logger.warning("refused a \(protocolName) connection from a peer not in the allowed clients", metadata: metadata)
-            }
+            SecurityEvent.refusedConnection.log("refused a \(protocolName) connection from a peer not in the allowed clients",
+                                                client: peer, logger: logger)
             return nil
         case .noConnection:
             return nil
@@ -107,8 +97,8 @@ package final class ConnectionGate: Sendable {
 
     /// Ends a lease and logs when its deadline had passed.
     package func endReading(_ lease: ReadDeadlines.Lease) {
-        guard lease.end() else { return }
-        logger.warning("a request was not read within the read timeout; its connection was closed (a stalled or slow peer)",
-                       metadata: ["read_timeout": "\(deadlines.limit)"])
+        guard let peer = lease.end() else { return }
+        SecurityEvent.readTimeout.log("a request was not read within the read timeout; its connection was closed (a stalled or slow peer)",
+                                      client: peer, logger: logger, metadata: ["read_timeout": "\(deadlines.limit)"])
     }
 }

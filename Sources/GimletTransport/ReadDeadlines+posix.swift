@@ -29,7 +29,8 @@ package final class ReadDeadlines: Sendable {
         /// A duplicate of the connection's descriptor, closed when the deadline ends.
         var descriptor: Int32
         var deadline: ContinuousClock.Instant
-        var fired = false
+        /// Once the deadline passed and the connection was shut down: its peer.
+        var overdue: String?
     }
 
     /// One worker's armed deadline; ``end()`` it once the request is read.
@@ -37,10 +38,10 @@ package final class ReadDeadlines: Sendable {
         let deadlines: ReadDeadlines
         let worker: Int
 
-        /// Ends the deadline (again is harmless); `true` when it had passed and
-        /// the connection was shut down.
+        /// Ends the deadline (again is harmless); when it had passed and the
+        /// connection was shut down, the peer's address (`unix` for a unix socket).
         @discardableResult
-        package func end() -> Bool { deadlines.disarm(worker: worker) }
+        package func end() -> String? { deadlines.disarm(worker: worker) }
     }
 
     /// How long a request may take to arrive.
@@ -92,23 +93,34 @@ package final class ReadDeadlines: Sendable {
         return Lease(deadlines: self, worker: worker)
     }
 
-    private func disarm(worker: Int) -> Bool {
+    private func disarm(worker: Int) -> String? {
         guard let ended = armed.withLock({ entries -> Armed? in
             defer { entries[worker] = nil }
             return entries[worker]
-        }) else { return false }
+        }) else { return nil }
         SystemCall.close(ended.descriptor)
-        return ended.fired
+        return ended.overdue
     }
 
     /// Shuts down the connection of every worker whose deadline has passed.
     func shutDownOverdue(now: ContinuousClock.Instant) {
         armed.withLock { entries in
             for index in entries.indices {
-                guard let entry = entries[index], !entry.fired, now >= entry.deadline else { continue }
+                guard let entry = entries[index], entry.overdue == nil, now >= entry.deadline else { continue }
+                entries[index]?.overdue = Self.peer(of: entry.descriptor)
                 _ = shutdown(entry.descriptor, Int32(SHUT_RDWR))
-                entries[index]?.fired = true
             }
         }
+    }
+
+    /// The address of the peer of connected socket `fd`, for the log.
+    private static func peer(of fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard named == 0 else { return "-" }
+        return Int32(storage.ss_family) == AF_UNIX ? "unix" : PeerAddress(storage).text
     }
 }

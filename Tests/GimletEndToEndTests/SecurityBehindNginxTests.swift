@@ -130,6 +130,30 @@ import Testing
         }
     }
 
+    /// Forged cookies from one client are logged a few times a minute, and
+    /// do not hide another client's: the limit is per client as well as per
+    /// kind. The status page counts every one, logged or not. (Before the
+    /// fix, ten lines of one client used up the minute's allowance for
+    /// everyone, and nothing counted them.)
+    @Test func oneClientsFloodHidesNobodyElsesEvents() throws {
+        let stack = try SessionLabBehindNginx.Stack(["--status-path", "/-/status"])
+        let forged = ["Cookie": "gimlet-p=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
+        for _ in 0..<12 { #expect(try stack.client.get("/get/a", headers: forged).status == 404) }
+        var other = HTTPClient(baseURL: stack.nginx.baseURL, scratch: stack.directory)
+        other.sourceAddress = "127.0.0.2"
+        #expect(try other.get("/get/a", headers: forged).status == 404)
+        func lines(from client: String) -> Int {
+            stack.app.output.split(separator: "\n")
+                .filter { $0.contains("security_event=rejected_cookie") && $0.contains("client=\(client) ") }.count
+        }
+        #expect(waitUntil(seconds: 5) { lines(from: "127.0.0.2") == 1 }, "the other client's event is logged: \(stack.app.output)")
+        #expect(lines(from: "127.0.0.1") == 3, "three lines for the flooding client")
+        let status = try stack.client.get("/-/status").text
+        #expect(status.contains("\"rejected_cookie\":13"), "every event counted: \(status)")
+        let metrics = try stack.client.get("/-/status?format=prometheus").text
+        #expect(metrics.contains("gimlet_security_events_total{kind=\"rejected_cookie\"} 13"), "\(metrics)")
+    }
+
     /// A CSRF token learned before sign-in is worthless after it: both
     /// `regenerateID()` and `bind(toUser:)` replace it. (Before the fix both
     /// kept `_csrft_`.)

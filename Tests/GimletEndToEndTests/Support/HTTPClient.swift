@@ -27,6 +27,8 @@ struct HTTPClient {
     var insecure = false
     /// How long one request may take before curl gives up.
     var maxTime = 30
+    /// The loopback address requests come from (`127.0.0.2`: another client, as nginx's `$remote_addr` sees it).
+    var sourceAddress: String?
 
     init(baseURL: String, scratch: TemporaryDirectory, insecure: Bool = false) {
         self.baseURL = baseURL
@@ -45,6 +47,7 @@ struct HTTPClient {
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
         if insecure { arguments.append("-k") }
+        if let sourceAddress { arguments += ["--interface", sourceAddress] }
         if let body {
             let file = scratch.file("body-\(UUID().uuidString)")
             _ = FileManager.default.createFile(atPath: file, contents: Data(body))
