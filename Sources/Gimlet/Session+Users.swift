@@ -52,6 +52,10 @@ extension Session {
     /// }
     /// ```
     ///
+    /// A user has at most ``SessionConfiguration/maximumSessionsPerUser``
+    /// sessions (100 by default): a login past that signs the least recently
+    /// seen ones out, in its own commit, after one round trip to list them.
+    ///
     /// Binding to another user replaces the binding; ``invalidate()`` (log
     /// out) ends it. The reserved keys `_user_`, `_login_` and `_seen_` are
     /// visible in ``keys()`` like the app's own.
@@ -59,8 +63,9 @@ extension Session {
     /// - Throws: ``SessionError/noBackend`` without a backend; a backend
     ///   failure (server-side values are read to move them).
     public func bind(toUser user: String, recording details: [String: String] = [:]) throws {
-        guard context.backend != nil else { throw SessionError.noBackend }
+        guard let backend = context.backend else { throw SessionError.noBackend }
         try regenerateID()
+        try makeRoomInIndex(of: user, backend: backend)
         for index in channels.indices where index == 0 || channels[index].id != nil {
             bindChannel(index, to: user)
         }
@@ -149,9 +154,35 @@ extension Session {
         for index in channels.indices where channels[index].boundUser == user && stored(index) {
             if let id = channels[index].id { entries[id.hex] = .string(channels[index].permanent ? "p" : "n") }
         }
-        guard !entries.isEmpty else { return nil }
-        return SessionChange(id: try SessionRegistry.indexID(ofUser: user), upserts: entries,
-                             timeToLive: max(context.configuration.permanentTimeToLive, context.configuration.sessionTimeToLive))
+        guard !entries.isEmpty || !droppedFromIndex.isEmpty else { return nil }
+        var change = SessionChange(id: try SessionRegistry.indexID(ofUser: user), upserts: entries, removals: droppedFromIndex,
+                                   timeToLive: max(context.configuration.permanentTimeToLive, context.configuration.sessionTimeToLive))
+        change.keysExpireAlone = true
+        return change
+    }
+
+    /// At a login, makes room for the session being bound: when the user
+    /// already has ``SessionConfiguration/maximumSessionsPerUser`` sessions
+    /// or more, the least recently seen are signed out (their data deleted,
+    /// their index entries removed) in this request's commit. One more
+    /// round trip, at logins only: listing the user's sessions, which also
+    /// drops entries of sessions that expired.
+    func makeRoomInIndex(of user: String, backend: any SessionBackend) throws {
+        let limit = context.configuration.maximumSessionsPerUser
+        let listed: [UserSession]
+        measures.backendRoundTrips += 1
+        do { listed = try SessionRegistry(backend: backend).sessions(ofUser: user) } catch {
+            measures.backendFailures += 1
+            let failed = SessionError.backendUnavailable(SessionBackendError(error, backend: backend.name))
+            recordFailure(failed)
+            throw failed
+        }
+        guard listed.count >= limit else { return }
+        for session in listed.suffix(listed.count - limit + 1) {  // listed most recently seen first
+            guard let id = SessionID(hex: session.id) else { continue }
+            deletedIDs.append(id)
+            droppedFromIndex.insert(session.id)
+        }
     }
 
     /// Before the outcome: a browser-session channel that gets a cookie

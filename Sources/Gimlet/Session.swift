@@ -44,6 +44,9 @@ public final class Session {
     var readKeys: Set<String> = []
     /// The session was bound to a user and found revoked; it started over.
     var wasRevoked = false
+    /// Index entries (channel ids in hex) of the user's sessions a login
+    /// signs out to stay within the cap, removed in the commit.
+    var droppedFromIndex: Set<String> = []
 
     init(context: SessionContext, request: Request, now: Int64) {
         let cookies = request.cookies

@@ -116,6 +116,13 @@ public struct SessionChange: Sendable, Equatable {
     /// what it read: the commit applies only if each still holds exactly that
     /// (see ``SessionBackend/commit(_:)``). Empty for blind writes.
     public var expected: [String: ExpectedValue]
+    /// Each key this change writes gets ``timeToLive`` on its own; the
+    /// channel's other keys are neither renewed nor swept by it. A user's
+    /// index (``SessionRegistry``) is written so: its entries live as long
+    /// as the channels they name, and a commit costs the same however many
+    /// entries the index holds. A store that keeps one expiry per channel
+    /// (Redis, the memory backend) renews the channel, which costs no more.
+    public var keysExpireAlone = false
 
     /// What a read-modify-write request saw of a key when it loaded it.
     public enum ExpectedValue: Sendable, Equatable {

@@ -22,6 +22,7 @@ extension SessionConfiguration {
     /// | `permanent_max_age`, `permanent_ttl`, `session_ttl`, `renew_after`, `absolute_lifetime` | seconds |
     /// | `public_origins` | the site's public origins, comma-separated (`https://example.com`), for CSRF's `Origin` check |
     /// | `revocation_check` | `every-request` (default) or `next-server-access`: see ``RevocationCheck`` |
+    /// | `max_sessions_per_user` | the most sessions one user may have (100); a login past it signs the oldest out |
     ///
     /// ```swift
     /// let configuration = try SessionConfiguration(settings: [
@@ -119,6 +120,12 @@ extension SessionConfiguration {
             absoluteLifetime: try seconds("absolute_lifetime"), publicOrigins: publicOrigins)
         configuration.clientsideByDefault = try flag("clientside")
         configuration.revocationCheck = revocationCheck
+        if let raw = value("max_sessions_per_user") {
+            guard let limit = Int(raw), limit >= 1 else {
+                throw SessionConfigurationError("\(prefix)max_sessions_per_user must be a whole number of sessions, at least 1, not \(String(reflecting: raw))")
+            }
+            configuration.maximumSessionsPerUser = limit
+        }
         configuration.retiredEncryptionKeys = Array(encryptionKeys.dropFirst())
         configuration.secretFile = secretFile
         configuration.encryptionKeyFile = encryptionKeyFile

@@ -75,6 +75,9 @@ public struct SessionConfiguration: Sendable {
     /// When revoking a user's sessions (``SessionRegistry``) takes effect
     /// for a session bound to that user; ``RevocationCheck/everyRequest`` by default.
     public var revocationCheck: RevocationCheck = .everyRequest
+    /// The most sessions one user may have (``Session/bind(toUser:recording:)``):
+    /// a login past it signs the least recently seen ones out. 100 by default.
+    public var maximumSessionsPerUser = 100
 
     /// Creates a configuration; every parameter but the secrets has a safe default.
     ///
@@ -156,6 +159,9 @@ public struct SessionConfiguration: Sendable {
         for (name, value) in [("permanent max-age", permanentMaxAge), ("permanent TTL", permanentTimeToLive),
                               ("session TTL", sessionTimeToLive), ("renew-after", renewAfter)] where value <= 0 {
             throw SessionConfigurationError("the \(name) must be a positive number of seconds")
+        }
+        if maximumSessionsPerUser < 1 {
+            throw SessionConfigurationError("the most sessions per user must be at least 1")
         }
         if let absoluteLifetime, absoluteLifetime <= 0 {
             throw SessionConfigurationError("the absolute lifetime must be a positive number of seconds")

@@ -170,7 +170,8 @@ public final class PostgreSQLSessionBackend: SessionBackend {
             let expires = now + change.timeToLive
             if change.removeAll {
                 wiped.append(id)
-            } else if !change.upserts.isEmpty || change.isRenewalOnly {
+            } else if !change.keysExpireAlone, !change.upserts.isEmpty || change.isRenewalOnly {
+                // Keys that expire alone (a user's index) are renewed by their upserts.
                 renewed.append(id)
                 renewedUntil.append(expires)
             }

@@ -189,7 +189,7 @@ public final class SQLiteSessionBackend: SessionBackend {
                     let id = SQLiteConnection.Value.blob(change.id.bytes)
                     if change.removeAll {
                         try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1", bind: [id])
-                    } else {
+                    } else if !change.keysExpireAlone {
                         // Rows already expired must not come back to life with the renewal below.
                         try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND expires <= ?2", bind: [id, .int(now)])
                     }
@@ -203,7 +203,8 @@ public final class SQLiteSessionBackend: SessionBackend {
                             ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires
                             """, bind: [id, .text(key), .text(String(decoding: value.json, as: UTF8.self)), expires])
                     }
-                    if !change.upserts.isEmpty || change.isRenewalOnly {
+                    // Keys that expire alone (a user's index) were renewed by their upserts.
+                    if !change.keysExpireAlone, !change.upserts.isEmpty || change.isRenewalOnly {
                         try connection.run("UPDATE gimlet_sessions SET expires = ?2 WHERE id = ?1", bind: [id, expires])
                     }
                 }

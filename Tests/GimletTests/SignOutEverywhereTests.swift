@@ -1,4 +1,4 @@
-import Gimlet
+@testable import Gimlet
 import GimletTesting
 import Testing
 
@@ -94,6 +94,32 @@ import Testing
         let hello = lab.client.get("/hello")
         #expect(hello.setCookies.isEmpty && hello.response.headers["Vary"] == nil,
                 "a check the handler did not ask for sends no cookie and no Vary: \(hello.setCookies)")
+    }
+
+    /// A user has at most `maximumSessionsPerUser` sessions: a login past
+    /// it signs the least recently seen out, and the index stays that size
+    /// however many logins come (issue 29: it grew with every sign-in).
+    @Test func aLoginPastTheCapSignsTheOldestOut() throws {
+        let lab = try Lab { $0.maximumSessionsPerUser = 3 }
+        let browsers = (0..<6).map { _ in browser(lab) }
+        for (index, client) in browsers.enumerated() {
+            #expect(client.get("/login/42", headers: ["User-Agent": "b\(index)"]).text == "ok")
+            lab.clock.advance(by: 10)
+        }
+        #expect(listed(browsers[5], "42").map(\.agent).sorted() == ["b3", "b4", "b5"], "the three most recently seen")
+        for client in browsers.prefix(3) { #expect(client.get("/whoami").status == 404, "signed out") }
+        for client in browsers.suffix(3) { #expect(client.get("/whoami").text == "42") }
+        // An old session seen recently is kept over a newer idle one.
+        lab.clock.advance(by: 2 * 86_400)  // due for renewal: its visit refreshes last seen
+        #expect(browsers[3].get("/set/x/1?clientside=0").text == "ok")
+        lab.clock.advance(by: 10)
+        let late = browser(lab)
+        #expect(late.get("/login/42").text == "ok")
+        #expect(browsers[3].get("/whoami").text == "42", "seen lately: kept")
+        #expect(browsers[4].get("/whoami").status == 404, "the least recently seen went")
+        let index = try #require(try lab.backend?.load([SessionRegistry.indexID(ofUser: "42")]).values.first)
+        #expect(index.values.filter { $0 == "p" }.count == 3, "three sessions in the index, not one per login: \(index)")
+        #expect(index.count == 4, "and the browser-session channel b3 opened since: \(index)")
     }
 
     @Test func atNextServerAccessARevokedSessionEndsOnlyWhenItReadsTheServer() throws {
