@@ -1,7 +1,8 @@
 // The whole request path in process: a CGI environ (KEY=VALUE lines), an
 // empty line, then the body, through the router, the session middleware
 // (memory backend) and session-lab's routes, plus a JSON route; the CGI
-// response bytes must always come out, never a crash.
+// response bytes must always come out, never a crash. The input as text is
+// also parsed as an Authorization header and as a stored password hash.
 import FuzzDriver
 import Gimlet
 import GimletHTTP
@@ -46,6 +47,13 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         }
         index += 1
     }
+    // Credentials and stored password hashes, parsed on their own (no hashing).
+    let text = String(decoding: bytes, as: UTF8.self)
+    _ = Authorization(headerValue: text)
+    _ = PasswordHasher().needsRehash(text)
+    // The password routes spend tens of milliseconds per request on purpose:
+    // their input is the hash string, parsed just above.
+    if environ["REQUEST_URI"]?.hasPrefix("/password/") == true { return 0 }
     let output = CGIExchange.respond(environ: CGIEnvironment(environ), body: body, responder: router, logger: quiet)
     guard output.starts(with: Array("Status: ".utf8)) else { fatalError("a response without a Status line") }
     return 0

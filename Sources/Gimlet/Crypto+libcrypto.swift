@@ -243,6 +243,45 @@ enum Crypto {
     }
 
     /// Compares in time that depends only on the length, not on where the bytes differ.
+    /// scrypt of `password` with `salt`: N = 2^`logN`, block size `r`,
+    /// parallelism `p`; `nil` if libcrypto refuses the parameters (or the
+    /// memory they need, 128·r·N bytes, past `maximumMemory`).
+    static func scrypt(password: [UInt8], salt: [UInt8], logN: Int, r: Int, p: Int, length: Int,
+                       maximumMemory: Int) -> [UInt8]? {
+        guard (1...30).contains(logN), r >= 1, p >= 1, length >= 1 else { return nil }
+        var out = [UInt8](repeating: 0, count: length)
+        let ok = password.withUnsafeBufferPointer { pass in
+            salt.withUnsafeBufferPointer { saltBuffer in
+                out.withUnsafeMutableBufferPointer { key in
+                    pass.withMemoryRebound(to: CChar.self) { passChars in
+                        EVP_PBE_scrypt(passChars.baseAddress, pass.count, saltBuffer.baseAddress, saltBuffer.count,
+                                       UInt64(1) << UInt64(logN), UInt64(r), UInt64(p), UInt64(maximumMemory),
+                                       key.baseAddress, length) == 1
+                    }
+                }
+            }
+        }
+        return ok ? out : nil
+    }
+
+    /// PBKDF2-HMAC-SHA256 of `password` with `salt`, `iterations` rounds; `nil` if libcrypto fails.
+    static func pbkdf2SHA256(password: [UInt8], salt: [UInt8], iterations: Int, length: Int) -> [UInt8]? {
+        guard iterations >= 1, length >= 1, let digest = EVP_sha256() else { return nil }
+        var out = [UInt8](repeating: 0, count: length)
+        let ok = password.withUnsafeBufferPointer { pass in
+            salt.withUnsafeBufferPointer { saltBuffer in
+                out.withUnsafeMutableBufferPointer { key in
+                    pass.withMemoryRebound(to: CChar.self) { passChars in
+                        PKCS5_PBKDF2_HMAC(passChars.baseAddress, Int32(clamping: pass.count), saltBuffer.baseAddress,
+                                          Int32(clamping: saltBuffer.count), Int32(clamping: iterations), digest,
+                                          Int32(length), key.baseAddress) == 1
+                    }
+                }
+            }
+        }
+        return ok ? out : nil
+    }
+
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         guard !a.isEmpty else { return true }

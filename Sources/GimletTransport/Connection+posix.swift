@@ -1,5 +1,6 @@
 // Listening sockets and accepted connections for transports that do their
 // own socket I/O (SCGI). POSIX calls on descriptors, through GimletSystem's door.
+import CLinuxEvents
 @_spi(GimletInlined) import GimletSystem
 import Glibc
 
@@ -175,7 +176,8 @@ package final class Connection {
         do throws(SystemCallError) {
             accepted = try withUnsafeMutablePointer(to: &peer) { (storage) throws(SystemCallError) in
                 try storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemCallError) in
-                    try SystemCall.unlessWouldBlock("accept") { Glibc.accept(listener, address, &length) }
+                    // Closed on exec from the start: no fcntl after it.
+                    try SystemCall.unlessWouldBlock("accept4") { accept4(listener, address, &length, Int32(SOCK_CLOEXEC.rawValue)) }
                 }
             }
         } catch where error.errno == ECONNABORTED {
@@ -185,11 +187,6 @@ package final class Connection {
         }
         guard let fd = accepted else { return .noConnection }
         let connection = Connection(adopting: fd)
-        do throws(SystemCallError) {
-            try SystemCall.addFlag(FD_CLOEXEC, to: fd, descriptorFlags: true, name: "FD_CLOEXEC")
-        } catch {
-            return .failed(errno: error.errno)
-        }
         if Int32(peer.ss_family) != AF_UNIX {
             let address = PeerAddress(peer)
             if let allowed, !address.isAllowed(by: allowed) { return .refused(peer: address.text) }

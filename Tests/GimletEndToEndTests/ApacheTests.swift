@@ -77,6 +77,15 @@ import Testing
         }
     }
 
+    /// `Authorization` reaches the app through the recipes (mod_proxy_fcgi
+    /// drops it unless told), Basic and Bearer; a password hashed and
+    /// verified through a form.
+    @Test(arguments: Proxy.allCases)
+    func credentialsAndPasswordsThroughApache(proxy: Proxy) throws {
+        let stack = try Stack(proxy, binary: "session-lab", extra: ["--secret", SessionLabBehindNginx.secret])
+        try SignInBehindAWebServer.check(stack.client)
+    }
+
     @Test(arguments: Proxy.allCases)
     func sessionsWithSeveralSetCookies(proxy: Proxy) throws {
         let stack = try Stack(proxy, binary: "session-lab", extra: ["--secret", SessionLabBehindNginx.secret])

@@ -246,10 +246,36 @@ public enum SessionLabApp {
             if !keep { request.session.invalidate() }
             return .text(String(revoked))
         }
+        // Passwords (PasswordHasher) and Authorization headers, for the tests
+        // behind nginx and Apache: a form's password is hashed or verified,
+        // and the credentials the web server passed are echoed.
+        router.post("/password/hash") { request in
+            do { return .text(try hasher.hash(request.form["password"] ?? "")) } catch {
+                throw HTTPError(.badRequest, "\(error)")
+            }
+        }
+        router.post("/password/verify") { request in
+            let matches: Bool
+            do { matches = try hasher.verify(request.form["password"] ?? "", against: request.form["hash"] ?? "") } catch {
+                throw HTTPError(.badRequest, "\(error)")
+            }
+            guard matches else { throw HTTPError(.forbidden, "wrong password") }
+            return Response(status: .noContent)
+        }
+        router.get("/authorization") { request in
+            switch request.authorization {
+            case .basic(let user, let password)?: return .text("basic \(user) \(password)")
+            case .bearer(let token)?: return .text("bearer \(token)")
+            case nil: throw HTTPError(.unauthorized, "no credentials", headers: ["WWW-Authenticate": "Basic realm=\"lab\""])
+            }
+        }
         // Not a lab handler itself: it does not count its own runs.
         router.router.get("/runs") { _ in .text(String(handlerRuns.load(ordering: .relaxed))) }
         return router.router
     }
+
+    /// The lab's password hasher: scrypt at its recommended cost.
+    static let hasher = PasswordHasher()
 
     /// How many `/async/slow-set` handlers saw their task cancelled.
     static let cancelledHandlers = Atomic<Int>(0)
