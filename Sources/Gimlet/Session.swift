@@ -84,7 +84,8 @@ public final class Session {
             }
         }
         // A bound session is checked now, whatever the handler reads (a
-        // failure is kept: it answers 503 once the handler returns); under
+        // failure is kept: the middleware, which makes the session before
+        // the handler under every-request, answers 503 without it); under
         // next-server-access, only when a bound channel is due for renewal
         // (once per renew-after), so the user's index is renewed with it.
         if channels[0].cookieSaysBound || channels[1].cookieSaysBound, context.backend != nil,

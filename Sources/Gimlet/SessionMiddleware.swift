@@ -65,7 +65,9 @@ final class SessionContext: Sendable {
 ///   server-side key is needed, both channels in one round trip.
 /// - After the handler: one backend round trip for all changes (none if
 ///   nothing changed server-side), and a `Set-Cookie` only for channels that
-///   need one. A request that never touches `request.session` costs nothing.
+///   need one. A request that never touches `request.session` costs
+///   nothing, but that under ``RevocationCheck/everyRequest`` a session
+///   bound to a user is checked (one load) before the handler runs.
 /// - A response that touched the session gets `Vary: Cookie`; one that sets a
 ///   cookie gets `Cache-Control: private` unless it set its own.
 /// - A backend failure answers `503`, whatever the handler returned, so a
@@ -223,7 +225,9 @@ public struct SessionMiddleware: Middleware {
 }
 
 /// The request's session, made the first time the handler asks for it: a
-/// request that never does decodes no cookie and verifies no signature.
+/// request that never does decodes no cookie and verifies no signature
+/// (but that under every-request with a backend, a request carrying a
+/// session cookie has it made before the handler, to check a binding).
 final class SessionHolder {
     let context: SessionContext
     /// The session, once the handler asked for it.

@@ -22,7 +22,7 @@ import Synchronization
 /// deadlines.start()
 /// let lease = deadlines.arm(worker: 0, descriptor: fd)
 /// … read the head and the body …
-/// if lease.end() { log("not read in time") }
+/// if let peer = lease.end() { log("\(peer): not read in time") }
 /// ```
 package final class ReadDeadlines: Sendable {
     private struct Armed {
