@@ -79,6 +79,20 @@ public final class MemoryBackend: SessionBackend {
         }
     }
 
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        warnIfForked()
+        let now = clock.now()
+        return channels.withLock { channels in
+            counters.map { id in
+                var channel = channels[id].flatMap { $0.expires > now ? $0 : nil } ?? Channel(values: [:], expires: now + window)
+                let count = (channel.values[SessionCounter.key]?.intValue ?? 0) + 1
+                channel.values[SessionCounter.key] = .int(count)
+                channels[id] = channel
+                return SessionCounter(count: count, secondsLeft: channel.expires - now)
+            }
+        }
+    }
+
     /// Used in a process forked after it was made (pre-forked workers), each
     /// process has its own copy: say so once in the log.
     private func warnIfForked() {

@@ -66,6 +66,38 @@ public protocol SessionBackend: Sendable {
     /// - Throws: ``SessionBackendError`` if the store cannot be reached;
     ///   nothing may be taken as deleted then.
     func deleteIndexed(_ index: SessionID, keeping: Set<SessionID>) throws -> [SessionID: SessionValue]
+
+    /// Adds one to each counter and returns, in the same order, each one's
+    /// value after it and the seconds it has left: one round trip, one
+    /// atomic step, so every process and host sharing the store counts
+    /// together (``SignInThrottle`` keeps its counts so). A counter that does
+    /// not exist or has expired starts at 1 and lives `window` seconds;
+    /// counting does not extend it. A counter is stored as a channel with
+    /// one key, `n`: a ``commit(_:)`` that removes the channel resets it.
+    ///
+    /// By default a ``load(_:)`` and a ``commit(_:)``, which is not atomic:
+    /// two requests at once may both count the same value. Every backend of
+    /// Gimlet's does it in one step.
+    ///
+    /// - Throws: ``SessionBackendError`` if the store cannot be reached.
+    func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter]
+}
+
+/// A counter's value after ``SessionBackend/increment(_:window:)``, and how long it has left.
+public struct SessionCounter: Sendable, Equatable {
+    /// The count, this increment included.
+    public var count: Int
+    /// Seconds until the counter expires and starts again from zero.
+    public var secondsLeft: Int64
+
+    /// A counter at `count` with `secondsLeft` to live.
+    public init(count: Int, secondsLeft: Int64) {
+        self.count = count
+        self.secondsLeft = secondsLeft
+    }
+
+    /// The key a counter's value is stored under in its channel.
+    public static let key = "n"
 }
 
 extension SessionBackend {
@@ -79,6 +111,16 @@ extension SessionBackend {
         if !stale.isEmpty { try commit([SessionChange(id: index, removals: stale, timeToLive: 0)]) }
         let wanted = Set(keys)
         return found.mapValues { $0.filter { wanted.contains($0.key) } }
+    }
+
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        let found = try load(counters)
+        let counts = counters.map { (found[$0]?[SessionCounter.key]?.intValue ?? 0) + 1 }
+        try commit(zip(counters, counts).map { id, count in
+            SessionChange(id: id, upserts: [SessionCounter.key: .int(count)], timeToLive: window)
+        })
+        // Without the stored expiry, the window is taken as starting now.
+        return counts.map { SessionCounter(count: $0, secondsLeft: window) }
     }
 
     public func deleteIndexed(_ index: SessionID, keeping: Set<SessionID>) throws -> [SessionID: SessionValue] {

@@ -21,6 +21,8 @@ package enum SecurityEvent: String, CaseIterable, Sendable {
     /// A request whose session changed under it and that answered 409: not
     /// an attack, but one a client can repeat at will.
     case sessionConflict = "session_conflict"
+    /// A sign-in attempt past the sign-in throttle's limits (answered 429).
+    case signInThrottled = "sign_in_throttled"
     /// A TCP connection from a peer not in the allowed clients.
     case refusedConnection = "refused_connection"
     /// A request that did not arrive within the read timeout.

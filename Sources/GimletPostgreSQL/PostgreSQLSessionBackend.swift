@@ -143,6 +143,22 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         }
     }
 
+    /// One statement: an upsert of every counter, returning each one's value and expiry.
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        guard !counters.isEmpty else { return [] }
+        let now = configuration.clock.now()
+        let found = try exchange("count", [.bytes(PostgreSQLArray.bytea(counters.map(\.bytes))), .text(String(now)),
+                                           .text(String(window))])
+        var byID: [[UInt8]: SessionCounter] = [:]
+        for row in found.rows where row.count == 3 {
+            guard let id = row[0], let count = row[1].flatMap(UTF8Text.string).flatMap({ Int($0) }),
+                  let expires = row[2].flatMap(UTF8Text.string).flatMap({ Int64($0) }) else { continue }
+            byID[id] = SessionCounter(count: count, secondsLeft: expires - now)
+        }
+        // A counter the statement did not return is counted as over any limit.
+        return counters.map { byID[$0.bytes] ?? SessionCounter(count: Int.max, secondsLeft: window) }
+    }
+
     public func commit(_ changes: [SessionChange]) throws {
         guard !changes.isEmpty else { return }
         let now = configuration.clock.now()
@@ -313,6 +329,15 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         try connection.prepare("lock", "SELECT pg_advisory_xact_lock(hashtextextended(encode(id, 'hex'), 0)) FROM unnest($1::bytea[]) AS id")
         try connection.prepare("commit", commitStatement(table))
         try connection.prepare("sweep", "SELECT \(table)_sweep($1::bigint, $2::integer)::text")
+        // Counters (SessionBackend.increment): an expired one starts again, a live one keeps its expiry.
+        try connection.prepare("count", """
+            INSERT INTO \(table) AS t (id, key, value, expires)
+            SELECT c, 'n'::bytea, '1'::json, $2::bigint + $3::bigint FROM unnest($1::bytea[]) AS c
+            ON CONFLICT (id, key) DO UPDATE SET
+                value = CASE WHEN t.expires <= $2::bigint THEN '1'::json ELSE to_json((t.value::text)::bigint + 1) END,
+                expires = CASE WHEN t.expires <= $2::bigint THEN $2::bigint + $3::bigint ELSE t.expires END
+            RETURNING t.id, t.value::text, t.expires::text
+            """)
         try connection.prepare("listed", loadIndexedStatement(table))
         try connection.prepare("revoke", deleteIndexedStatement(table))
     }

@@ -211,6 +211,33 @@ public final class RedisSessionBackend: SessionBackend {
         try checkWait(replies)
     }
 
+    /// One `MULTI`/`EXEC` of `HINCRBY`, `EXPIRE … NX` (a new counter's
+    /// window; a live one keeps its own) and `TTL` per counter.
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        guard !counters.isEmpty else { return [] }
+        var pipeline = RedisPipeline()
+        for id in counters {
+            let key = key(id)
+            pipeline.command("HINCRBY", key, Array(SessionCounter.key.utf8), Array("1".utf8))
+            pipeline.command("EXPIRE", key, Array(String(window).utf8), Array("NX".utf8))
+            pipeline.command("TTL", key)
+        }
+        pipeline.wrapInTransaction()
+        let transaction = pipeline.count - 1
+        let replies = try exchange(pipeline)
+        let outcome = transaction < replies.count ? replies[transaction] : nil
+        guard case .array(let results)? = outcome, results.count == 3 * counters.count else {
+            throw SessionBackendError(backend: name, message: "transaction aborted: \(outcome.map { "\($0)" } ?? "no reply")")
+        }
+        if let refusal = RedisReply.firstError(in: results) { throw failure(refusal, saying: "counting failed") }
+        return counters.indices.map { index in
+            guard case .integer(let count) = results[3 * index], case .integer(let left) = results[3 * index + 2] else {
+                return SessionCounter(count: Int.max, secondsLeft: window)  // unreadable: counted as over any limit
+            }
+            return SessionCounter(count: Int(count), secondsLeft: left > 0 ? Int64(left) : window)
+        }
+    }
+
     /// With ``Configuration/waitReplicas``, a `WAIT` after the commit, in the same round trip.
     func appendWait(to pipeline: inout RedisPipeline) {
         guard configuration.waitReplicas > 0 else { return }

@@ -216,6 +216,37 @@ public final class SQLiteSessionBackend: SessionBackend {
         } }
     }
 
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        guard !counters.isEmpty else { return [] }
+        let now = configuration.clock.now()
+        return try withConnection { connection in try writer.withLock { _ in
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                var results: [SessionCounter] = []
+                for id in counters {
+                    var counter = SessionCounter(count: 0, secondsLeft: window)
+                    // An expired counter starts again; a live one keeps its expiry.
+                    try connection.run("""
+
+                        INSERT INTO gimlet_sessions (id, key, value, expires) VALUES (?1, ?2, '1', ?3 + ?4)
+                        ON CONFLICT (id, key) DO UPDATE SET
+                            value = CASE WHEN expires <= ?3 THEN '1' ELSE CAST(CAST(value AS INTEGER) + 1 AS TEXT) END,
+                            expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END
+                        RETURNING CAST(value AS INTEGER), expires
+                        """, bind: [.blob(id.bytes), .text(SessionCounter.key), .int(now), .int(window)]) { row in
+                        counter = SessionCounter(count: Int(row.int64(0)), secondsLeft: row.int64(1) - now)
+                    }
+                    results.append(counter)
+                }
+                try connection.execute("COMMIT")
+                return results
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+        } }
+    }
+
     /// The expected keys of `change` whose stored JSON (unexpired) is not what the request read.
     private func changedKeys(_ change: SessionChange, now: Int64, connection: SQLiteConnection) throws -> [String] {
         var changed: [String] = []

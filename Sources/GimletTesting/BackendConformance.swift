@@ -208,5 +208,21 @@ public enum BackendConformance {
             try expect(try h.backend.load([index, c]), [:], "nothing left")
             try expect(try h.backend.deleteIndexed(index, keeping: []), [:], "an empty index")
         },
+        Check(name: "counters count, expire with their window, and reset") { h in
+            let (a, b) = (SessionID.random(), SessionID.random())
+            try expect(try h.backend.increment([a, b], window: 3).map(\.count), [1, 1], "new counters start at 1")
+            try expect(try h.backend.increment([a], window: 3).map(\.count), [2], "and count")
+            let left = try h.backend.increment([a, b], window: 3)
+            try expect(left.map(\.count), [3, 2], "each its own")
+            try expect(left.allSatisfy { (1...3).contains($0.secondsLeft) }, true, "seconds left within the window: \(left)")
+            h.advance(1)
+            try expect(try h.backend.increment([a], window: 100).first.map { $0.secondsLeft <= 3 }, true,
+                       "counting does not extend a counter")
+            h.advance(3)
+            try expect(try h.backend.increment([a], window: 3).map(\.count), [1], "an expired counter starts again")
+            try expect(try h.backend.load([a])[a]?[SessionCounter.key], .int(1), "stored as its channel's key n")
+            try h.backend.commit([SessionChange(id: a, removeAll: true, timeToLive: 3)])
+            try expect(try h.backend.increment([a], window: 3).map(\.count), [1], "removing its channel resets it")
+        },
     ]
 }

@@ -17,6 +17,8 @@ public final class RecordingBackend: SessionBackend {
         case load([SessionID])
         /// A commit of these changes.
         case commit([SessionChange])
+        /// An increment of these counters.
+        case increment([SessionID])
     }
 
     private let inner: any SessionBackend
@@ -42,6 +44,12 @@ public final class RecordingBackend: SessionBackend {
         try inner.commit(changes)
     }
 
+    public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {
+        log.withLock { $0.append(.increment(counters)) }
+        if failing.load(ordering: .relaxed) { throw SessionBackendError(backend: name, message: "down (simulated)") }
+        return try inner.increment(counters, window: window)
+    }
+
     /// Every call so far, in order.
     public var operations: [Operation] { log.withLock { $0 } }
     /// The number of calls (each is one round trip).
@@ -49,7 +57,7 @@ public final class RecordingBackend: SessionBackend {
     /// The number of loads.
     public var loads: Int { log.withLock { $0.filter { if case .load = $0 { true } else { false } }.count } }
     /// The number of commits.
-    public var commits: Int { roundTrips - loads }
+    public var commits: Int { log.withLock { $0.filter { if case .commit = $0 { true } else { false } }.count } }
 
     /// Forgets the calls recorded so far.
     public func reset() { log.withLock { $0.removeAll() } }

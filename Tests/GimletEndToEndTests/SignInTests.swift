@@ -30,6 +30,44 @@ import Testing
         #expect(try form("/password/verify", [("password", "x"), ("hash", "$scrypt$ln=25,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")])
             .status == 400, "a hash asking for gigabytes is refused, not computed")
         #expect(try form("/password/hash", [("password", String(repeating: "x", count: 2000))]).status == 400)
+
+        // An account, signed in (throttle cleared on success).
+        let account = "acct-\(UUID().uuidString.prefix(8))"
+        #expect(try form("/signup/\(account)", [("password", "right one")]).status == 204)
+        #expect(try form("/signin/\(account)", [("password", "right one")]).status == 204)
+    }
+
+    static func form(_ client: HTTPClient, _ path: String, _ fields: [(String, String)]) throws -> HTTPResult {
+        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+            .joined(separator: "&")
+        return try client.request("POST", path, body: Array(body.utf8), headers: ["Content-Type": "application/x-www-form-urlencoded"])
+    }
+
+    /// Sign-in attempts are counted in the store, per account and per
+    /// client: five wrong passwords, then 429 with `Retry-After` (the right
+    /// password included, unchecked); another client's account is not
+    /// affected; twenty attempts from one client over many accounts are its
+    /// limit. With two worker processes, both count together.
+    @Test(arguments: [BackendsBehindNginx.Store.sqlite, .redis, .postgresql])
+    func signInIsThrottledInTheStore(store: BackendsBehindNginx.Store) throws {
+        let setup = try BackendsBehindNginx.Setup(store, extra: ["--workers", "2", "--threads", "2"])
+        let client = setup.stack.client
+        for _ in 0..<5 {
+            #expect(try Self.form(client, "/signin/frodo", [("password", "wrong")]).status == 403)
+        }
+        let refused = try Self.form(client, "/signin/frodo", [("password", "wrong")])
+        #expect(refused.status == 429, "the sixth attempt, whichever worker took each: \(refused.status) \(refused.text)")
+        let retryAfter = try #require(Int(refused.header("Retry-After") ?? ""), "\(refused.headers("Retry-After"))")
+        #expect((1...900).contains(retryAfter))
+
+        var other = HTTPClient(baseURL: setup.stack.nginx.baseURL, scratch: setup.files)
+        other.sourceAddress = "127.0.0.2"
+        #expect(try Self.form(other, "/signin/sam", [("password", "wrong")]).status == 403, "another account, another client")
+        var sprayer = HTTPClient(baseURL: setup.stack.nginx.baseURL, scratch: setup.files)
+        sprayer.sourceAddress = "127.0.0.3"
+        let statuses = try (0..<21).map { try Self.form(sprayer, "/signin/user\($0)", [("password", "wrong")]).status }
+        #expect(statuses.prefix(20).allSatisfy { $0 == 403 } && statuses.last == 429, "twenty per client: \(statuses)")
+        #expect(setup.stack.app.output.contains("security_event=sign_in_throttled"))
     }
 
     @Test(arguments: [false, true])

@@ -262,6 +262,24 @@ public enum SessionLabApp {
             guard matches else { throw HTTPError(.forbidden, "wrong password") }
             return Response(status: .noContent)
         }
+        // Accounts (kept in this process) and sign-in throttled in the session store.
+        router.post("/signup/:account") { request in
+            let hash: String
+            do { hash = try hasher.hash(request.form["password"] ?? "") } catch { throw HTTPError(.badRequest, "\(error)") }
+            accounts.withLock { $0[request.parameters["account"] ?? ""] = hash }
+            return Response(status: .noContent)
+        }
+        router.post("/signin/:account") { request in
+            let account = request.parameters["account"] ?? ""
+            guard let backend = configuration.backend else { throw HTTPError(.badRequest, "sign-in needs a session backend") }
+            let throttle = SignInThrottle(backend: backend)
+            try throttle.attempt(account: account, from: request)
+            guard let hash = accounts.withLock({ $0[account] }),
+                  (try? hasher.verify(request.form["password"] ?? "", against: hash)) == true
+            else { throw HTTPError(.forbidden, "wrong account or password") }
+            try throttle.succeeded(account: account)
+            return Response(status: .noContent)
+        }
         router.get("/authorization") { request in
             switch request.authorization {
             case .basic(let user, let password)?: return .text("basic \(user) \(password)")
@@ -276,6 +294,9 @@ public enum SessionLabApp {
 
     /// The lab's password hasher: scrypt at its recommended cost.
     static let hasher = PasswordHasher()
+
+    /// Accounts made by `/signup/:account`: name → PHC string (this process only).
+    static let accounts = Mutex<[String: String]>([:])
 
     /// How many `/async/slow-set` handlers saw their task cancelled.
     static let cancelledHandlers = Atomic<Int>(0)
