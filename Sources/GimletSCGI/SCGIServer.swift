@@ -36,8 +36,6 @@ public struct SCGIConfiguration: Sendable, Equatable {
                 maxBodyBytes: Int = 1 << 20, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
                 socketMode: UInt32? = nil, backlog: Int = 1024, allowedClients: ClientAllowList? = nil,
                 readTimeout: Duration = .seconds(30)) {
-        self.allowedClients = allowedClients
-        self.readTimeout = readTimeout
         self.listen = listen
         self.threads = threads
         self.maxBodyBytes = maxBodyBytes
@@ -45,6 +43,8 @@ public struct SCGIConfiguration: Sendable, Equatable {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.socketMode = socketMode
         self.backlog = backlog
+        self.allowedClients = allowedClients
+        self.readTimeout = readTimeout
     }
 }
 
@@ -126,7 +126,6 @@ public final class SCGIServer: TransportServer {
             acceptAtOnce = true
         }
     }
-
 
     private func serve(_ connection: Connection, worker: Int, lease: ReadDeadlines.Lease) {
         var input: [UInt8] = []
