@@ -25,6 +25,18 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
         self.init(bytes: bytes[...])
     }
 
+    /// The id named `name` in `namespace`: the same on every host, and
+    /// unlike any random channel id (16 bytes of HKDF-SHA-256 of the name,
+    /// the namespace as salt). A user's index and the sign-in counters live
+    /// under such ids.
+    ///
+    /// - Throws: ``SessionConfigurationError`` if libcrypto fails to derive it.
+    static func derived(from name: String, namespace: String, info: String) throws -> SessionID {
+        let bytes = try Crypto.hkdfSHA256(key: Array(name.utf8), salt: Array(namespace.utf8), info: Array(info.utf8), length: 16)
+        guard let id = SessionID(bytes: bytes) else { throw SessionConfigurationError("HKDF gave \(bytes.count) bytes, not 16") }
+        return id
+    }
+
     /// An id from 16 bytes of a larger buffer; `nil` for any other length.
     init?(bytes: ArraySlice<UInt8>) {
         guard bytes.count == 16 else { return nil }

@@ -78,10 +78,7 @@ public struct SessionRegistry: Sendable {
     ///
     /// - Throws: ``SessionConfigurationError`` if libcrypto fails to derive it.
     static func indexID(ofUser user: String) throws -> SessionID {
-        let bytes = try Crypto.hkdfSHA256(key: Array(user.utf8), salt: Array("gimlet-user-index".utf8),
-                                          info: Array("v1".utf8), length: 16)
-        guard let id = SessionID(bytes: bytes) else { throw SessionConfigurationError("HKDF gave \(bytes.count) bytes, not 16") }
-        return id
+        try SessionID.derived(from: user, namespace: "gimlet-user-index", info: "v1")
     }
 }
 

@@ -86,9 +86,6 @@ public struct SignInThrottle: Sendable {
     /// The counter of `name` in `kind` (`account`, `client`): an id no
     /// session channel has, the same on every host (HKDF-SHA-256).
     static func counterID(_ kind: String, _ name: String) throws -> SessionID {
-        let bytes = try Crypto.hkdfSHA256(key: Array(name.utf8), salt: Array("gimlet-sign-in-throttle".utf8),
-                                          info: Array(kind.utf8), length: 16)
-        guard let id = SessionID(bytes: bytes) else { throw SessionConfigurationError("HKDF gave \(bytes.count) bytes, not 16") }
-        return id
+        try SessionID.derived(from: name, namespace: "gimlet-sign-in-throttle", info: kind)
     }
 }
