@@ -131,8 +131,10 @@ package final class Connection {
     /// What an accept got.
     package enum AcceptResult {
         case accepted(Connection)
-        /// A peer that is not on the allow-list; its connection is closed.
-        case refused(peer: String)
+        /// A peer that is not on the allow-list; its connection closes when
+        /// the caller lets go of it (after logging, so a peer that sees the
+        /// close knows the refusal was counted).
+        case refused(Connection, peer: String)
         /// Another worker took it first.
         case noConnection
         case failed(errno: Int32)
@@ -189,7 +191,7 @@ package final class Connection {
         let connection = Connection(adopting: fd)
         if Int32(peer.ss_family) != AF_UNIX {
             let address = PeerAddress(peer)
-            if let allowed, !address.isAllowed(by: allowed) { return .refused(peer: address.text) }
+            if let allowed, !address.isAllowed(by: allowed) { return .refused(connection, peer: address.text) }
             // Answers are written whole: no delay waiting for an acknowledgement.
             try? SystemCall.setSocketOption(fd, level: Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), name: "TCP_NODELAY")
         }

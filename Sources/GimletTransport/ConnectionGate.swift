@@ -40,9 +40,10 @@ package final class ConnectionGate: Sendable {
         switch Connection.accept(from: listener, timeoutMilliseconds: timeoutMilliseconds, allowed: allowed) {
         case .accepted(let connection):
             return connection
-        case .refused(let peer):
+        case .refused(let connection, let peer):
             SecurityEvent.refusedConnection.log("refused a \(protocolName) connection from a peer not in the allowed clients",
                                                 client: peer, logger: logger)
+            withExtendedLifetime(connection) {}  // closed now, once counted and logged
             return nil
         case .noConnection:
             return nil
