@@ -67,6 +67,11 @@ extension Session {
         let context = context
         var changes: [SessionChange] = []
         var cookies: [String] = []
+        // Deletions go after every cookie that sets a value: curl 7.88
+        // (Debian 12) keeps a deleted cookie in its jar when another
+        // Set-Cookie follows the deletion in the same response, and would
+        // send a signed-out session's cookie back.
+        var deletions: [String] = []
         for id in deletedIDs {
             changes.append(SessionChange(id: id, removeAll: true, timeToLive: context.configuration.sessionTimeToLive))
         }
@@ -101,7 +106,7 @@ extension Session {
                 var cookie = baseCookie(name: name, value: "", secure: secure)
                 cookie.maxAge = 0
                 cookie.expires = 0
-                cookies.append(try cookie.headerValue())
+                deletions.append(try cookie.headerValue())
             }
 
             guard context.backend != nil, let id = channel.id else { continue }
@@ -112,7 +117,7 @@ extension Session {
             }
         }
         if let index = try bindingChanges(stored: { stored & 1 << $0 != 0 }) { changes.append(index) }
-        return Outcome(changes: changes, cookies: cookies)
+        return Outcome(changes: changes, cookies: cookies + deletions)
     }
 
     /// The idle lifetime of channel `index`'s server-side data.
