@@ -43,6 +43,13 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension SQLiteError {
+    /// A file or directory that cannot be opened or created.
+    static func cannotOpen(_ message: String) -> SQLiteError { SQLiteError(code: SQLITE_CANTOPEN, message: message) }
+    /// A database this process cannot write.
+    static func readOnly(_ message: String) -> SQLiteError { SQLiteError(code: SQLITE_READONLY, message: message) }
+}
+
 /// One SQLite connection with its prepared statements.
 ///
 /// `@unchecked Sendable`: a connection is used by one thread at a time. The
@@ -115,12 +122,14 @@ final class SQLiteConnection: @unchecked Sendable {
         return result
     }
 
-    /// A bound value.
-    enum Value {
-        case blob([UInt8])
-        case text(String)
-        case int(Int64)
-    }
+    /// A bound value, or a column's value.
+    typealias Value = SQLiteValue
+
+    /// Rows the last `INSERT`, `UPDATE` or `DELETE` changed.
+    var changes: Int { Int(sqlite3_changes64(db)) }
+
+    /// The rowid of the last successful `INSERT`.
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
 
     /// A result row, valid only inside the callback.
     struct Row {
@@ -139,6 +148,25 @@ final class SQLiteConnection: @unchecked Sendable {
             let count = Int(sqlite3_column_bytes(statement, column))
             return Array(UnsafeBufferPointer(start: base, count: count))
         }
+
+        /// How many columns the statement returns.
+        var columnCount: Int32 { sqlite3_column_count(statement) }
+
+        /// The name of a column (its `AS` name, or as SQLite names it).
+        func name(_ column: Int32) -> String {
+            sqlite3_column_name(statement, column).map { String(cString: $0) } ?? ""
+        }
+
+        /// A column's value, in the type SQLite stored it as.
+        func value(_ column: Int32) -> Value {
+            switch sqlite3_column_type(statement, column) {
+            case SQLITE_INTEGER: .int(int64(column))
+            case SQLITE_FLOAT: .double(sqlite3_column_double(statement, column))
+            case SQLITE_TEXT: .text(String(decoding: text(column), as: UTF8.self))
+            case SQLITE_BLOB: .blob(blob(column))
+            default: .null
+            }
+        }
     }
 
     /// Runs a cached prepared statement with `values` bound to ?1, ?2, …, calling `row` for each result row.
@@ -152,8 +180,12 @@ final class SQLiteConnection: @unchecked Sendable {
             let index = Int32(offset + 1)
             let rc: Int32
             switch value {
+            case .null:
+                rc = sqlite3_bind_null(statement, index)
             case .int(let number):
                 rc = sqlite3_bind_int64(statement, index, number)
+            case .double(let number):
+                rc = sqlite3_bind_double(statement, index, number)
             case .blob(let bytes):
                 rc = bytes.withUnsafeBytes {
                     sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), gimlet_sqlite_transient())
@@ -177,11 +209,33 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
+    /// The most prepared statements a connection keeps.
+    static let cachedStatements = 128
+
     private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
         if let statement = statements[sql] { return statement }
+        // An app's SQL may vary without end: the cache starts over past a bound.
+        if statements.count >= Self.cachedStatements {
+            for statement in statements.values { sqlite3_finalize(statement) }
+            statements.removeAll(keepingCapacity: true)
+        }
         var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        var unread = false
+        let rc = sql.withCString { text in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v3(db, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
+            // SQLite compiles the first statement and ignores the rest: say so instead.
+            while let next = tail, next.pointee != 0 {
+                if ![0x20, 0x09, 0x0A, 0x0D, 0x3B].contains(next.pointee) { unread = true }
+                tail = next + 1
+            }
+            return rc
+        }
         guard rc == SQLITE_OK, let statement else { throw error(rc, "preparing \(sql.prefix(60))") }
+        guard !unread else {
+            sqlite3_finalize(statement)
+            throw SQLiteError(code: SQLITE_MISUSE, message: "one statement at a time, please: \(sql.prefix(60))")
+        }
         statements[sql] = statement
         return statement
     }

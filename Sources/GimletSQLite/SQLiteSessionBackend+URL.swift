@@ -82,11 +82,7 @@ extension SQLiteSessionBackend {
     /// under the working directory; always an absolute path, so the log and
     /// error messages say exactly where sessions go.
     public static func defaultURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        var directory = environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
-        if !directory.hasPrefix("/") {
-            directory = FileManager.default.currentDirectoryPath + "/" + directory
-        }
-        return "sqlite://" + directory + "/sessions.sqlite"
+        "sqlite://" + SQLiteDatabase.defaultPath("sessions.sqlite", environment: environment)
     }
 
     /// Creates the database's directory if needed, and checks that this

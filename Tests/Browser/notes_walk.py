@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """Walks examples/notes in headless Chromium, as a person would.
 
-Sign in, add notes, see each flash message once, reload, check that a second
-browser profile sees nothing of the first, have a wrong and a missing CSRF
-token refused, sign out; at each step read the cookies the browser holds and
-check them against the README (names, HttpOnly, Secure over HTTPS only,
+Make an account with a password, add notes, see each flash message once,
+reload, have a wrong and a missing CSRF token refused, sign out and find the
+notes kept, have a wrong password refused, sign in again; in a second
+browser profile see nothing of the first, then sign in to the same account,
+see its notes, list both sessions and sign the first profile out from the
+second ("sign out everywhere else"); have the sixth wrong password refused
+by the throttle. At each step read the cookies the browser holds and check
+them against the README (names, HttpOnly, Secure over HTTPS only,
 SameSite=Lax, a 400-day permanent cookie, a browser-session cookie without
 expiry). Screenshots of each step go to --artifacts.
 
@@ -22,6 +26,9 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 PERMANENT_MAX_AGE = 400 * 86400
+NAME = "Ada <Lovelace>"
+PASSWORD = "correct horse battery"
+NOTES = ["first note", "second <b>note</b>"]
 
 
 class Walk(BrowserWalk):
@@ -56,12 +63,13 @@ class Walk(BrowserWalk):
         else:
             self.check("expiry" not in cookie, f"{where}: {name} is a browser-session cookie (no expiry), got {cookie.get('expiry')}")
 
-    def submit(self, driver, form_selector, field=None, value=None):
-        """Fills `field` and submits the form, then waits for the next page
-        (after the redirect) to have replaced this one and finished loading."""
+    def submit(self, driver, form_selector, fields=None):
+        """Fills `fields` (name: value) and submits the form, then waits for
+        the next page (after the redirect) to have replaced this one and
+        finished loading."""
         driver.execute_script("window.gimletWalkOldPage = true")
         form = driver.find_element(By.CSS_SELECTOR, form_selector)
-        if field is not None:
+        for field, value in (fields or {}).items():
             box = form.find_element(By.NAME, field)
             box.clear()
             box.send_keys(value)
@@ -81,10 +89,11 @@ class Walk(BrowserWalk):
         return 0 if not self.failed else 1
 
     def walk(self, driver):
-        # A visitor: the sign-in form, no note form.
+        # A visitor: the sign-in and sign-up forms, no note form.
         driver.get(self.base + "/")
         self.check(driver.title == "Notes", f"the page is titled Notes, got {driver.title!r}")
         self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "a visitor sees the sign-in form")
+        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signup")) == 1, "a visitor sees the sign-up form")
         self.check(not driver.find_elements(By.CSS_SELECTOR, "form.add"), "a visitor sees no note form")
         styled = driver.execute_script(
             "return getComputedStyle(document.querySelector('h1')).color")
@@ -93,30 +102,66 @@ class Walk(BrowserWalk):
         self.check(self.permanent not in self.cookies(driver), "a visitor has no permanent cookie yet")
         self.shot(driver, "visitor")
 
-        # Sign in: one flash, a permanent cookie.
-        self.submit(driver, "form.signin", "name", "Ada <Lovelace>")
-        self.check(self.texts(driver, ".flash") == ["Welcome, Ada <Lovelace>."],
+        # Sign up: one flash, a permanent cookie.
+        self.submit(driver, "form.signup", {"name": NAME, "password": PASSWORD})
+        self.check(self.texts(driver, ".flash") == [f"Welcome, {NAME}. Your account is ready."],
                    f"the welcome flash, escaped: {self.texts(driver, '.flash')}")
-        self.check("Ada <Lovelace>" in driver.find_element(By.CSS_SELECTOR, "form.signout").text, "signed in as Ada")
+        self.check(NAME in driver.find_element(By.CSS_SELECTOR, "form.signout").text, "signed in as Ada")
         self.check_cookie(driver, self.permanent, True, "signed in")
         self.check_cookie(driver, self.browser_session, False, "signed in")
-        self.shot(driver, "signed-in")
+        self.shot(driver, "signed-up")
         driver.refresh()
         self.check(self.texts(driver, ".flash") == [], "the flash is shown once, gone on reload")
 
         # Notes.
-        for note in ["first note", "second <b>note</b>"]:
-            self.submit(driver, "form.add", "text", note)
+        for note in NOTES:
+            self.submit(driver, "form.add", {"text": note})
             self.check(self.texts(driver, ".flash") == ["Noted."], f"'Noted.' after adding {note!r}")
-        self.check(self.texts(driver, "ul.notes li") == ["first note", "second <b>note</b>"],
-                   f"both notes listed, escaped: {self.texts(driver, 'ul.notes li')}")
+        self.check(self.texts(driver, "ul.notes li") == NOTES, f"both notes listed, escaped: {self.texts(driver, 'ul.notes li')}")
         self.shot(driver, "notes")
         driver.refresh()
         self.check(self.texts(driver, ".flash") == [], "no flash after reload")
-        self.check(len(self.texts(driver, "ul.notes li")) == 2, "the notes survive a reload")
+        self.check(self.texts(driver, "ul.notes li") == NOTES, "the notes survive a reload")
+
+        # A wrong and a missing CSRF token are refused with an HTML error page.
+        driver.execute_script(
+            "document.querySelector('form.add input[name=csrf_token]').value = '0'.repeat(40)")
+        self.submit(driver, "form.add", {"text": "forged with a wrong token"})
+        self.check(driver.title == "403 Forbidden", f"a wrong token: 403 page, got {driver.title!r}")
+        self.check("CSRF" in driver.page_source, "the 403 page says why")
+        self.shot(driver, "wrong-csrf-token")
+        driver.get(self.base + "/")
+        driver.execute_script("document.querySelector('form.add input[name=csrf_token]').remove()")
+        self.submit(driver, "form.add", {"text": "forged with no token"})
+        self.check(driver.title == "403 Forbidden", f"a missing token: 403 page, got {driver.title!r}")
+        driver.get(self.base + "/")
+        self.check(self.texts(driver, "ul.notes li") == NOTES, "no forged note was stored")
+        signed_in_cookies = {name: cookie["value"] for name, cookie in self.cookies(driver).items()}
+
+        # Sign out: the notes stay with the account, and the page says so.
+        self.submit(driver, "form.signout")
+        flash = self.texts(driver, ".flash")
+        self.check(len(flash) == 1 and "notes are kept" in flash[0], f"the sign-out flash says what happened: {flash}")
+        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "signed out: the sign-in form")
+        self.check(not driver.find_elements(By.CSS_SELECTOR, "ul.notes li"), "signed out: no notes shown")
+        self.check(self.permanent not in self.cookies(driver), "signed out: the permanent cookie is gone")
+        self.check_cookie(driver, self.browser_session, False, "signed out")
+        self.check(self.cookies(driver).get(self.browser_session, {}).get("value") != signed_in_cookies.get(self.browser_session),
+                   "signed out: a new browser-session cookie")
+        self.shot(driver, "signed-out")
+
+        # A wrong password is refused on the page; the right one brings the notes back.
+        self.submit(driver, "form.signin", {"name": NAME, "password": PASSWORD + "!"})
+        self.check(self.texts(driver, ".problem") == ["Wrong name or password."],
+                   f"a wrong password: the reason on the page, got {self.texts(driver, '.problem')}")
+        self.check(not driver.find_elements(By.CSS_SELECTOR, "form.signout"), "a wrong password signs nobody in")
+        self.shot(driver, "wrong-password")
+        self.submit(driver, "form.signin", {"name": NAME, "password": PASSWORD})
+        self.check(self.texts(driver, ".flash") == [f"Welcome back, {NAME}."], f"welcome back: {self.texts(driver, '.flash')}")
+        self.check(self.texts(driver, "ul.notes li") == NOTES, "the notes survived sign-out")
         first_cookies = {name: cookie["value"] for name, cookie in self.cookies(driver).items()}
 
-        # A second profile sees nothing of the first.
+        # A second profile sees nothing of the first, then signs in to the same account.
         other = self.browser()
         try:
             other.get(self.base + "/")
@@ -126,34 +171,43 @@ class Walk(BrowserWalk):
             theirs = {name: cookie["value"] for name, cookie in self.cookies(other).items()}
             self.check(all(theirs.get(name) != value for name, value in first_cookies.items()),
                        "a second profile holds other cookies")
+            self.submit(other, "form.signin", {"name": NAME, "password": PASSWORD})
+            self.check(self.texts(other, "ul.notes li") == NOTES, "the account's notes in the second profile")
+
+            # Its sessions page lists both, marks its own, and signs the other out.
+            other.find_element(By.LINK_TEXT, "Where you are signed in").click()
+            WebDriverWait(other, 30, ignored_exceptions=[WebDriverException]).until(
+                lambda d: d.title == "Your sessions" and d.execute_script("return document.readyState") == "complete")
+            listed = other.find_elements(By.CSS_SELECTOR, "ul.sessions li")
+            current = other.find_elements(By.CSS_SELECTOR, "ul.sessions li.current")
+            self.check(len(listed) == 2, f"the sessions page lists both profiles: {[item.text for item in listed]}")
+            self.check(len(current) == 1 and "This browser" in current[0].text, "this profile's session is marked")
+            self.shot(other, "sessions")
+            self.submit(other, "form.others")
+            self.check(self.texts(other, ".flash") == ["Signed out 1 other session."], f"{self.texts(other, '.flash')}")
+            self.check(len(other.find_elements(By.CSS_SELECTOR, "ul.sessions li")) == 1, "one session left")
+            self.check(not other.find_elements(By.CSS_SELECTOR, "form.others"), "nothing else to sign out")
+            other.get(self.base + "/")
+            self.check(self.texts(other, "ul.notes li") == NOTES, "the second profile is still signed in")
         finally:
             other.quit()
 
-        # A wrong and a missing CSRF token are refused with an HTML error page.
-        driver.execute_script(
-            "document.querySelector('form.add input[name=csrf_token]').value = '0'.repeat(40)")
-        self.submit(driver, "form.add", "text", "forged with a wrong token")
-        self.check(driver.title == "403 Forbidden", f"a wrong token: 403 page, got {driver.title!r}")
-        self.check("CSRF" in driver.page_source, "the 403 page says why")
-        self.shot(driver, "wrong-csrf-token")
-        driver.get(self.base + "/")
-        driver.execute_script("document.querySelector('form.add input[name=csrf_token]').remove()")
-        self.submit(driver, "form.add", "text", "forged with no token")
-        self.check(driver.title == "403 Forbidden", f"a missing token: 403 page, got {driver.title!r}")
-        driver.get(self.base + "/")
-        self.check(len(self.texts(driver, "ul.notes li")) == 2, "no forged note was stored")
+        # The first profile was signed out from the second.
+        driver.refresh()
+        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1,
+                   "signed out everywhere else: the first profile sees the sign-in form")
+        self.check("Ada" not in driver.page_source, "and nothing of Ada")
+        self.shot(driver, "signed-out-elsewhere")
 
-        # Sign out: the notes go with the session, and the page says so.
-        self.submit(driver, "form.signout")
-        flash = self.texts(driver, ".flash")
-        self.check(len(flash) == 1 and "notes were deleted" in flash[0], f"the sign-out flash says what happened: {flash}")
-        self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "signed out: the sign-in form")
-        self.check(not driver.find_elements(By.CSS_SELECTOR, "ul.notes li"), "signed out: no notes")
-        self.check(self.permanent not in self.cookies(driver), "signed out: the permanent cookie is gone")
-        self.check_cookie(driver, self.browser_session, False, "signed out")
-        self.check(self.cookies(driver).get(self.browser_session, {}).get("value") != first_cookies.get(self.browser_session),
-                   "signed out: a new browser-session cookie")
-        self.shot(driver, "signed-out")
+        # Five wrong passwords, then the throttle refuses even the right one.
+        for attempt in range(5):
+            self.submit(driver, "form.signin", {"name": NAME, "password": f"wrong guess {attempt}"})
+        self.check(self.texts(driver, ".problem") == ["Wrong name or password."], "five wrong passwords, refused one by one")
+        self.submit(driver, "form.signin", {"name": NAME, "password": PASSWORD})
+        problem = self.texts(driver, ".problem")
+        self.check(len(problem) == 1 and "too many sign-in attempts" in problem[0], f"the sixth is throttled: {problem}")
+        self.check(not driver.find_elements(By.CSS_SELECTOR, "form.signout"), "throttled: nobody signed in")
+        self.shot(driver, "throttled")
 
 
 def main():

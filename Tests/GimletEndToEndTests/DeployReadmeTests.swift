@@ -213,15 +213,15 @@ import Testing
         }
     }
 
-    /// Signs in through the notes app: a server-side write in the SQLite file of the recipe's data directory.
+    /// Makes an account in the notes app and signs in: the account in the
+    /// app's own SQLite file and the bound session in the session store,
+    /// both in the recipe's data directory.
     func signIn(_ client: HTTPClient, machine: Machine) throws {
-        let page = try client.get("/")
-        let token = try #require(page.text.components(separatedBy: "\"").first { $0.count == 40 && $0.allSatisfy(\.isHexDigit) })
-        let login = try client.request("POST", "/login", body: Array("csrf_token=\(token)&name=Ops".utf8),
-                                       headers: ["Content-Type": "application/x-www-form-urlencoded"])
-        #expect(login.status == 303, "\(login.text)")
+        let signUp = try NotesAccounts.enter(client, name: "Ops", password: "ops password")
+        #expect(signUp.status == 303, "\(signUp.text)")
         #expect(try client.get("/").text.contains("Welcome, Ops."))
         #expect(FileManager.default.fileExists(atPath: machine.root.file("lib/sessions.sqlite")))
+        #expect(FileManager.default.fileExists(atPath: machine.root.file("lib/notes.sqlite")))
     }
 
     /// A web server recipe, on a machine where that server already runs and

@@ -25,9 +25,7 @@ import Testing
         #expect(try client.get("/api/notes", headers: ["Accept": "text/html"]).text.contains("<title>403 Forbidden</title>"))
         #expect(try client.get("/api/notes").text == "Sign in first.")
 
-        let login = try client.request("POST", "/login", body: Array("csrf_token=\(try token())&name=Api".utf8),
-                                       headers: ["Content-Type": "application/x-www-form-urlencoded"])
-        #expect(login.status == 303)
+        #expect(try NotesAccounts.enter(client, name: "Api", password: "api password").status == 303)
         let csrf = try token()
         let created = try client.request("POST", "/api/notes", body: Array(#"{"text":"from JSON"}"#.utf8),
                                          headers: json.merging(["Content-Type": "application/json", "X-CSRF-Token": csrf]) { $1 })
@@ -75,9 +73,7 @@ import Testing
         func token() throws -> String {
             try #require(try client.get("/").text.components(separatedBy: "\"").first { $0.count == 40 && $0.allSatisfy(\.isHexDigit) })
         }
-        let login = try client.request("POST", "/login", body: Array("csrf_token=\(try token())&name=Importer".utf8),
-                                       headers: ["Content-Type": "application/x-www-form-urlencoded"])
-        #expect(login.status == 303)
+        #expect(try NotesAccounts.enter(client, name: "Importer", password: "importer password").status == 303)
         let headers = ["Accept": "application/json", "Content-Type": "application/json", "X-CSRF-Token": try token()]
         func importing(_ url: String) throws -> HTTPResult {
             try client.request("POST", "/api/notes/import", body: Array(#"{"url":"\#(url)"}"#.utf8), headers: headers)

@@ -17,12 +17,9 @@ import Testing
         }
         #expect(try client.get("/hello/world").text == "hello, world")
 
-        let home = try client.get("/")
-        #expect(home.status == 200)
-        let token = try #require(csrfToken(in: home.text))
-        let login = try client.request("POST", "/login", body: Array("csrf_token=\(token)&name=Frodo".utf8),
-                                       headers: ["Content-Type": "application/x-www-form-urlencoded"])
-        #expect(login.status == 303, "\(login.text)")
+        #expect(try client.get("/").status == 200)
+        let signUp = try NotesAccounts.enter(client, name: "Frodo", password: "the ring is mine")
+        #expect(signUp.status == 303, "\(signUp.text)")
         let page = try client.get("/")
         let newToken = try #require(csrfToken(in: page.text))
         #expect(page.text.contains("Welcome, Frodo."))
@@ -32,6 +29,7 @@ import Testing
         #expect(try client.request("POST", "/notes", body: Array("text=forged".utf8),
                                    headers: ["Content-Type": "application/x-www-form-urlencoded"]).status == 403)
         #expect(FileManager.default.fileExists(atPath: directory.file("sessions.sqlite")), "the embedded default is SQLite")
+        #expect(FileManager.default.fileExists(atPath: directory.file("notes.sqlite")), "the app's own table, beside the sessions")
         // Both access logs, nginx's and the app's, name the last request by one id.
         let id = try #require(try client.get("/hello/world").header("X-Request-Id"))
         #expect(waitUntil(seconds: 5) {

@@ -17,12 +17,7 @@ import Testing
             #expect(try client.get("/authorization", headers: ["Authorization": bad]).status == 401, "\(bad)")
         }
 
-        func form(_ path: String, _ fields: [(String, String)]) throws -> HTTPResult {
-            let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
-                .joined(separator: "&")
-            return try client.request("POST", path, body: Array(body.utf8),
-                                      headers: ["Content-Type": "application/x-www-form-urlencoded"])
-        }
+        func form(_ path: String, _ fields: [(String, String)]) throws -> HTTPResult { try client.postForm(path, fields) }
         let hashed = try form("/password/hash", [("password", "correct horse")])
         #expect(hashed.status == 200 && hashed.text.hasPrefix("$scrypt$ln=15,r=8,p=1$"), "\(hashed.status) \(hashed.text)")
         #expect(try form("/password/verify", [("password", "correct horse"), ("hash", hashed.text)]).status == 204)
@@ -38,9 +33,7 @@ import Testing
     }
 
     static func form(_ client: HTTPClient, _ path: String, _ fields: [(String, String)]) throws -> HTTPResult {
-        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
-            .joined(separator: "&")
-        return try client.request("POST", path, body: Array(body.utf8), headers: ["Content-Type": "application/x-www-form-urlencoded"])
+        try client.postForm(path, fields)
     }
 
     /// Sign-in attempts are counted in the store, per account and per

@@ -58,6 +58,23 @@ struct HTTPClient {
         return try Self.parse(output)
     }
 
+    /// POSTs `fields` as `application/x-www-form-urlencoded`, in order.
+    func postForm(_ path: String, _ fields: [(String, String)], headers: [String: String] = [:]) throws -> HTTPResult {
+        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+            .joined(separator: "&")
+        return try request("POST", path, body: Array(body.utf8),
+                           headers: headers.merging(["Content-Type": "application/x-www-form-urlencoded"]) { $1 })
+    }
+
+    /// The CSRF token of the page at `path` (its hidden `csrf_token` field: 40 hex digits).
+    func csrfToken(from path: String = "/") throws -> String {
+        let page = try get(path)
+        guard let token = page.text.components(separatedBy: "\"").first(where: { $0.count == 40 && $0.allSatisfy(\.isHexDigit) }) else {
+            throw SetupError("no CSRF token on \(path): \(page.status) \(page.text.prefix(300))")
+        }
+        return token
+    }
+
     /// The jar's cookies by name (curl's Netscape format; HttpOnly lines are prefixed).
     var jarCookies: [String: String] {
         let text = cookieJar.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""

@@ -1,0 +1,72 @@
+import Foundation
+import GimletHTTP
+import GimletSQLite
+
+/// The notes app's own data, beside its sessions: accounts (name and
+/// password hash) and their notes, in one SQLite file (`notes.sqlite` in
+/// GIMLET_DATA_DIR unless NOTES_DATABASE names another). Notes belong to
+/// the account, so they outlive every session that wrote them.
+struct NoteStore: Sendable {
+    /// The most notes one account keeps.
+    static let maximumNotes = 500
+
+    let database: SQLiteDatabase
+
+    /// Opens the file and creates the tables if they are missing.
+    init(path: String) throws {
+        database = try SQLiteDatabase(path: path)
+        try database.write { statements in
+            try statements.execute("""
+                CREATE TABLE IF NOT EXISTS accounts (
+                    name TEXT PRIMARY KEY COLLATE NOCASE, password TEXT NOT NULL, created INTEGER NOT NULL)
+                """)
+            try statements.execute("""
+                CREATE TABLE IF NOT EXISTS notes (
+                    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts (name),
+                    text TEXT NOT NULL, created INTEGER NOT NULL)
+                """)
+            try statements.execute("CREATE INDEX IF NOT EXISTS notes_by_account ON notes (account, id)")
+        }
+    }
+
+    /// Makes an account; `false` if the name (in any case) is taken.
+    func createAccount(_ name: String, passwordHash: String) throws -> Bool {
+        try database.write { statements in
+            try statements.execute("INSERT INTO accounts (name, password, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                   [.text(name), .text(passwordHash), .int(Int64(Date().timeIntervalSince1970))]) == 1
+        }
+    }
+
+    /// The account named `name` (in any case): its name as it was made, and its password hash.
+    func account(_ name: String) throws -> (name: String, passwordHash: String)? {
+        let rows = try database.read { try $0.rows("SELECT name, password FROM accounts WHERE name = ?1", [.text(name)]) }
+        guard let row = rows.first, let stored = row["name"].stringValue, let hash = row["password"].stringValue else { return nil }
+        return (stored, hash)
+    }
+
+    /// Replaces an account's password hash (after a sign-in found its parameters out of date).
+    func updatePasswordHash(of name: String, to passwordHash: String) throws {
+        try database.write { try $0.execute("UPDATE accounts SET password = ?2 WHERE name = ?1", [.text(name), .text(passwordHash)]) }
+    }
+
+    /// The account's notes, oldest first.
+    func notes(of account: String) throws -> [String] {
+        try database.read { try $0.rows("SELECT text FROM notes WHERE account = ?1 ORDER BY id", [.text(account)]) }
+            .compactMap { $0["text"].stringValue }
+    }
+
+    /// Adds a note to the account, or says why not (400).
+    func add(_ raw: String, to account: String) throws {
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.count <= 500 else { throw HTTPError(.badRequest, "A note of 1 to 500 characters, please.") }
+        try database.write { statements in
+            let count = try statements.rows("SELECT count(*) AS count FROM notes WHERE account = ?1", [.text(account)])
+                .first?["count"].intValue ?? 0
+            guard count < Self.maximumNotes else {
+                throw HTTPError(.badRequest, "You have \(Self.maximumNotes) notes, the most one account keeps.")
+            }
+            try statements.execute("INSERT INTO notes (account, text, created) VALUES (?1, ?2, ?3)",
+                                   [.text(account), .text(text), .int(Int64(Date().timeIntervalSince1970))])
+        }
+    }
+}

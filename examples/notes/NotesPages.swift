@@ -1,0 +1,117 @@
+import Foundation
+import Gimlet
+import GimletHTTP
+
+/// The notes app's HTML: every value escaped, every form with its CSRF token.
+enum NotesPages {
+    /// The home page: sign-in and sign-up forms for a visitor; the notes,
+    /// a form to add one and the account's links once signed in. `problem`
+    /// is what a refused form said (wrong password, name taken, too many attempts).
+    static func home(user: String?, notes: [String], messages: [String], problem: String? = nil, token: String) -> String {
+        let csrf = field(token)
+        var body = header(user: user, csrf: csrf) + "<main>\n" + flashes(messages)
+        if let problem { body += "<p class=problem role=alert>\(HTMLText.escape(problem))</p>\n" }
+        if user != nil {
+            if notes.isEmpty {
+                body += "<p class=empty>No notes yet.</p>\n"
+            } else {
+                body += "<ul class=notes>\n" + notes.map { "<li>\(HTMLText.escape($0))</li>\n" }.joined() + "</ul>\n"
+            }
+            body += """
+                <form method=post action=/notes class=add>\(csrf)<input name=text placeholder="a note" maxlength=500 required aria-label="New note"> <button>Add</button></form>
+                <p class=hint>Your notes belong to your account: they are here again when you sign in, on any browser. <a href=/sessions>Where you are signed in</a></p>
+
+                """
+        } else {
+            body += """
+                <h2>Sign in</h2>
+                <form method=post action=/login class=signin>\(csrf)\(credentials(autocomplete: "current-password")) <button>Sign in</button></form>
+                <h2>New here?</h2>
+                <form method=post action=/signup class=signup>\(csrf)\(credentials(autocomplete: "new-password")) <button>Make an account</button></form>
+                <p class=hint>A name of up to 40 characters and a password of at least 8.</p>
+
+                """
+        }
+        return document(title: "Notes", body: body + "</main>\n")
+    }
+
+    /// The account's sessions, this browser's marked, with "sign out everywhere else".
+    static func sessions(user: String, sessions: [UserSession], current: String, messages: [String], token: String) -> String {
+        let csrf = field(token)
+        var body = header(user: user, csrf: csrf) + "<main>\n" + flashes(messages) + "<h2>Where you are signed in</h2>\n<ul class=sessions>\n"
+        for session in sessions {
+            let here = session.id == current
+            let agent = session.details["agent"].flatMap { $0.isEmpty ? nil : $0 } ?? "an unnamed client"
+            body += "<li\(here ? " class=current" : "")><b>\(here ? "This browser" : HTMLText.escape(agent))</b>"
+                + " <span>from \(HTMLText.escape(session.details["address"] ?? "?")), signed in \(date(session.created)),"
+                + " last seen \(date(session.lastSeen))</span></li>\n"
+        }
+        body += "</ul>\n"
+        if sessions.contains(where: { $0.id != current }) {
+            body += "<form method=post action=/sessions/others class=others>\(csrf)<button>Sign out everywhere else</button></form>\n"
+        }
+        body += "<p><a href=/>Back to your notes</a></p>\n</main>\n"
+        return document(title: "Your sessions", body: body)
+    }
+
+    static func field(_ token: String) -> String {
+        #"<input type="hidden" name="csrf_token" value="\#(HTMLText.escape(token))">"#
+    }
+
+    static func credentials(autocomplete: String) -> String {
+        #"<input name=name placeholder="your name" maxlength=40 required aria-label="Your name" autocomplete=username>"#
+            + #" <input name=password type=password placeholder="password"\#(autocomplete == "new-password" ? " minlength=8" : "") maxlength=1024 required aria-label="Password" autocomplete=\#(autocomplete)>"#
+    }
+
+    static func header(user: String?, csrf: String) -> String {
+        var header = "<header><h1><a href=/>Notes</a></h1>"
+        if let user {
+            header += "<form method=post action=/logout class=signout>\(csrf)<span>Signed in as <b>\(HTMLText.escape(user))</b></span> <button>Sign out</button></form>"
+        }
+        return header + "</header>\n"
+    }
+
+    static func flashes(_ messages: [String]) -> String {
+        messages.map { "<p class=flash role=status>\(HTMLText.escape($0))</p>\n" }.joined()
+    }
+
+    static func date(_ seconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))) + " UTC"
+    }
+
+    static func document(title: String, body: String) -> String {
+        """
+        <!doctype html>
+        <html lang=en>
+        <meta charset=utf-8>
+        <meta name=viewport content="width=device-width, initial-scale=1">
+        <title>\(HTMLText.escape(title))</title>
+        <link rel=stylesheet href="/notes.css">
+        \(body)
+        """
+    }
+
+    static let stylesheet = """
+        :root { color-scheme: light dark; --accent: #2f6f4f; --muted: #777; }
+        body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 38rem; margin: 2rem auto; padding: 0 1rem; }
+        header { display: flex; align-items: baseline; justify-content: space-between; gap: 1rem; flex-wrap: wrap; border-bottom: 2px solid var(--accent); margin-bottom: 1rem; }
+        h1 { margin: 0 0 .3rem; font-size: 1.6rem; color: var(--accent); }
+        h1 a { color: inherit; text-decoration: none; }
+        h2 { font-size: 1.1rem; margin: 1.2rem 0 0; }
+        a { color: var(--accent); }
+        form { display: flex; gap: .5rem; align-items: center; margin: 1rem 0; flex-wrap: wrap; }
+        form.signout { margin: 0; font-size: .95rem; }
+        input[name=text], input[name=name], input[name=password] { flex: 1; min-width: 8rem; font: inherit; padding: .45rem .6rem; border: 1px solid #bbb; border-radius: 6px; }
+        button { font: inherit; padding: .45rem .9rem; border: 0; border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
+        form.signout button { background: transparent; color: var(--accent); border: 1px solid var(--accent); padding: .2rem .6rem; }
+        .flash { background: #e6f4ea; color: #1e4d33; border-left: 4px solid var(--accent); padding: .6rem .8rem; border-radius: 4px; }
+        .problem { background: #fdecea; color: #7a1f1a; border-left: 4px solid #b3261e; padding: .6rem .8rem; border-radius: 4px; }
+        ul.notes, ul.sessions { padding-left: 1.2rem; }
+        ul.notes li, ul.sessions li { margin: .3rem 0; overflow-wrap: anywhere; }
+        ul.sessions span { color: var(--muted); font-size: .9rem; }
+        .empty, .hint { color: var(--muted); }
+        .hint { font-size: .9rem; }
+        """
+}
