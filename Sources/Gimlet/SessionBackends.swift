@@ -24,6 +24,10 @@ public struct SessionBackendOpener: Sendable {
     public let forms: [String]
     /// Reads a URL, then returns what starts the backend it names.
     let read: @Sendable (String) throws -> @Sendable (Logger) throws -> any SessionBackend
+    /// The URL of this backend's embedded default, worked out from the
+    /// environment (`GIMLET_DATA_DIR`), for an app whose `GIMLET_BACKEND` is
+    /// unset; `nil` for a store that needs a server.
+    public let embeddedDefault: (@Sendable ([String: String]) -> String)?
 
     /// An opener for URLs starting with one of `schemes`.
     ///
@@ -36,13 +40,17 @@ public struct SessionBackendOpener: Sendable {
     ///     (the app's, through ``SessionBackends``); a
     ///     ``SessionConfigurationError`` it throws reaches the user as it is,
     ///     any other error as "cannot start".
+    ///   - embeddedDefault: for an embedded store (a file on this machine),
+    ///     the URL to open when `GIMLET_BACKEND` is unset.
     public init<Configuration: Sendable>(
         schemes: [String], forms: [String],
         configuration: @escaping @Sendable (String) throws -> Configuration,
-        start: @escaping @Sendable (Configuration, Logger) throws -> any SessionBackend
+        start: @escaping @Sendable (Configuration, Logger) throws -> any SessionBackend,
+        embeddedDefault: (@Sendable ([String: String]) -> String)? = nil
     ) {
         self.schemes = schemes
         self.forms = forms
+        self.embeddedDefault = embeddedDefault
         self.read = { url in
             let parsed = try configuration(url)
             return { logger in try start(parsed, logger) }
@@ -73,6 +81,12 @@ public struct SessionBackends: Sendable {
     public init(_ openers: SessionBackendOpener..., logger: Logger) {
         self.openers = openers
         self.logger = logger
+    }
+
+    /// The URL of the first embedded store among the openers (`.sqlite`:
+    /// `sessions.sqlite` in `GIMLET_DATA_DIR`), or `nil` if none is linked.
+    public func embeddedDefaultURL(environment: [String: String]) -> String? {
+        openers.lazy.compactMap { $0.embeddedDefault?(environment) }.first
     }
 
     /// Every accepted form, for error messages: exactly what is linked.

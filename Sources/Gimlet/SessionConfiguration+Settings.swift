@@ -41,6 +41,17 @@ extension SessionConfiguration {
         backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:),
         logger: Logger = Request.defaultLogger
     ) throws {
+        try self.init(settings: settings, prefix: prefix, backends: backends, logger: logger, unnamedBackend: nil)
+    }
+
+    /// The settings form, with what an unset `backend` means: `nil` for no
+    /// backend; otherwise the URL it returns is opened (an embedded
+    /// default), or the error it throws stops the app.
+    init(
+        settings: [String: String], prefix: String,
+        backends: (String) throws -> (any SessionBackend)?,
+        logger: Logger, unnamedBackend: (() throws -> String)?
+    ) throws {
         func value(_ key: String) -> String? {
             guard let raw = settings[prefix + key] else { return nil }
             let trimmed = raw.trimmingCharacters(in: .whitespaces)
@@ -129,7 +140,7 @@ extension SessionConfiguration {
         configuration.retiredEncryptionKeys = Array(encryptionKeys.dropFirst())
         configuration.secretFile = secretFile
         configuration.encryptionKeyFile = encryptionKeyFile
-        configuration.backend = try value("backend").flatMap(backends)
+        configuration.backend = try (value("backend") ?? unnamedBackend?()).flatMap(backends)
         try configuration.validate()
         // Said only once the configuration works: a start-up error stays one line.
         for (inline, file) in [("secret", "secret_file"), ("encryption_key", "encryption_key_file")] where value(inline) != nil {
@@ -142,22 +153,36 @@ extension SessionConfiguration {
     /// settings keys above, upper-cased, after `GIMLET_` (`GIMLET_SECRET`,
     /// `GIMLET_SECRET_FILE`, `GIMLET_ENCRYPTION_KEY`, `GIMLET_BACKEND`, `GIMLET_PERMANENT`, …).
     ///
+    /// `GIMLET_BACKEND` must be set (`none` for no store at all): an app
+    /// whose sessions have an embedded default store uses
+    /// ``init(environment:backends:)-(_,SessionBackends)`` with the backends it links.
+    ///
     /// - Parameters:
     ///   - environment: the process's environment, or any dictionary of variables.
     ///   - backends: turns a backend URL into a backend; the default knows `memory:` and `none`.
     ///   - logger: where a warning goes (a secret given inline rather than in a file), once per process.
-    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
+    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong or missing.
     public init(
         environment: [String: String],
         backends: (String) throws -> (any SessionBackend)? = SessionConfiguration.builtInBackend(url:),
         logger: Logger = Request.defaultLogger
+    ) throws {
+        try self.init(environment: environment, backends: backends, logger: logger) {
+            throw SessionConfigurationError(
+                "GIMLET_BACKEND is not set: name where server-side keys live (a store's URL, or memory:), or set GIMLET_BACKEND=none to keep every key in the cookie")
+        }
+    }
+
+    private init(
+        environment: [String: String], backends: (String) throws -> (any SessionBackend)?, logger: Logger,
+        unnamedBackend: @escaping () throws -> String
     ) throws {
         var settings: [String: String] = [:]
         for (key, value) in environment where key.hasPrefix("GIMLET_") {
             settings["GIMLET_" + key.dropFirst(7).lowercased()] = value
         }
         do {
-            try self.init(settings: settings, prefix: "GIMLET_", backends: backends, logger: logger)
+            try self.init(settings: settings, prefix: "GIMLET_", backends: backends, logger: logger, unnamedBackend: unnamedBackend)
         } catch let error as SessionConfigurationError {
             // Name variables as they are spelled in the environment.
             throw SessionConfigurationError(Self.upperCasingVariableNames(error.message))
@@ -168,6 +193,13 @@ extension SessionConfiguration {
     /// ``init(environment:backends:logger:)`` does, opening the backend
     /// among `backends` and logging to their logger (the host's).
     ///
+    /// With `GIMLET_BACKEND` unset, sessions go to the embedded default
+    /// among `backends`: with `.sqlite`, the file `sessions.sqlite` in
+    /// `GIMLET_DATA_DIR` (`data` under the working directory when that is
+    /// unset too). Without one, the app stops with a line saying what to
+    /// set; `GIMLET_BACKEND=none` keeps every key in the cookie. Either way
+    /// one log line says where sessions go.
+    ///
     /// ```swift
     /// Host.main { environment, logger in
     ///     var router = Router()
@@ -177,9 +209,32 @@ extension SessionConfiguration {
     /// }
     /// ```
     ///
-    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong.
+    /// - Throws: ``SessionConfigurationError`` naming the variable that is wrong or missing.
     public init(environment: [String: String], backends: SessionBackends) throws {
-        try self.init(environment: environment, backends: backends.open(url:), logger: backends.logger)
+        let named = environment["GIMLET_BACKEND"].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        let embedded = named == nil ? backends.embeddedDefaultURL(environment: environment) : nil
+        // A store that cannot start is named by the variable that chose it.
+        let source = named != nil ? "GIMLET_BACKEND"
+            : "GIMLET_BACKEND is unset, so the embedded default in GIMLET_DATA_DIR (\(environment["GIMLET_DATA_DIR"].map { $0.isEmpty ? "empty" : $0 } ?? "unset: ./data")); set GIMLET_DATA_DIR to a directory this user can write, or GIMLET_BACKEND"
+        try self.init(environment: environment, backends: { url in
+            do { return try backends.open(url: url) } catch let error as SessionConfigurationError {
+                throw SessionConfigurationError("\(error.message) (\(source))")
+            }
+        }, logger: backends.logger) {
+            guard let embedded else {
+                throw SessionConfigurationError(
+                    "GIMLET_BACKEND is not set, and this app links no embedded store: name where server-side keys live (\(backends.acceptedForms)), or set GIMLET_BACKEND=none to keep every key in the cookie")
+            }
+            return embedded
+        }
+        let url = BackendURLRedaction.redacted(named ?? embedded ?? "none")
+        if backend == nil {
+            backends.logger.info("sessions: no store (GIMLET_BACKEND=none): every key is kept in the cookie")
+        } else if named == nil {
+            backends.logger.info("sessions: \(url), the embedded default (GIMLET_BACKEND is unset; GIMLET_DATA_DIR sets the directory)")
+        } else {
+            backends.logger.info("sessions: \(url) (GIMLET_BACKEND)")
+        }
     }
 
     /// The backends this module knows: `memory:` and `none`.

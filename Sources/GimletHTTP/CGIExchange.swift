@@ -106,9 +106,11 @@ package enum CGIExchange {
     /// Writes the transport's own answer (413, 400), the responder not run.
     private static func refuse(_ error: HTTPError, environ: CGIEnvironment, channel: inout some ExchangeChannel,
                                logger: Logger, observed: inout ObservedExchange?) {
-        var response = error.response
+        let format = ErrorFormat(environ: environ)
+        var response = error.response(in: format)
         if let requestID = observed?.requestID { response.headers["X-Request-Id"] = requestID }
-        let bytes = bytes(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger)
+        let bytes = answer(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), errorFormat: format,
+                           logger: logger).bytes
         observed?.answered(status: error.status.code)
         _ = channel.write(bytes)
         observed?.written(bytes.count)
@@ -141,7 +143,8 @@ package enum CGIExchange {
         observed?.prepare(request)
         var response = responder.respond(to: request)
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
-        let (bytes, status) = answer(for: response, method: request.method, logger: request.logger)
+        let format = ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"])
+        let (bytes, status) = answer(for: response, method: request.method, errorFormat: format, logger: request.logger)
         observed?.responded(request, status: status)
         return bytes
     }
@@ -151,13 +154,10 @@ package enum CGIExchange {
         HTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
     }
 
-    static func bytes(for response: Response, method: HTTPMethod, logger: Logger) -> [UInt8] {
-        answer(for: response, method: method, logger: logger).bytes
-    }
-
     /// The CGI bytes of `response` and the status they carry: a response
-    /// that cannot be serialized safely becomes a 500.
-    static func answer(for response: Response, method: HTTPMethod, logger: Logger) -> (bytes: [UInt8], status: Int) {
+    /// that cannot be serialized safely becomes a 500, in `errorFormat`.
+    static func answer(for response: Response, method: HTTPMethod, errorFormat: ErrorFormat,
+                       logger: Logger) -> (bytes: [UInt8], status: Int) {
         do {
             let includeBody = method != .head
             let bytes = try response.cgiBytes(includeBody: includeBody)
@@ -167,7 +167,7 @@ package enum CGIExchange {
         } catch {
             logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
             // A fixed response cannot fail to serialize.
-            return ((try? Response.text("Internal Server Error", status: .internalServerError).cgiBytes()) ?? [], 500)
+            return ((try? HTTPError(.internalServerError).response(in: errorFormat).cgiBytes(includeBody: method != .head)) ?? [], 500)
         }
     }
 

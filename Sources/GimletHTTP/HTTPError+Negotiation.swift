@@ -1,14 +1,23 @@
 extension HTTPError {
     /// The response for this error in the form the client asked for with
     /// `Accept`: JSON (`{"error":{"status":403,"message":"…"}}`) for JSON
-    /// clients, a small HTML page for browsers, plain text otherwise.
+    /// clients, a small HTML page for browsers, plain text otherwise. A
+    /// request that sends a JSON body (`Content-Type: application/json`)
+    /// and accepts anything (`*/*`, or no `Accept`) is a JSON client too.
     ///
-    /// The router answers every error this way, so a browser sees a page and
-    /// `fetch` or `curl -H 'Accept: application/json'` sees JSON.
+    /// The router answers every error this way, and so does the host for
+    /// its own (413 for a body over `--max-body`, 400 for a bad
+    /// `Content-Length`, 500 for an unsafe response), so a browser sees a
+    /// page and `fetch` or `curl -H 'Accept: application/json'` sees JSON.
     public func response(for request: Request) -> Response {
+        response(in: ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"]))
+    }
+
+    /// The response for this error in `format`.
+    func response(in format: ErrorFormat) -> Response {
         let text = message ?? status.reasonPhrase
         var response: Response
-        switch ErrorFormat(accept: request.headers["Accept"]) {
+        switch format {
         case .json:
             response = Response(status: status, headers: ["Content-Type": "application/json"],
                                 body: Array("{\"error\":{\"status\":\(status.code),\"message\":\(Self.jsonString(text))}}\n".utf8))
@@ -55,6 +64,31 @@ extension HTTPError {
 enum ErrorFormat: Equatable {
     case json, html, text
 
+    /// The form for a request's `Accept` and `Content-Type`: what
+    /// ``init(accept:)`` says, except that a client sending JSON that
+    /// names neither JSON nor HTML (no `Accept`, `*/*`) gets JSON.
+    init(accept: String?, contentType: String?) {
+        self.init(accept: accept)
+        if self == .text, !Self.names(accept, "text/plain"), let contentType, Self.isJSON(contentType) { self = .json }
+    }
+
+    /// The form for the CGI parameters of a request not yet read.
+    init(environ: CGIEnvironment) {
+        self.init(accept: environ["HTTP_ACCEPT"], contentType: environ["CONTENT_TYPE"])
+    }
+
+    /// Whether a media type (parameters allowed) is JSON: `application/json` or `application/…+json`.
+    static func isJSON(_ mediaType: String) -> Bool {
+        let type = (mediaType.split(separator: ";").first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+    }
+
+    private static func names(_ accept: String?, _ type: String) -> Bool {
+        (accept ?? "").lowercased().split(separator: ",").contains {
+            ($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) == type
+        }
+    }
+
     /// JSON when a JSON type is acceptable and preferred to HTML, HTML when
     /// `text/html` is listed (browsers), text otherwise (`*/*`, curl).
     init(accept: String?) {
@@ -68,7 +102,7 @@ enum ErrorFormat: Equatable {
                 let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 if pair.count == 2, pair[0] == "q", let value = Double(pair[1]) { quality = value }
             }
-            if type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json")) {
+            if Self.isJSON(type) {
                 json = max(json, quality)
             } else if type == "text/html" || type == "application/xhtml+xml" {
                 html = max(html, quality)

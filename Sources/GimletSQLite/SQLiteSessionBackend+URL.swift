@@ -73,7 +73,8 @@ extension SessionBackendOpener {
             start: { configuration, logger in
                 try SQLiteSessionBackend.prepareDirectory(of: configuration.path)
                 return try SQLiteSessionBackend(configuration, logger: logger)
-            })
+            },
+            embeddedDefault: { SQLiteSessionBackend.defaultURL(environment: $0) })
     }
 }
 
@@ -91,7 +92,7 @@ extension SQLiteSessionBackend {
         let parent = (path as NSString).deletingLastPathComponent
         let absolute = parent.hasPrefix("/") ? parent
             : FileManager.default.currentDirectoryPath + (parent.isEmpty ? "" : "/" + parent)
-        let advice = "set GIMLET_DATA_DIR (or GIMLET_BACKEND=sqlite:///path/sessions.sqlite) to a directory this user (\(ProcessInfo.processInfo.userName)) can write"
+        let advice = "this user (\(ProcessInfo.processInfo.userName)) must be able to write there"
         do {
             // Sessions are the app's alone: a directory it creates is its user's only.
             try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true,

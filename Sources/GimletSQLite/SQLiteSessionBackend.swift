@@ -318,7 +318,7 @@ public final class SQLiteSessionBackend: SessionBackend {
         // it cannot write may fail first, with a "locking protocol" error.
         guard !connection.isReadOnly else {
             throw SessionConfigurationError(
-                "the session database \(configuration.path) is read-only for user \(ProcessInfo.processInfo.userName); make it (and its directory, for the -wal and -shm files) writable by that user, or name another file in GIMLET_BACKEND")
+                "the session database \(configuration.path) is read-only for user \(ProcessInfo.processInfo.userName); make it (and its directory, for the -wal and -shm files) writable by that user, or name another file")
         }
         try connection.execute(configuration.synchronousFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         // No checkpoint inside a request's commit: the commit that crossed

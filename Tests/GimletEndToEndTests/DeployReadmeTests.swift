@@ -13,14 +13,15 @@ import Testing
         let root: TemporaryDirectory
         let app: String
 
-        init() throws {
+        /// A machine the recipes install `app` on (the notes example unless given).
+        init(app: String? = nil) throws {
             guard geteuid() == 0 else {
                 throw SetupError("the deploy recipes create a system user and drop privileges: run the tests as root (CI does)")
             }
             _ = try Tool.spawnFCGI()
             _ = try Tool.path("runuser", package: "util-linux")
             root = try TemporaryDirectory("gimlet-machine")
-            app = try Repository.binary("notes")
+            self.app = try app ?? Repository.binary("notes")
             port = try freeLoopbackPort()
             // deploy/ as the recipes copy it, its system paths and port substituted.
             for folder in ["nginx", "apache", "systemd"] {
@@ -52,7 +53,7 @@ import Testing
                 text = text.replacingOccurrences(of: system, with: root.file(stand))
             }
             // The tests run as root, where the recipes' sudo is not needed (nor always installed).
-            return text.replacingOccurrences(of: ".build/release/app", with: app).replacingOccurrences(of: "sudo ", with: "")
+            return text.replacingOccurrences(of: ".build/release/myapp", with: app).replacingOccurrences(of: "sudo ", with: "")
         }
 
         /// Runs the README's block `name` (substituted) with bash from the
@@ -144,17 +145,28 @@ import Testing
                                       outputPath: root.file("\(name).log"), environment: environment)
         }
 
+        /// The common and spawn-fcgi recipes, as written: the PIDs of the
+        /// processes spawn-fcgi started (stop them when done).
+        func runSpawnFCGIRecipes() throws -> [Int32] {
+            let common = try run(recipe: "common")
+            #expect(common.status == 0, "\(common.output)")
+            let spawn = try run(recipe: "spawn-fcgi")
+            #expect(spawn.status == 0, "\(spawn.output)")
+            return ((try? String(contentsOfFile: root.file("run/app.pid"), encoding: .utf8)) ?? "")
+                .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+        }
+
         /// Runs a tool to its end (posix_spawn and waitpid: some daemonize).
         func runTool(_ path: String, _ arguments: [String]) throws -> Int32? {
             try runDaemonizer(path, arguments, outputPath: root.file("tool-\((path as NSString).lastPathComponent).log"))
         }
 
         /// nginx (as www-data) in front of the recipe's socket; the notes app answers through it.
-        func serve() throws -> (Nginx, HTTPClient) {
+        func serve(probe: String = "/hello/recipe", answer: Int = 200) throws -> (Nginx, HTTPClient) {
             let nginx = try Nginx(socket: root.file("run/app.sock"), user: "www-data www-data")
             var client = HTTPClient(baseURL: nginx.baseURL, scratch: root)
             client.cookieJar = root.file("jar")
-            guard waitUntil(seconds: 20, { (try? client.get("/hello/recipe").status) == 200 }) else {
+            guard waitUntil(seconds: 20, { (try? client.get(probe).status) == answer }) else {
                 throw SetupError("nothing answered through nginx: \(nginx.errorLog)")
             }
             return (nginx, client)
@@ -244,14 +256,9 @@ import Testing
 
     @Test func spawnFCGIRecipeRunsAsWritten() throws {
         let machine = try Machine()
-        let common = try machine.run(recipe: "common")
-        #expect(common.status == 0, "\(common.output)")
-        let spawn = try machine.run(recipe: "spawn-fcgi")
-        #expect(spawn.status == 0, "\(spawn.output)")
-        let pids = ((try? String(contentsOfFile: machine.root.file("run/app.pid"), encoding: .utf8)) ?? "")
-            .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+        let pids = try machine.runSpawnFCGIRecipes()
         defer { for pid in pids { kill(pid, SIGTERM) } }
-        #expect(pids.count == 4, "-F 4: \(spawn.output)")
+        #expect(pids.count == 4, "-F 4")
         let (nginx, client) = try machine.serve()
         defer { withExtendedLifetime(nginx) {} }
         try signIn(client, machine: machine)

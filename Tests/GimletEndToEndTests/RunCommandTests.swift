@@ -52,23 +52,30 @@ import Testing
         #expect(!run.output.contains("serving notes"), "\(run.output)")
     }
 
-    /// `scripts/run-example notes` on `port`, its run directory `directory`.
-    func startRunExample(port: Int, directory: TemporaryDirectory) throws -> ManagedProcess {
+    /// `scripts/run-example APP` (an example's name or an app's path) on
+    /// `port`, its run directory `directory`.
+    static func startRunExample(_ app: String = "notes", port: Int, directory: TemporaryDirectory) throws -> ManagedProcess {
         _ = try Tool.nginx()
         var environment = ProcessInfo.processInfo.environment
         environment["GIMLET_PORT"] = "\(port)"
         environment["GIMLET_RUN_DIR"] = directory.path
         return try ManagedProcess(
             "run-example", executable: "/bin/bash",
-            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, "notes"],
+            arguments: [Repository.root.appendingPathComponent("scripts/run-example").path, app],
             outputPath: directory.file("run.log"), environment: environment)
     }
 
+    func startRunExample(port: Int, directory: TemporaryDirectory) throws -> ManagedProcess {
+        try Self.startRunExample(port: port, directory: directory)
+    }
+
+    func stop(_ run: ManagedProcess, directory: TemporaryDirectory) { Self.stop(run, directory: directory) }
+
     /// The script stops its children on SIGTERM, but under a test runner it
     /// inherits a blocked SIGTERM: stop each by its PID file as well.
-    func stop(_ run: ManagedProcess, directory: TemporaryDirectory) {
+    static func stop(_ run: ManagedProcess, directory: TemporaryDirectory, app: String = "notes") {
         run.stop()
-        for file in ["nginx.pid", "notes.pid"] {
+        for file in ["nginx.pid", app + ".pid"] {
             if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
         }
     }

@@ -20,6 +20,20 @@ import Testing
         #expect(ErrorFormat(accept: accept) == expected)
     }
 
+    /// A client that sends JSON and accepts anything reads JSON errors.
+    @Test(arguments: [
+        (nil, "application/json", ErrorFormat.json),
+        ("*/*", "application/json; charset=utf-8", .json),
+        (nil, "application/merge-patch+json", .json),
+        ("text/plain", "application/json", .text),                 // asked for text
+        ("text/html", "application/json", .html),                  // a browser's fetch asking for HTML
+        (nil, "application/x-www-form-urlencoded", .text),
+        (nil, nil, .text),
+    ] as [(String?, String?, ErrorFormat)])
+    func aJSONBodyMakesAJSONClient(accept: String?, contentType: String?, expected: ErrorFormat) {
+        #expect(ErrorFormat(accept: accept, contentType: contentType) == expected)
+    }
+
     func respond(_ error: HTTPError, accept: String?) -> Response {
         var environ = ["REQUEST_METHOD": "GET", "REQUEST_URI": "/x"]
         if let accept { environ["HTTP_ACCEPT"] = accept }

@@ -29,10 +29,7 @@ struct Notes: ParsableCommand {
     @OptionGroup var host: HostOptions
 
     func run() throws {
-        var environment = ProcessInfo.processInfo.environment
-        if environment["GIMLET_BACKEND"] == nil {
-            environment["GIMLET_BACKEND"] = SQLiteSessionBackend.defaultURL(environment: environment)
-        }
+        let environment = ProcessInfo.processInfo.environment
         let databasePath = environment["NOTES_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? SQLiteDatabase.defaultPath("notes.sqlite", environment: environment)
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")

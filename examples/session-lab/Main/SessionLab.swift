@@ -54,8 +54,7 @@ struct SessionLab: ParsableCommand {
         if let encryptionKey { environment["GIMLET_ENCRYPTION_KEY"] = encryptionKey }
         if let secretFile { environment["GIMLET_SECRET_FILE"] = secretFile }
         if let encryptionKeyFile { environment["GIMLET_ENCRYPTION_KEY_FILE"] = encryptionKeyFile }
-        environment["GIMLET_BACKEND"] = backend ?? environment["GIMLET_BACKEND"]
-            ?? SQLiteSessionBackend.defaultURL(environment: environment)
+        if let backend { environment["GIMLET_BACKEND"] = backend }
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
         let hostConfiguration = try host.configuration()
