@@ -143,7 +143,9 @@ let package = Package(
                 "Gimlet", "GimletHost", "GimletHTTP", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "examples/notes"
+            path: "examples/notes",
+            // Served by the web server from /static/ (the recipes), not built into the app.
+            exclude: ["static"]
         ),
 
         .testTarget(name: "GimletSystemTests", dependencies: ["GimletSystem", "GimletTransport"]),

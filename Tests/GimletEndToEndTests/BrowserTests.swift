@@ -72,6 +72,15 @@ import Testing
         guard waitUntil(seconds: 15, { (try? probe.get("/hello/probe").status) == 200 }) else {
             throw SetupError("notes did not answer through \(setup): \(app.output) \(serverLog())")
         }
+        // The web server serves the stylesheet itself, cached; over TLS the
+        // location keeps the server's HSTS header (nginx's add_header is not
+        // inherited by a location with one of its own: the recipe has none there).
+        let stylesheet = try probe.get("/static/notes.css")
+        #expect(stylesheet.status == 200 && stylesheet.header("Cache-Control")?.contains("max-age=3600") == true,
+                "\(setup): \(stylesheet.status) \(stylesheet.headers)")
+        if setup == .nginxHTTPS {
+            #expect(stylesheet.header("Strict-Transport-Security") == "max-age=31536000", "\(stylesheet.headers)")
+        }
 
         let artifacts = Repository.root.appendingPathComponent(".build/artifacts/browser/" + setup.rawValue).path
         try? FileManager.default.removeItem(atPath: artifacts)

@@ -23,6 +23,11 @@ import Testing
             root = try TemporaryDirectory("gimlet-machine")
             self.app = try app ?? Repository.binary("notes")
             port = try freeLoopbackPort()
+            // The notes app's static files where the common recipe installs
+            // an app's (the recipes run from this checkout, which has none at its top).
+            try FileManager.default.createDirectory(atPath: root.file("opt"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Repository.root.appendingPathComponent("examples/notes/static").path,
+                                             toPath: root.file("opt/static"))
             // deploy/ as the recipes copy it, its system paths and port substituted.
             for folder in ["nginx", "apache", "systemd"] {
                 let source = Repository.root.appendingPathComponent("deploy/" + folder).path
@@ -252,6 +257,24 @@ import Testing
         let probe = client
         #expect(waitUntil(seconds: 10) { (try? probe.get("/hello/recipe").status) == 200 }, "\(recipe.output)")
         try signIn(client, machine: machine)
+        try Self.checkStaticFiles(client)
+    }
+
+    /// The web server serves /static/ itself, with caching headers, and a
+    /// conditional request gets 304.
+    static func checkStaticFiles(_ client: HTTPClient) throws {
+        let stylesheet = try client.get("/static/notes.css")
+        let file = try String(contentsOf: Repository.root.appendingPathComponent("examples/notes/static/notes.css"), encoding: .utf8)
+        #expect(stylesheet.status == 200 && stylesheet.text == file, "\(stylesheet.status) \(stylesheet.text.prefix(200))")
+        #expect(stylesheet.header("Content-Type")?.hasPrefix("text/css") == true, "\(stylesheet.headers)")
+        #expect(stylesheet.header("Cache-Control")?.contains("max-age=3600") == true, "\(stylesheet.headers)")
+        #expect(stylesheet.header("X-Request-Id") == nil, "no request reached the app: \(stylesheet.headers)")
+        if let etag = stylesheet.header("ETag") {
+            #expect(try client.get("/static/notes.css", headers: ["If-None-Match": etag]).status == 304)
+        } else {
+            Issue.record("no ETag on a static file: \(stylesheet.headers)")
+        }
+        #expect(try client.get("/static/missing.css").status == 404)
     }
 
     @Test func spawnFCGIRecipeRunsAsWritten() throws {

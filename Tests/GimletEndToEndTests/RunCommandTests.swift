@@ -16,6 +16,9 @@ import Testing
             return
         }
         #expect(try client.get("/hello/world").text == "hello, world")
+        let stylesheet = try client.get("/static/notes.css")
+        #expect(stylesheet.status == 200 && stylesheet.header("Content-Type")?.hasPrefix("text/css") == true,
+                "nginx serves the notes app's static files: \(stylesheet.status) \(stylesheet.headers)")
 
         #expect(try client.get("/").status == 200)
         let signUp = try NotesAccounts.enter(client, name: "Frodo", password: "the ring is mine")

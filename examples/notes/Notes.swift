@@ -51,11 +51,6 @@ struct Notes: ParsableCommand {
         let throttle = SignInThrottle(backend: backend)
         let accounts = Accounts(store: store, throttle: throttle)
         var router = Router()
-        router.get("/notes.css") { _ in
-            var response = Response.bytes(Array(NotesPages.stylesheet.utf8), contentType: "text/css; charset=utf-8")
-            response.headers["Cache-Control"] = "public, max-age=3600"
-            return response
-        }
         router.use(try SessionMiddleware(sessions))
 
         router.get("/hello/:name") { request in .text("hello, \(request.parameters["name"] ?? "")") }

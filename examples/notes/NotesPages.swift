@@ -88,30 +88,8 @@ enum NotesPages {
         <meta charset=utf-8>
         <meta name=viewport content="width=device-width, initial-scale=1">
         <title>\(HTMLText.escape(title))</title>
-        <link rel=stylesheet href="/notes.css">
+        <link rel=stylesheet href="/static/notes.css">
         \(body)
         """
     }
-
-    static let stylesheet = """
-        :root { color-scheme: light dark; --accent: #2f6f4f; --muted: #777; }
-        body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 38rem; margin: 2rem auto; padding: 0 1rem; }
-        header { display: flex; align-items: baseline; justify-content: space-between; gap: 1rem; flex-wrap: wrap; border-bottom: 2px solid var(--accent); margin-bottom: 1rem; }
-        h1 { margin: 0 0 .3rem; font-size: 1.6rem; color: var(--accent); }
-        h1 a { color: inherit; text-decoration: none; }
-        h2 { font-size: 1.1rem; margin: 1.2rem 0 0; }
-        a { color: var(--accent); }
-        form { display: flex; gap: .5rem; align-items: center; margin: 1rem 0; flex-wrap: wrap; }
-        form.signout { margin: 0; font-size: .95rem; }
-        input[name=text], input[name=name], input[name=password] { flex: 1; min-width: 8rem; font: inherit; padding: .45rem .6rem; border: 1px solid #bbb; border-radius: 6px; }
-        button { font: inherit; padding: .45rem .9rem; border: 0; border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
-        form.signout button { background: transparent; color: var(--accent); border: 1px solid var(--accent); padding: .2rem .6rem; }
-        .flash { background: #e6f4ea; color: #1e4d33; border-left: 4px solid var(--accent); padding: .6rem .8rem; border-radius: 4px; }
-        .problem { background: #fdecea; color: #7a1f1a; border-left: 4px solid #b3261e; padding: .6rem .8rem; border-radius: 4px; }
-        ul.notes, ul.sessions { padding-left: 1.2rem; }
-        ul.notes li, ul.sessions li { margin: .3rem 0; overflow-wrap: anywhere; }
-        ul.sessions span { color: var(--muted); font-size: .9rem; }
-        .empty, .hint { color: var(--muted); }
-        .hint { font-size: .9rem; }
-        """
 }

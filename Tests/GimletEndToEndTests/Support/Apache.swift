@@ -28,6 +28,7 @@ final class Apache: @unchecked Sendable {
         } else {
             vhost = vhost.replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
         }
+        vhost = vhost.replacingOccurrences(of: Nginx.staticRootPlaceholder, with: Nginx.staticRoot)
         try vhost.write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
         let modules = "/usr/lib/apache2/modules"
         let user = geteuid() == 0 ? "User nobody\nGroup nogroup\n" : ""
@@ -44,6 +45,10 @@ final class Apache: @unchecked Sendable {
             LoadModule proxy_module \(modules)/mod_proxy.so
             LoadModule proxy_fcgi_module \(modules)/mod_proxy_fcgi.so
             LoadModule proxy_scgi_module \(modules)/mod_proxy_scgi.so
+            LoadModule alias_module \(modules)/mod_alias.so
+            LoadModule headers_module \(modules)/mod_headers.so
+            LoadModule mime_module \(modules)/mod_mime.so
+            TypesConfig /etc/mime.types
             Include "\(directory.file("gimlet.conf"))"
 
             """

@@ -19,7 +19,13 @@ final class Nginx: @unchecked Sendable {
             .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
             .replacingOccurrences(of: accessLogPlaceholder, with: "access-log.txt")
+            .replacingOccurrences(of: staticRootPlaceholder, with: staticRoot)
     }
+
+    /// Where the recipes keep the app's static files (`/static/` is `static/` under it).
+    static let staticRootPlaceholder = "/opt/gimlet"
+    /// What tests serve there: the notes app's own (`examples/notes/static`).
+    static var staticRoot: String { Repository.root.appendingPathComponent("examples/notes").path }
 
     /// Where the recipes keep nginx's access log; tests keep it in nginx's directory.
     static let accessLogPlaceholder = "/var/log/nginx/gimlet-access.log"
@@ -34,6 +40,7 @@ final class Nginx: @unchecked Sendable {
             error_log \(directory)/error.log warn;
             events { worker_connections 1024; }
             http {
+                include /etc/nginx/mime.types;
                 access_log off;
                 client_body_temp_path \(directory)/client_body;
                 fastcgi_temp_path \(directory)/fastcgi;
@@ -61,6 +68,7 @@ final class Nginx: @unchecked Sendable {
         if let customize {
             let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
             serverBlock = customize(template, port).replacingOccurrences(of: Self.accessLogPlaceholder, with: "access-log.txt")
+                .replacingOccurrences(of: Self.staticRootPlaceholder, with: Self.staticRoot)
         } else {
             serverBlock = try Self.serverBlock(port: port, socket: socket, config: config)
         }
