@@ -1,6 +1,7 @@
+import Foundation
 import Gimlet
 import GimletHTTP
-import Glibc
+import Logging
 import Synchronization
 
 /// Where to ask for the master of a Redis set that Redis Sentinel watches.
@@ -49,10 +50,13 @@ final class RedisSentinel: Sendable {
     private let retire = Mutex<(@Sendable () -> Void)?>(nil)
     /// A thread per sentinel listening for failovers, from ``watch(whileAlive:retiring:)`` to ``stop()``.
     private let watchers: [PeriodicWork]
+    /// Where a change of master is said (the backend's logger).
+    private let logger: Logger
 
-    init(_ settings: RedisSentinelSettings, timeoutMilliseconds: Int) {
+    init(_ settings: RedisSentinelSettings, timeoutMilliseconds: Int, logger: Logger) {
         self.settings = settings
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.logger = logger
         // 15 characters at most: a longer name is not given to the thread.
         watchers = settings.sentinels.map { _ in PeriodicWork(name: "gimlet-sentinel", interval: .milliseconds(1)) }
     }
@@ -101,11 +105,15 @@ final class RedisSentinel: Sendable {
     /// The master is at `address`: when that is not where connections were
     /// made so far, they are retired.
     fileprivate func learn(_ address: RedisEndpoint) {
-        let moved = endpoints.withLock { endpoints in
+        let previous = endpoints.withLock { endpoints in
             defer { endpoints = (address, address) }
-            return endpoints.current != nil && endpoints.current != address
+            return endpoints.current.flatMap { $0 != address ? $0 : nil }
         }
-        if moved, let retire = retire.withLock({ $0 }) { retire() }
+        guard let previous else { return }
+        logger.notice("Redis Sentinel names a new master; connections to the old one are dropped",
+                      metadata: ["master": "\(address.description)", "previous": "\(previous.description)",
+                                 "sentinel_master_name": "\(settings.masterName)"])
+        if let retire = retire.withLock({ $0 }) { retire() }
     }
 
     /// Asks each sentinel in turn, the last one to answer first.
@@ -178,7 +186,7 @@ private final class Listener: @unchecked Sendable {
     /// (re)subscribes first if needed, at most once a second.
     func listen(to sentinel: RedisSentinel, forMilliseconds milliseconds: Int) {
         guard let subscription = subscription ?? subscribe(to: sentinel) else {
-            usleep(UInt32(milliseconds) * 1_000)
+            Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
             return
         }
         do {
@@ -240,5 +248,15 @@ private final class Listener: @unchecked Sendable {
         pingSent = false
         if let master = try? sentinel.ask() { sentinel.learn(master) }
         return connection
+    }
+}
+
+extension RedisEndpoint: CustomStringConvertible {
+    /// `host:port`, or `unix:PATH`, for log lines.
+    var description: String {
+        switch self {
+        case .tcp(let host, let port): "\(host):\(port)"
+        case .unix(let path): "unix:" + path
+        }
     }
 }

@@ -136,6 +136,6 @@ extension SessionBackendOpener {
             forms: ["redis://[:password@]host[:port][/db]", "redis+unix:///path/redis.sock",
                     "redis+sentinel://host:26379,host:26379/MASTER[/db]"],
             configuration: { try RedisSessionBackend.Configuration(url: $0) },
-            start: { configuration, _ in try RedisSessionBackend(configuration) })
+            start: { configuration, logger in try RedisSessionBackend(configuration, logger: logger) })
     }
 }

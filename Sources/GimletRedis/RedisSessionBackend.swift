@@ -18,7 +18,7 @@ import Logging
 /// connection that died while idle costs no request (see `exchange(_:)`).
 ///
 /// ```swift
-/// let backend = try RedisSessionBackend(.init(url: "redis://127.0.0.1:6379/0"))
+/// let backend = try RedisSessionBackend(.init(url: "redis://127.0.0.1:6379/0"), logger: logger)
 /// ```
 public final class RedisSessionBackend: SessionBackend {
     /// Where Redis is and how to talk to it.
@@ -99,11 +99,17 @@ public final class RedisSessionBackend: SessionBackend {
     /// Creates the backend and checks that Redis answers; with Redis
     /// Sentinel, also starts listening for failovers (until ``shutdown()``).
     ///
+    /// - Parameters:
+    ///   - configuration: the server and its settings.
+    ///   - logger: the app's logger (the host passes its own to the app);
+    ///     a change of master that Sentinel announces is said there.
     /// - Throws: ``RedisError`` if Redis cannot be reached or refuses `AUTH`/`SELECT`.
-    public init(_ configuration: Configuration) throws {
+    public init(_ configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         prefixBytes = Array(configuration.prefix.utf8)
-        let sentinel = configuration.sentinel.map { RedisSentinel($0, timeoutMilliseconds: configuration.timeoutMilliseconds) }
+        let sentinel = configuration.sentinel.map {
+            RedisSentinel($0, timeoutMilliseconds: configuration.timeoutMilliseconds, logger: logger)
+        }
         self.sentinel = sentinel
         let connections = Pool(capacity: configuration.maxConnections,
                                waitLimit: .milliseconds(configuration.timeoutMilliseconds),

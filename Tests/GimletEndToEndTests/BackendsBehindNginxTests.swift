@@ -421,7 +421,7 @@ import Testing
             Self.sessionID(inCookie: line.prefix { $0 != " " }).map { (id: $0, settled: line.hasSuffix(" 1")) }
         }
         #expect(sessions.count == written.count, "every cookie names its session")
-        let backend = try RedisSessionBackend(.init(url: cluster.url()))
+        let backend = try RedisSessionBackend(.init(url: cluster.url()), logger: testLogger)
         defer { backend.shutdown() }
         var lost: [Bool] = []
         for start in stride(from: 0, to: sessions.count, by: 1000) {

@@ -12,7 +12,7 @@ import Testing
     @Test(arguments: BackendConformance.checks.map(\.name))
     func conformance(_ name: String) throws {
         let redis = try RedisServer()
-        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let backend = try RedisSessionBackend(.init(url: redis.url), logger: testLogger)
         // Redis keeps its own time: let TTLs pass for real.
         try BackendConformance.run(name, on: .init(backend: backend) { usleep(UInt32($0) * 1_000_000 + 100_000) })
     }
@@ -22,7 +22,7 @@ import Testing
     /// its own writes, nor apply twice.
     @Test func aReplayedCheckedCommitIsAppliedOnce() throws {
         let redis = try RedisServer()
-        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let backend = try RedisSessionBackend(.init(url: redis.url), logger: testLogger)
         let id = SessionID.random()
         try backend.commit([SessionChange(id: id, upserts: ["n": 1], timeToLive: 60)])
         let change = SessionChange(id: id, upserts: ["n": 2], timeToLive: 60, expected: ["n": .value(1)])
@@ -40,7 +40,7 @@ import Testing
 
     @Test func unixSocketDatabaseAndPrefix() throws {
         let redis = try RedisServer()
-        let backend = try RedisSessionBackend(.init(url: "redis+unix://\(redis.socket)?db=3&prefix=app:"))
+        let backend = try RedisSessionBackend(.init(url: "redis+unix://\(redis.socket)?db=3&prefix=app:"), logger: testLogger)
         let id = SessionID.random()
         try backend.commit([SessionChange(id: id, upserts: ["user": "frodo"], timeToLive: 100)])
         #expect(try redis.cli("-n", "3", "HGET", "app:\(id.hex)", "user") == "\"frodo\"\n")
@@ -52,9 +52,9 @@ import Testing
     @Test func passwordAndDatabaseFromTheURL() throws {
         let redis = try RedisServer(password: "s3cr3t/pass")
         #expect(throws: (any Error).self, "a wrong password is refused at start-up") {
-            try RedisSessionBackend(.init(url: "redis://:wrong@127.0.0.1:\(redis.port)/0"))
+            try RedisSessionBackend(.init(url: "redis://:wrong@127.0.0.1:\(redis.port)/0"), logger: testLogger)
         }
-        let backend = try RedisSessionBackend(.init(url: "redis://:s3cr3t%2Fpass@127.0.0.1:\(redis.port)/5"))
+        let backend = try RedisSessionBackend(.init(url: "redis://:s3cr3t%2Fpass@127.0.0.1:\(redis.port)/5"), logger: testLogger)
         let id = SessionID.random()
         try backend.commit([SessionChange(id: id, upserts: ["a": 1], timeToLive: 60)])
         #expect(try redis.cli("-n", "5", "HGET", "gimlet:\(id.hex)", "a") == "1\n")
@@ -64,7 +64,7 @@ import Testing
     /// Exact Redis commands for each request shape of the sessions issue, counted by Redis itself.
     @Test func commandsPerRequestShape() throws {
         let redis = try RedisServer()
-        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let backend = try RedisSessionBackend(.init(url: redis.url), logger: testLogger)
         let client = TestClient(try SessionLabApp.router(
             SessionConfiguration(secrets: ["commands-secret-0123456789"], backend: backend)))
         client.get("/set/p/1?permanent=1&clientside=0")
@@ -96,7 +96,7 @@ import Testing
     /// the 503 and its log line (before: its text, inside a string).
     @Test func aStoreErrorKeepsItsCodeUpToThe503() throws {
         let redis = try RedisServer()
-        let backend = try RedisSessionBackend(.init(url: redis.url))
+        let backend = try RedisSessionBackend(.init(url: redis.url), logger: testLogger)
         let id = SessionID.random()
         _ = try redis.cli("SET", "gimlet:\(id.hex)", "not a hash")
         let direct = #expect(throws: SessionBackendError.self) { try backend.load([id]) }

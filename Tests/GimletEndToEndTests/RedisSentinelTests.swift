@@ -2,6 +2,7 @@ import Foundation
 import Gimlet
 @testable import GimletRedis
 import GimletTesting
+import Logging
 import Synchronization
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
     @Test func conformance() throws {
         let cluster = try RedisSentinelCluster()
         for (index, check) in BackendConformance.checks.enumerated() {
-            let backend = try RedisSessionBackend(.init(url: cluster.url("?wait=1&prefix=c\(index):")))
+            let backend = try RedisSessionBackend(.init(url: cluster.url("?wait=1&prefix=c\(index):")), logger: testLogger)
             do {
                 // Redis keeps its own time: let TTLs pass for real.
                 try BackendConformance.run(check.name, on: .init(backend: backend) { usleep(UInt32($0) * 1_000_000 + 100_000) })
@@ -29,14 +30,16 @@ import Testing
     @Test func aSwitchIsHeardAsItIsAnnounced() throws {
         let cluster = try RedisSentinelCluster()
         let configuration = try RedisSessionBackend.Configuration(url: cluster.url())
-        let sentinel = GimletRedis.RedisSentinel(try #require(configuration.sentinel), timeoutMilliseconds: 500)
+        let lines = LogLines()
+        let logger = Logger(label: "test") { _ in lines }
+        let sentinel = GimletRedis.RedisSentinel(try #require(configuration.sentinel), timeoutMilliseconds: 500, logger: logger)
         defer { sentinel.stop() }
         let old = try cluster.masterPort()
         #expect(try sentinel.master() == .tcp(host: "127.0.0.1", port: old))
         let heard = Atomic<Int>(0)
         sentinel.watch(whileAlive: cluster) { heard.add(1, ordering: .relaxed) }
         // And a backend's idle connection is dropped.
-        let backend = try RedisSessionBackend(configuration)
+        let backend = try RedisSessionBackend(configuration, logger: logger)
         defer { backend.shutdown() }
         usleep(500_000)
         #expect(try cluster.cli(cluster.sentinelPorts[0], "SENTINEL", "FAILOVER", cluster.masterName).hasPrefix("OK"))
@@ -46,6 +49,10 @@ import Testing
         #expect(heard.load(ordering: .relaxed) == 1)
         #expect(try sentinel.master() == .tcp(host: "127.0.0.1", port: new))
         #expect(waitUntil(seconds: 1) { backend.poolStatistics.discarded == 1 }, "\(backend.poolStatistics)")
+        // The change of master is said in the app's log, old and new named.
+        let said = lines.all.filter { $0.contains("names a new master") }
+        #expect(!said.isEmpty && said.allSatisfy { $0.contains("master=127.0.0.1:\(new)") && $0.contains("previous=127.0.0.1:\(old)") },
+                "\(lines.all)")
     }
 
     /// A backend let go without `shutdown()` leaves no watch thread behind.
@@ -65,7 +72,7 @@ import Testing
         var ours: Set<String> = []
         weak var gone: RedisSessionBackend?
         do {
-            let backend = try RedisSessionBackend(.init(url: cluster.url()))
+            let backend = try RedisSessionBackend(.init(url: cluster.url()), logger: testLogger)
             gone = backend
             try backend.commit([SessionChange(id: SessionID.random(), upserts: ["a": 1], timeToLive: 60)])
             // At least ours: another suite's in-process Sentinel backend
@@ -103,7 +110,7 @@ import Testing
     @Test(arguments: [RedisSentinelCluster.MasterChange.kill, .failover, .switchover])
     func aFailoverIsFollowedWithoutARestart(how: RedisSentinelCluster.MasterChange) throws {
         let cluster = try RedisSentinelCluster()
-        let backend = try RedisSessionBackend(.init(url: cluster.url("?wait=1&timeout_ms=500")))
+        let backend = try RedisSessionBackend(.init(url: cluster.url("?wait=1&timeout_ms=500")), logger: testLogger)
         defer { backend.shutdown() }
         let old = try cluster.masterPort()
         let clock = ContinuousClock()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 
 /// Where the repository and its built binaries are.
@@ -143,3 +144,6 @@ func writePrivately(_ text: String, to path: String) throws {
     }
     guard rename(temporary, path) == 0 else { throw SetupError("cannot rename \(temporary) to \(path)") }
 }
+
+/// What backends opened directly by a test log to (swift-log's default handler).
+let testLogger = Logger(label: "gimlet-test")
