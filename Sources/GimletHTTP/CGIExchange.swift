@@ -109,8 +109,8 @@ package enum CGIExchange {
         let format = ErrorFormat(environ: environ)
         var response = error.response(in: format)
         if let requestID = observed?.requestID { response.headers["X-Request-Id"] = requestID }
-        let bytes = answer(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), errorFormat: format,
-                           logger: logger).bytes
+        let bytes = answer(for: response, method: HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), logger: logger,
+                           errorFormat: format).bytes
         observed?.answered(status: error.status.code)
         _ = channel.write(bytes)
         observed?.written(bytes.count)
@@ -143,8 +143,8 @@ package enum CGIExchange {
         observed?.prepare(request)
         var response = responder.respond(to: request)
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
-        let format = ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"])
-        let (bytes, status) = answer(for: response, method: request.method, errorFormat: format, logger: request.logger)
+        let (bytes, status) = answer(for: response, method: request.method, logger: request.logger,
+                                     errorFormat: ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"]))
         observed?.responded(request, status: status)
         return bytes
     }
@@ -155,9 +155,10 @@ package enum CGIExchange {
     }
 
     /// The CGI bytes of `response` and the status they carry: a response
-    /// that cannot be serialized safely becomes a 500, in `errorFormat`.
-    static func answer(for response: Response, method: HTTPMethod, errorFormat: ErrorFormat,
-                       logger: Logger) -> (bytes: [UInt8], status: Int) {
+    /// that cannot be serialized safely becomes a 500, in `errorFormat`
+    /// (worked out only then: most requests never need it).
+    static func answer(for response: Response, method: HTTPMethod, logger: Logger,
+                       errorFormat: @autoclosure () -> ErrorFormat) -> (bytes: [UInt8], status: Int) {
         do {
             let includeBody = method != .head
             let bytes = try response.cgiBytes(includeBody: includeBody)
@@ -167,7 +168,7 @@ package enum CGIExchange {
         } catch {
             logger.error("handler produced an unsafe response; sent 500 instead", metadata: ["error": "\(error)"])
             // A fixed response cannot fail to serialize.
-            return ((try? HTTPError(.internalServerError).response(in: errorFormat).cgiBytes(includeBody: method != .head)) ?? [], 500)
+            return ((try? HTTPError(.internalServerError).response(in: errorFormat()).cgiBytes(includeBody: method != .head)) ?? [], 500)
         }
     }
 

@@ -24,6 +24,11 @@ import Testing
             return try .json(["todo": todo], status: .created)
         }
         router.get("/user") { request in .text(try request.session.get("user")?.text ?? "nobody") }
+        router.get("/unsafe") { _ in
+            var response = Response.text("x")
+            response.headers["X-Split"] = "a\r\nSet-Cookie: evil=1"
+            return response
+        }
         return (router, configuration)
     }
 
@@ -87,6 +92,10 @@ import Testing
         let browser = client.request("POST", "/todos", body: Array(repeating: 0x61, count: 40), contentType: "text/plain",
                                      headers: ["Accept": "text/html"])
         #expect(browser.status == 413 && browser.text.contains("<title>413 Content Too Large</title>"), "\(browser.text)")
+        let unsafe = client.get("/unsafe", headers: ["Accept": "application/json"])
+        #expect(unsafe.status == 500 && unsafe.header("Content-Type") == "application/json" && unsafe.setCookies.isEmpty,
+                "\(unsafe.text)")
+        #expect(client.get("/unsafe").text == "Internal Server Error")
         client.environ["CONTENT_LENGTH"] = "12x"
         let invalid = client.request("POST", "/todos", body: Array("{}".utf8), contentType: "application/json")
         #expect(invalid.status == 400 && invalid.header("Content-Type") == "application/json", "\(invalid.text)")
