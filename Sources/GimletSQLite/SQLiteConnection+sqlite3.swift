@@ -100,6 +100,23 @@ final class SQLiteConnection: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error(rc, "executing \(sql.prefix(60))") }
     }
 
+    /// Puts the database in WAL mode. Processes starting together on a new
+    /// file race to switch it, and SQLite answers the loser "database is
+    /// locked" at once, without its busy handler: the switch is retried
+    /// every 5 ms until `busyTimeout` has passed.
+    func switchToWAL(busyTimeout: Duration) throws(SQLiteError) {
+        let deadline = ContinuousClock.now + busyTimeout
+        while true {
+            do {
+                try execute("PRAGMA journal_mode=WAL")
+                return
+            } catch {
+                guard error.isBusy, ContinuousClock.now < deadline else { throw error }
+                usleep(5_000)
+            }
+        }
+    }
+
     /// An integer from a one-row query such as `PRAGMA user_version`.
     func integer(_ sql: String) throws(SQLiteError) -> Int64 {
         var result: Int64 = 0

@@ -105,20 +105,7 @@ public final class SQLiteDatabase: Sendable {
             try connection.execute("PRAGMA foreign_keys=ON")
             return connection
         }
-        // Processes starting together race to switch a new file to WAL; the
-        // loser is answered "locked" at once, without the busy handler.
-        let deadline = ContinuousClock.now + .milliseconds(Int(busyTimeoutMilliseconds))
-        try withConnection { connection in
-            while true {
-                do {
-                    try connection.execute("PRAGMA journal_mode=WAL")
-                    return
-                } catch let error as SQLiteError {
-                    guard error.isBusy, ContinuousClock.now < deadline else { throw error }
-                    Thread.sleep(forTimeInterval: 0.005)
-                }
-            }
-        }
+        try withConnection { try $0.switchToWAL(busyTimeout: .milliseconds(Int(busyTimeoutMilliseconds))) }
     }
 
     /// What ``read(_:)`` and ``write(_:)`` hand their body: one connection,

@@ -113,21 +113,8 @@ public final class SQLiteSessionBackend: SessionBackend {
     }
 
     /// Sets WAL mode and creates the table, or checks the one there.
-    ///
-    /// Worker processes starting together on a new file race to switch it
-    /// to WAL, and SQLite answers the loser "database is locked" at once,
-    /// without its busy handler: that switch is retried until the busy timeout.
     private static func createSchema(on connection: SQLiteConnection, path: String, busyTimeout: Duration) throws {
-        let deadline = ContinuousClock.now + busyTimeout
-        while true {
-            do {
-                try connection.execute("PRAGMA journal_mode=WAL")
-                break
-            } catch {
-                guard error.isBusy, ContinuousClock.now < deadline else { throw error }
-                Thread.sleep(forTimeInterval: 0.005)
-            }
-        }
+        try connection.switchToWAL(busyTimeout: busyTimeout)
         try connection.execute("BEGIN IMMEDIATE")
         do {
             let version = try connection.integer("PRAGMA user_version")
