@@ -310,3 +310,62 @@ enum Crypto {
         }
     }
 }
+
+/// SHA-256 over bytes given in pieces, with libcrypto's digest: a body
+/// hashed as it arrives, a file's checksum, an ETag.
+///
+/// ```swift
+/// router.post("/upload", options: .streamBody) { request async throws in
+///     let hasher = SHA256Hasher()
+///     for try await chunk in request.body.chunks { hasher.update(chunk) }
+///     return .text(hasher.hexDigest())
+/// }
+/// ```
+///
+/// Used by one thread at a time; not `Sendable`.
+public final class SHA256Hasher {
+    private let context: OpaquePointer
+
+    /// A hasher that has seen nothing yet.
+    public init() {
+        guard let context = EVP_MD_CTX_new() else { preconditionFailure("EVP_MD_CTX_new: out of memory") }
+        // SHA-256 from the default provider cannot fail to initialize short of memory exhaustion.
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { preconditionFailure("EVP_DigestInit_ex(SHA-256) failed") }
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Adds `bytes` to what is hashed.
+    public func update(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let ok = bytes.withUnsafeBufferPointer { EVP_DigestUpdate(context, $0.baseAddress, $0.count) == 1 }
+        guard ok else { preconditionFailure("EVP_DigestUpdate failed") }
+    }
+
+    /// The 32-byte digest of everything added; the hasher starts over afterwards.
+    public func digest() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) == 1 }
+        guard ok, length == 32, EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
+            preconditionFailure("EVP_DigestFinal_ex(SHA-256) failed")
+        }
+        return out
+    }
+
+    /// ``digest()`` as 64 lowercase hex digits.
+    public func hexDigest() -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in digest() {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+@available(*, unavailable)
+extension SHA256Hasher: Sendable {}

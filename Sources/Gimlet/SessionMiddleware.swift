@@ -128,7 +128,8 @@ public struct SessionMiddleware: Middleware {
             // Nothing was stored. Running the handler again on what the store
             // holds now is right when repeating it is harmless (see RouteOptions).
             let options = request.routeOptions
-            let mayRerun = !options.contains(.neverRerun)
+            // A streamed body is gone once read: such a handler cannot run again.
+            let mayRerun = !options.contains(.neverRerun) && !options.contains(.streamBody)
                 && (request.method.isIdempotent || options.contains(.rerunOnSessionConflict))
             guard mayRerun, reruns < Self.maximumReruns else {
                 SecurityEvent.sessionConflict.log("session changed concurrently; nothing stored, answered 409", request: request,

@@ -26,8 +26,8 @@ final class FastCGIRequest: ExchangeChannel {
     }
 
     private let raw: UnsafeMutablePointer<FCGX_Request>
-    /// Reused for bodies of unknown length and for draining.
-    private var scratch = [CChar](repeating: 0, count: 16 * 1024)
+    /// What the body is read through, 64 KiB at a time, and drained into.
+    private var scratch = [CChar](repeating: 0, count: 64 * 1024)
     /// Whether a finished connection is closed at once, without libfcgi's linger.
     private let closesAtOnce: Bool
     /// The read deadline of the request being read: armed before its head,
@@ -152,56 +152,32 @@ final class FastCGIRequest: ExchangeChannel {
         return CGIEnvironment(storage: buffer, layout: layout)
     }
 
-    /// Reads the body, and always the stream to its end.
+    /// Appends the next bytes of the body to `buffer`: at most `maximum`,
+    /// `.end` at the empty `FCGI_STDIN` record that ends the stream.
     ///
-    /// The web server ends the body with an empty `FCGI_STDIN` record, even
-    /// after `CONTENT_LENGTH` bytes. It must be read before the connection
-    /// closes: on Linux, closing a socket with unread input resets it, so
-    /// nginx lost the tail of large responses (ECONNRESET) and Apache, still
-    /// sending that record, failed the request (EPIPE, "sending empty stdin").
-    ///
-    /// - Parameters:
-    ///   - expected: the exact length to read, or `nil` to read to the end.
-    ///   - limit: the most bytes accepted when reading to the end.
-    func readBody(expected: Int?, limit: Int) -> BodyRead {
-        defer { endReading() }
-        if let expected {
-            var received = 0
-            defer { if received == expected { drainBody() } }
-            guard expected > 0 else { return .complete([]) }
-            // Filled by FCGX_GetStr before it is read: no zeroing pass.
-            let body = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
-                while received < expected, let base = buffer.baseAddress {
-                    let wanted = Int32(clamping: expected - received)
-                    let got = UnsafeMutableRawPointer(base + received).withMemoryRebound(to: CChar.self, capacity: Int(wanted)) {
-                        FCGX_GetStr($0, wanted, raw.pointee.in)
-                    }
-                    if got <= 0 { break }
-                    received += Int(got)
-                }
-                count = received
-            }
-            return received < expected
-                ? .short(received: received, expected: expected, reason: "the web server ended the stream")
-                : .complete(body)
+    /// The web server ends the body with that record even after
+    /// `CONTENT_LENGTH` bytes; ``drainBody()`` reads it. It must be read
+    /// before the connection closes: on Linux, closing a socket with unread
+    /// input resets it, so nginx lost the tail of large responses
+    /// (ECONNRESET) and Apache, still sending that record, failed the
+    /// request (EPIPE, "sending empty stdin").
+    func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead {
+        let wanted = Int32(clamping: min(maximum, scratch.count))
+        let got = scratch.withUnsafeMutableBufferPointer { scratch -> Int32 in
+            guard let base = scratch.baseAddress else { return 0 }
+            return FCGX_GetStr(base, wanted, raw.pointee.in)
         }
-        // No length: read to the end through the worker's scratch buffer; a
-        // bodiless GET costs one call that returns nothing.
-        var body: [UInt8] = []
-        while true {
-            let got = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                guard let base = buffer.baseAddress else { return 0 }
-                return FCGX_GetStr(base, Int32(buffer.count), raw.pointee.in)
-            }
-            if got <= 0 { return .complete(body) }
-            scratch.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: UInt8.self) { body.append(contentsOf: $0.prefix(Int(got))) }
-            }
-            if body.count > limit {
-                drainBody()
-                return .tooLarge
-            }
+        guard got > 0 else {
+            // libfcgi reports a read error only through the stream's flag.
+            let failed = FCGX_GetError(raw.pointee.in) != 0
+            endReading()
+            return failed ? .failed("the connection failed") : .end
         }
+        scratch.withUnsafeBufferPointer { scratch in
+            scratch.withMemoryRebound(to: UInt8.self) { buffer.append(contentsOf: $0.prefix(Int(got))) }
+        }
+        reading?.lease.extend()
+        return .bytes
     }
 
     /// Reads and drops what is left of the input stream, up to its end

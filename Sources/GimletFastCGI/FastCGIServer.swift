@@ -44,7 +44,7 @@ public final class FastCGIServer: TransportServer {
                  observer: (any ExchangeObserver)?) throws {
         self.observer = observer
         guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
-        guard configuration.maxBodyBytes >= 0 else { throw TransportError("the maximum body size cannot be negative") }
+        if let problem = configuration.bodyLimits.problem() { throw TransportError(problem) }
         try FastCGILibrary.initialize()
         // A client that goes away must cost a failed write, not the process.
         ProcessSignals.ignoreBrokenPipes()
@@ -70,7 +70,8 @@ public final class FastCGIServer: TransportServer {
     public func run() {
         logger.info("serving FastCGI", metadata: [
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
-            "max_body": "\(configuration.maxBodyBytes)",
+            "max_body": "\(configuration.bodyLimits.maxBytes)", "body_buffer": "\(configuration.bodyLimits.memoryBytes)",
+            "body_temp_dir": "\(configuration.bodyLimits.temporaryDirectory)",
         ])
         gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-fastcgi") { [self] in self.work(worker: $0) }
@@ -127,8 +128,7 @@ public final class FastCGIServer: TransportServer {
     private func handle(_ slot: FastCGIRequest, worker: Int) {
         let environ = slot.environ()
         var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: environ) }
-        var channel = slot
-        CGIExchange.serve(environ: environ, channel: &channel, maxBodyBytes: configuration.maxBodyBytes,
+        CGIExchange.serve(environ: environ, channel: slot, limits: configuration.bodyLimits,
                           responder: responder, logger: logger, observed: &observed)
     }
 }

@@ -4,31 +4,35 @@ import Synchronization
 /// How one request's bytes move on a transport: what ``CGIExchange`` asks of
 /// FastCGI's request slot, SCGI's connection and `TestClient`'s buffers.
 ///
-/// Everything else (the body limit, the 400 and 413 answers, `HEAD`, header
-/// checks, the response's bytes) is ``CGIExchange/serve(environ:channel:maxBodyBytes:responder:logger:observed:)``'s,
-/// the same for all three.
-package protocol ExchangeChannel {
-    /// Reads the body: exactly `expected` bytes, or to the end of the stream
-    /// when `nil`, refusing (and dropping) more than `limit`.
-    mutating func readBody(expected: Int?, limit: Int) -> BodyRead
-    /// Reads and drops what the web server still sends of a refused body
-    /// (bounded), so that it reads the answer rather than a reset.
-    mutating func drainBody()
+/// Everything else (the body limits, memory or temporary file, the 400 and
+/// 413 answers, `HEAD`, header checks, the response's bytes) is
+/// ``CGIExchange/serve(environ:channel:limits:responder:logger:observed:)``'s,
+/// the same for all three. A channel is a class: a streamed body reads from
+/// it while the handler runs.
+package protocol ExchangeChannel: AnyObject {
+    /// Appends the next bytes of the body to `buffer`, at most `maximum`
+    /// (more than 0), waiting for them; `.end` once the body is over. Each
+    /// read that brings bytes gives the request's read deadline a new start.
+    func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead
+    /// Reads and drops what the web server still sends of the body
+    /// (bounded), so that it reads the answer rather than a reset; ends the
+    /// request's read deadline.
+    func drainBody()
     /// Writes the answer; `false` when the web server has gone.
-    mutating func write(_ bytes: [UInt8]) -> Bool
+    func write(_ bytes: [UInt8]) -> Bool
     /// What the worker thread watches while the request's async code waits:
     /// the web server closing it cancels the request.
     var connectionWatch: ConnectionWatch? { get }
 }
 
-/// What reading a request's body gave.
-package enum BodyRead: Equatable, Sendable {
-    /// The whole body.
-    case complete([UInt8])
-    /// Over the limit; what arrived was read and dropped.
-    case tooLarge
-    /// The stream ended, stalled or failed before the announced length; `reason` says which.
-    case short(received: Int, expected: Int, reason: String)
+/// What one read of a request's body gave.
+package enum BodyChunkRead: Equatable, Sendable {
+    /// Bytes were appended.
+    case bytes
+    /// The body is over (its length reached, or its stream's end).
+    case end
+    /// The stream failed or stalled; `reason` says how.
+    case failed(String)
 }
 
 /// The part of a request's life that every transport shares: CGI environ
@@ -64,47 +68,78 @@ package enum CGIExchange {
     }
 
     /// Serves one request whose environ has arrived on `channel`: reads the
-    /// body (or refuses it: 413 over `maxBodyBytes`, 400 for a
-    /// `CONTENT_LENGTH` that is not a number), runs `responder`, writes the
-    /// answer, and tells `observed` each step. A body that ends early is
-    /// logged and gets no answer: the request is dropped.
+    /// body within `limits` (or refuses it: 413 over the maximum, or over
+    /// the memory limit for a form or JSON body; 400 for a `CONTENT_LENGTH`
+    /// that is not a number), unless the route streams it
+    /// (``Responder/streamsBody(_:)``); runs `responder`; drains what the
+    /// handler left of the body; writes the answer; and tells `observed`
+    /// each step. A body that ends early is logged and gets no answer: the
+    /// request is dropped, and its session changes are not stored.
+    ///
+    /// - Parameter contentLength: the body's length when the transport
+    ///   knows better than the environ's `CONTENT_LENGTH`.
     package static func serve(
-        environ: CGIEnvironment, channel: inout some ExchangeChannel, maxBodyBytes limit: Int,
-        responder: some Responder, logger: Logger, observed: inout ObservedExchange?
+        environ: CGIEnvironment, channel: some ExchangeChannel, limits: BodyLimits,
+        responder: some Responder, logger: Logger, observed: inout ObservedExchange?, contentLength: String? = nil
     ) {
         let expected: Int?
-        switch bodyPlan(contentLength: environ["CONTENT_LENGTH"], limit: limit) {
+        switch bodyPlan(contentLength: contentLength ?? environ["CONTENT_LENGTH"], limit: limits.maxBytes) {
         case .read(let length): expected = length
         case .readToEnd: expected = nil
         case .tooLarge:
             channel.drainBody()
-            return refuse(tooLarge(limit: limit), environ: environ, channel: &channel, logger: logger, observed: &observed)
+            return refuse(tooLarge(limit: limits.maxBytes), environ: environ, channel: channel, logger: logger,
+                          observed: &observed)
         case .invalidLength:
             channel.drainBody()
-            return refuse(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, channel: &channel,
+            return refuse(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, channel: channel,
                           logger: logger, observed: &observed)
         }
-        switch channel.readBody(expected: expected, limit: limit) {
-        case .complete(let body):
-            let output = respond(environ: environ, body: body, responder: responder, logger: logger,
-                                 watch: channel.connectionWatch, observed: &observed)
-            if !channel.write(output) {
-                logger.debug("the web server closed the connection before the response was written")
-            }
-            observed?.written(output.count)
-        case .tooLarge:
-            refuse(tooLarge(limit: limit), environ: environ, channel: &channel, logger: logger, observed: &observed)
-        case .short(let received, let expected, let reason):
-            var metadata: Logger.Metadata = ["received": "\(received)", "expected": "\(expected)", "reason": "\(reason)"]
-            if let observed { metadata["request_id"] = "\(observed.requestID)" }
-            logger.info("request body ended early; request dropped", metadata: metadata)
-            observed?.answered(status: 0)
-            observed?.written(0)
+        let parsedInMemory = expected != 0 && BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"])
+        if parsedInMemory, let expected, expected > limits.memoryBytes {
+            channel.drainBody()
+            return refuse(tooLargeForMemory(limits), environ: environ, channel: channel, logger: logger, observed: &observed)
         }
+        let stream = BodyStream(channel: channel, expected: expected, limit: limits.maxBytes)
+        let request = Request(environ: environ, body: RequestBody(stream: stream, limits: limits), logger: logger)
+        request.connectionWatch = channel.connectionWatch
+        if expected == 0 || !responder.streamsBody(request) {
+            do {
+                try request.body.load(memoryOnly: parsedInMemory)
+            } catch {
+                if request.body.endedEarly { return dropped(stream, logger: logger, observed: &observed) }
+                let refusal: HTTPError
+                if let error = error as? HTTPError { refusal = error } else {
+                    logger.error("the request body could not be stored; answered 500", metadata: [
+                        "error": "\(error)", "directory": "\(limits.temporaryDirectory)",
+                    ])
+                    refusal = HTTPError(.internalServerError, "the request body could not be stored")
+                }
+                return refuse(refusal, environ: environ, channel: channel, logger: logger, observed: &observed)
+            }
+        }
+        let output = respond(to: request, responder: responder, observed: &observed)
+        request.body.finish()
+        if request.body.endedEarly { return dropped(stream, logger: logger, observed: &observed) }
+        if !channel.write(output) {
+            logger.debug("the web server closed the connection before the response was written")
+        }
+        observed?.written(output.count)
+    }
+
+    /// Logs a request whose body ended early, which gets no answer.
+    private static func dropped(_ stream: BodyStream, logger: Logger, observed: inout ObservedExchange?) {
+        var metadata: Logger.Metadata = ["received": "\(stream.received)"]
+        if let expected = stream.expected { metadata["expected"] = "\(expected)" }
+        if case .short(_, _, let reason) = stream.ending { metadata["reason"] = "\(reason)" }
+        if let observed { metadata["request_id"] = "\(observed.requestID)" }
+        logger.info("request body ended early; request dropped", metadata: metadata)
+        observed?.answered(status: 0)
+        observed?.written(0)
     }
 
     /// Writes the transport's own answer (413, 400), the responder not run.
-    private static func refuse(_ error: HTTPError, environ: CGIEnvironment, channel: inout some ExchangeChannel,
+    private static func refuse(_ error: HTTPError, environ: CGIEnvironment, channel: some ExchangeChannel,
                                logger: Logger, observed: inout ObservedExchange?) {
         let format = ErrorFormat(environ: environ)
         var response = error.response(in: format)
@@ -140,6 +175,12 @@ package enum CGIExchange {
     ) -> [UInt8] {
         let request = Request(environ: environ, body: body, logger: logger)
         request.connectionWatch = watch
+        return respond(to: request, responder: responder, observed: &observed)
+    }
+
+    /// Runs `responder` for `request`, whose body is read or streams, and
+    /// returns the CGI response bytes.
+    private static func respond(to request: Request, responder: some Responder, observed: inout ObservedExchange?) -> [UInt8] {
         observed?.prepare(request)
         var response = responder.respond(to: request)
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
@@ -150,8 +191,11 @@ package enum CGIExchange {
     }
 
     /// The 413 answer for a body over `limit`.
-    static func tooLarge(limit: Int) -> HTTPError {
-        HTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
+    static func tooLarge(limit: Int) -> HTTPError { RequestBody.tooLarge(limit) }
+
+    /// The 413 answer for a form or JSON body over the memory limit.
+    static func tooLargeForMemory(_ limits: BodyLimits) -> HTTPError {
+        HTTPError(.payloadTooLarge, "a form or JSON body is read into memory: at most \(limits.memoryBytes) bytes")
     }
 
     /// The CGI bytes of `response` and the status they carry: a response

@@ -24,9 +24,16 @@ public protocol Responder: Sendable {
     /// closes what it holds, once the last request has been answered. The
     /// host calls it once, when it stops serving; nothing by default.
     func shutdown()
+
+    /// Whether the handler of `request` reads its body as it arrives
+    /// (``RouteOptions/streamBody``), so the transport must not read it
+    /// first. Asked before the body is read, only when there may be one;
+    /// `false` by default.
+    func streamsBody(_ request: Request) -> Bool
 }
 
 extension Responder {
+    public func streamsBody(_ request: Request) -> Bool { false }
     public func validate() throws {}
     public func reload() throws {}
     public func shutdown() {}

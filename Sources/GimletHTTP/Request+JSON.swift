@@ -23,8 +23,12 @@ extension Request {
             throw HTTPError(.unsupportedMediaType, "expected a JSON body (Content-Type: application/json)"
                 + (mediaType.isEmpty ? "" : ", not \(mediaType)"))
         }
+        let bytes: [UInt8]
+        do { bytes = try body.bytesForParsing() } catch let error as HTTPError { throw error } catch {
+            throw HTTPError(.internalServerError, "the JSON body could not be read")
+        }
         do {
-            return try decoder.decode(T.self, from: Data(body))
+            return try decoder.decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw HTTPError(.badRequest, "bad JSON: " + Self.reason(error))
         } catch {

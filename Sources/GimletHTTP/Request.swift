@@ -20,8 +20,9 @@ import Logging
 public final class Request {
     /// The CGI environ: every parameter the server sent.
     public let environ: CGIEnvironment
-    /// The request body, at most the host's configured maximum.
-    public let body: [UInt8]
+    /// The request body: in memory, in a temporary file, or (for a route
+    /// with ``RouteOptions/streamBody``) still arriving; see ``RequestBody``.
+    public let body: RequestBody
     /// The request method (`REQUEST_METHOD`).
     public let method: HTTPMethod
     /// The path, percent-encoded, without the query string.
@@ -42,11 +43,16 @@ public final class Request {
     public package(set) var id: String?
     /// Values that middleware attaches to the request (see ``RequestStorage``).
     public var storage = RequestStorage()
-    /// Why the request's async handler was cancelled, if it was: the web
-    /// server closed the connection, or the request's deadline passed.
-    /// Nothing of a cancelled request's session is stored, and its answer is
-    /// an error whatever the handler returned.
-    public internal(set) var cancellation: RequestCancellation?
+    /// Why the request was cancelled, if it was: the web server closed the
+    /// connection (while async code waited, or in the middle of the body),
+    /// or the request's deadline passed. Nothing of a cancelled request's
+    /// session is stored, and its answer is an error whatever the handler
+    /// returned.
+    public internal(set) var cancellation: RequestCancellation? {
+        get { cancelledBecause ?? (body.endedEarly ? .connectionClosed : nil) }
+        set { cancelledBecause = newValue }
+    }
+    private var cancelledBecause: RequestCancellation?
     /// The connection the worker thread watches while async code of this
     /// request waits (set by the transport).
     package var connectionWatch: ConnectionWatch?
@@ -54,6 +60,9 @@ public final class Request {
     package var deadline: ContinuousClock.Instant?
     /// The pattern of the route that matched (`/users/:id`), set by the router.
     package internal(set) var routePattern: String?
+    /// The handler of the route that matched, when the router looked it up
+    /// before the body was read (``Router/streamsBody(_:)``).
+    var matchedHandler: Route.Handler?
     /// What the session layer measured of this request.
     package var measures = RequestMeasures()
     /// A mistake in the app's wiring that this request ran into, such as
@@ -67,7 +76,12 @@ public final class Request {
     ///   - environ: the CGI parameters (`REQUEST_METHOD`, `REQUEST_URI`, `HTTP_*`, …).
     ///   - body: the request body.
     ///   - logger: the logger handlers should use.
-    public init(environ: CGIEnvironment, body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
+    public convenience init(environ: CGIEnvironment, body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
+        self.init(environ: environ, body: RequestBody(body), logger: logger)
+    }
+
+    /// Creates a request whose body is read from its transport (see ``RequestBody``).
+    package init(environ: CGIEnvironment, body: RequestBody, logger: Logger) {
         self.environ = environ
         self.body = body
         self.logger = logger
@@ -90,12 +104,13 @@ public final class Request {
     /// The decoded query string.
     public private(set) lazy var query: URLEncodedForm = URLEncodedForm(queryString)
 
-    /// The decoded `application/x-www-form-urlencoded` body; empty for other content types.
+    /// The decoded `application/x-www-form-urlencoded` body; empty for other
+    /// content types, and for a body that could not be read.
     public private(set) lazy var form: URLEncodedForm = {
-        guard let type = contentType, mediaTypeIs(type, "application/x-www-form-urlencoded") else {
-            return URLEncodedForm()
-        }
-        return URLEncodedForm(bytes: body)
+        guard let type = contentType, mediaTypeIs(type, "application/x-www-form-urlencoded"),
+              let bytes = try? body.bytesForParsing()
+        else { return URLEncodedForm() }
+        return URLEncodedForm(bytes: bytes)
     }()
 
     /// The request cookies, first occurrence of a name winning.
@@ -116,8 +131,9 @@ public final class Request {
     /// The client address (`REMOTE_ADDR`).
     public var remoteAddress: String? { environ["REMOTE_ADDR"] }
 
-    /// The body as UTF-8 text, or `nil` if it is not valid UTF-8.
-    public var bodyText: String? { UTF8Text.string(body) }
+    /// The body as UTF-8 text; `nil` if it is not valid UTF-8, or larger
+    /// than `--body-buffer` (then it is in ``RequestBody/file``).
+    public var bodyText: String? { (try? body.bytesForParsing()).flatMap { UTF8Text.string($0) } }
 
     static func queryPart(of uri: String?) -> String {
         guard let uri else { return "" }

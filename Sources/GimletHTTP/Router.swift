@@ -240,9 +240,18 @@ public struct Router: Responder {
         }
     }
 
+    /// Whether the route `request` matches has ``RouteOptions/streamBody``.
+    /// The match is kept on the request, so it is not looked up twice.
+    public func streamsBody(_ request: Request) -> Bool {
+        guard let handler = try? route(request) else { return false }
+        request.matchedHandler = handler
+        return request.routeOptions.contains(.streamBody)
+    }
+
     /// The handler of the route `request` matches, with its parameters and
     /// options set on the request; 404, 405 or 400 thrown otherwise.
     private func route(_ request: Request) throws -> Route.Handler {
+        if let handler = request.matchedHandler { return handler }
         guard let segments = RoutePattern.decodedSegments(of: request.path) else {
             throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
         }
@@ -302,6 +311,21 @@ public struct RouteOptions: OptionSet, Sendable {
     /// effects outside the session (a mail, a payment) that must not repeat.
     /// A conflict answers 409.
     public static let neverRerun = RouteOptions(rawValue: 1 << 1)
+
+    /// The handler reads the request body as it arrives
+    /// (``RequestBody/chunks``, ``RequestBody/forEachChunk(_:)``): the host
+    /// does not read it first, nor keep it in memory or a file, and only
+    /// `--max-body` bounds it. Such a handler is never re-run on a session
+    /// conflict (its body is gone); a conflict answers 409.
+    ///
+    /// ```swift
+    /// router.post("/upload", options: .streamBody) { request async throws in
+    ///     var size = 0
+    ///     for try await chunk in request.body.chunks { size += chunk.count }
+    ///     return .text("\(size) bytes")
+    /// }
+    /// ```
+    public static let streamBody = RouteOptions(rawValue: 1 << 2)
 }
 
 /// Routes that could not be registered.

@@ -11,7 +11,9 @@ extension HostConfiguration {
     /// | `GIMLET_SCGI` | SCGI address (instead of FastCGI) | `unix:/run/app/app.sock`, `127.0.0.1:4000` |
     /// | `GIMLET_WORKERS` | worker processes under a supervisor | `4` |
     /// | `GIMLET_THREADS` | worker threads (per process) | `8` |
-    /// | `GIMLET_MAX_BODY` | largest body in bytes | `1048576` |
+    /// | `GIMLET_MAX_BODY` | largest request body, in bytes or with k, m, g | `100m` |
+    /// | `GIMLET_BODY_BUFFER` | largest body held in memory; larger ones are spooled to a file | `1m` |
+    /// | `GIMLET_BODY_TEMP_DIR` | where spooled bodies go (unnamed files) | `/var/tmp` |
     /// | `GIMLET_SOCKET_MODE` | octal mode of the unix socket | `660` |
     /// | `GIMLET_LOG_LEVEL` | `trace` … `critical` | `info` |
     /// | `GIMLET_PING_PATH` | answered `pong` by the host | `/-/ping` |
@@ -26,7 +28,7 @@ extension HostConfiguration {
     /// | `GIMLET_LOG_FORMAT` | `text` or `json`, for the access log and every log line | `json` |
     /// | `GIMLET_LOG_FILE` | a file standard error (the log) is appended to | `/var/log/app/app.log` |
     /// | `GIMLET_ALLOWED_CLIENTS` | web servers allowed to connect over TCP (else `FCGI_WEB_SERVER_ADDRS`) | `10.0.0.5,10.0.1.0/24` |
-    /// | `GIMLET_READ_TIMEOUT` | seconds one request may take to arrive, head and body | `30` |
+    /// | `GIMLET_READ_TIMEOUT` | seconds a request's head may take to arrive, and the longest pause in its body | `30` |
     ///
     /// - Throws: ``HostConfigurationError`` naming the variable that is wrong.
     public init(environment: [String: String]) throws {
@@ -110,6 +112,36 @@ extension HostConfiguration {
         if let duration = try seconds("read-timeout", unit: 1000, range: 0.1...86_400, example: "of seconds, such as 30") {
             readTimeout = duration
         }
+        if let text = value("body-buffer"), !text.isEmpty {
+            guard let size = Self.byteSize(text) else {
+                throw HostConfigurationError("\(name("body-buffer")) must be a number of bytes, or of k, m or g (such as 1m), not \(String(reflecting: text))")
+            }
+            bodyLimits.memoryBytes = size
+        }
+        if let text = value("body-temp-dir"), !text.isEmpty {
+            guard text.hasPrefix("/") else {
+                throw HostConfigurationError("\(name("body-temp-dir")) must be an absolute directory path, not \(String(reflecting: text))")
+            }
+            bodyLimits.temporaryDirectory = text
+        }
+    }
+
+    /// A size as nginx writes one: bytes, or a whole number of `k`, `m` or `g`
+    /// (binary units, either case); `nil` for anything else or past 2^50 bytes.
+    static func byteSize(_ text: String) -> Int? {
+        var digits = Substring(text)
+        var unit = 1
+        switch digits.last {
+        case "k", "K": unit = 1 << 10
+        case "m", "M": unit = 1 << 20
+        case "g", "G": unit = 1 << 30
+        default: break
+        }
+        if unit != 1 { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.count <= 16, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let number = Int(digits), number <= (1 << 50) / unit
+        else { return nil }
+        return number * unit
     }
 
     /// Overrides the fields whose text is given; `source` names where they came
@@ -145,8 +177,8 @@ extension HostConfiguration {
             self.threads = value
         }
         if let maxBody, !maxBody.isEmpty {
-            guard let value = Int(maxBody), value >= 0 else {
-                throw HostConfigurationError("\(name("max-body")) must be a number of bytes, not \(String(reflecting: maxBody))")
+            guard let value = Self.byteSize(maxBody) else {
+                throw HostConfigurationError("\(name("max-body")) must be a number of bytes, or of k, m or g (as nginx's client_max_body_size: 100m), not \(String(reflecting: maxBody))")
             }
             self.maxBodyBytes = value
         }

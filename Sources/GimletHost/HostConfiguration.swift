@@ -1,4 +1,5 @@
 import GimletFastCGI
+import GimletHTTP
 import GimletSCGI
 import GimletTransport
 import Logging
@@ -17,15 +18,23 @@ public struct HostConfiguration: Sendable, Equatable {
     public var workers: Int
     /// Worker threads (per worker process).
     public var threads: Int
-    /// The largest request body accepted (`413` past it).
-    public var maxBodyBytes: Int
+    /// What request bodies may be and where large ones go: `--max-body`
+    /// (`413` past it), `--body-buffer` (larger bodies are spooled to an
+    /// unnamed file), `--body-temp-dir` (where).
+    public var bodyLimits: BodyLimits
+    /// The largest request body accepted (`413` past it): ``bodyLimits``' `maxBytes`.
+    public var maxBodyBytes: Int {
+        get { bodyLimits.maxBytes }
+        set { bodyLimits.maxBytes = newValue }
+    }
     /// Permission bits for a unix socket the host creates; `nil` keeps the umask's.
     public var socketMode: UInt32?
     /// The web servers allowed to connect over TCP (`--allowed-clients`);
     /// required when the socket can be reached from other hosts.
     public var allowedClients: ClientAllowList?
-    /// How long one request may take to arrive, its head and body together
-    /// (`--read-timeout`); a stalled or trickling peer loses its connection.
+    /// How long a request's head may take to arrive, and the longest pause
+    /// in its body (`--read-timeout`); a stalled or trickling peer loses its
+    /// connection.
     public var readTimeout: Duration = .seconds(30)
     /// The log level.
     public var logLevel: Logger.Level
@@ -62,21 +71,23 @@ public struct HostConfiguration: Sendable, Equatable {
     public init(
         fastcgi: ListenAddress? = nil, scgi: ListenAddress? = nil, workers: Int = 0,
         threads: Int = FastCGIConfiguration.defaultThreads,
-        maxBodyBytes: Int = 1 << 20, socketMode: UInt32? = nil, logLevel: Logger.Level = .info
+        maxBodyBytes: Int = BodyLimits().maxBytes, socketMode: UInt32? = nil, logLevel: Logger.Level = .info
     ) {
         self.fastcgi = fastcgi
         self.scgi = scgi
         self.workers = workers
         self.threads = threads
-        self.maxBodyBytes = maxBodyBytes
+        self.bodyLimits = BodyLimits(maxBytes: maxBodyBytes)
         self.socketMode = socketMode
         self.logLevel = logLevel
     }
 
     /// The SCGI transport's share of the configuration.
     public var scgiConfiguration: SCGIConfiguration {
-        SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode,
-                          allowedClients: allowedClients, readTimeout: readTimeout)
+        var configuration = SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, socketMode: socketMode,
+                                              allowedClients: allowedClients, readTimeout: readTimeout)
+        configuration.bodyLimits = bodyLimits
+        return configuration
     }
 
     /// Whether any of the operator's tools (status, ping, logs, timeouts, recycling) is on.
@@ -88,9 +99,11 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// The transport's share of the configuration.
     public var fastCGI: FastCGIConfiguration {
-        FastCGIConfiguration(
-            listen: fastcgi ?? .inherited, threads: threads, maxBodyBytes: maxBodyBytes, socketMode: socketMode,
+        var configuration = FastCGIConfiguration(
+            listen: fastcgi ?? .inherited, threads: threads, socketMode: socketMode,
             allowedClients: allowedClients, readTimeout: readTimeout)
+        configuration.bodyLimits = bodyLimits
+        return configuration
     }
 }
 

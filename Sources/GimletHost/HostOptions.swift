@@ -43,9 +43,21 @@ public struct HostOptions: ParsableArguments, Sendable {
 
     /// `--max-body` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("max-body"), help: ArgumentHelp(
-        "Largest request body in bytes; larger ones get 413 (env GIMLET_MAX_BODY; default 1048576).",
-        valueName: "bytes"))
+        "Largest request body, in bytes or with k, m, g as nginx's client_max_body_size; larger ones get 413 (env GIMLET_MAX_BODY; default 100m).",
+        valueName: "size"))
     public var maxBody: String?
+
+    /// `--body-buffer` as given (its help text says what it means); `nil` if absent.
+    @Option(name: .customLong("body-buffer"), help: ArgumentHelp(
+        "Largest request body held in memory; a larger one is spooled to an unnamed file in --body-temp-dir, and a larger form or JSON body gets 413 (env GIMLET_BODY_BUFFER; default 1m).",
+        valueName: "size"))
+    public var bodyBuffer: String?
+
+    /// `--body-temp-dir` as given (its help text says what it means); `nil` if absent.
+    @Option(name: .customLong("body-temp-dir"), help: ArgumentHelp(
+        "Directory for request bodies larger than --body-buffer: unnamed files (O_TMPFILE, mode 0600) that vanish when their request ends (env GIMLET_BODY_TEMP_DIR; default $TMPDIR, else /tmp).",
+        valueName: "path"))
+    public var bodyTempDir: String?
 
     /// `--socket-mode` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("socket-mode"), help: ArgumentHelp(
@@ -66,7 +78,7 @@ public struct HostOptions: ParsableArguments, Sendable {
 
     /// `--read-timeout` as given (its help text says what it means); `nil` if absent.
     @Option(name: .customLong("read-timeout"), help: ArgumentHelp(
-        "Seconds one request may take to arrive, its head and body together; a peer that stalls or trickles past it loses its connection (env GIMLET_READ_TIMEOUT; default 30).",
+        "Seconds a request's head may take to arrive, and the longest pause in its body; a peer that stalls or trickles past it loses its connection (env GIMLET_READ_TIMEOUT; default 30).",
         valueName: "seconds"))
     public var readTimeout: String?
 
@@ -164,6 +176,7 @@ public struct HostOptions: ParsableArguments, Sendable {
             "request-timeout": requestTimeout, "max-requests": maxRequests, "drain": drain, "access-log": accessLog,
             "access-log-query": accessLogQuery, "log-format": logFormat, "log-file": logFile,
             "allowed-clients": allowedClients, "read-timeout": readTimeout,
+            "body-buffer": bodyBuffer, "body-temp-dir": bodyTempDir,
         ]
         try configuration.applyOperations(source: "--") { given[$0] ?? nil }
         if configuration.maxRequests != nil, configuration.workers == 0 {

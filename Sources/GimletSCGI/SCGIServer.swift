@@ -9,8 +9,14 @@ public struct SCGIConfiguration: Sendable, Equatable {
     public var listen: ListenAddress
     /// Worker threads, each handling one connection at a time.
     public var threads: Int
-    /// The largest request body accepted; larger ones get `413`.
-    public var maxBodyBytes: Int
+    /// What request bodies may be, and where large ones are kept (see
+    /// ``GimletHTTP/BodyLimits``): `--max-body`, `--body-buffer`, `--body-temp-dir`.
+    public var bodyLimits: BodyLimits
+    /// The largest request body accepted (``bodyLimits``' `maxBytes`); larger ones get `413`.
+    public var maxBodyBytes: Int {
+        get { bodyLimits.maxBytes }
+        set { bodyLimits.maxBytes = newValue }
+    }
     /// The largest SCGI header block accepted; a larger one closes the connection.
     public var maxHeaderBytes: Int
     /// How long a read or write may stall before the connection is closed.
@@ -23,8 +29,9 @@ public struct SCGIConfiguration: Sendable, Equatable {
     /// listener can be reached from other hosts (an address that is not
     /// loopback, `0.0.0.0` included); the server refuses to start without it.
     public var allowedClients: ClientAllowList?
-    /// How long one request may take to arrive, its header block and body
-    /// together; a peer that stalls or trickles past it loses its connection.
+    /// How long a request's header block may take to arrive, and the
+    /// longest pause in its body; a peer that stalls or trickles past it
+    /// loses its connection.
     public var readTimeout: Duration
 
     /// The default thread count: two per core, so a thread blocked on a
@@ -33,12 +40,12 @@ public struct SCGIConfiguration: Sendable, Equatable {
 
     /// Creates a configuration; every parameter has a safe default.
     public init(listen: ListenAddress = .inherited, threads: Int = SCGIConfiguration.defaultThreads,
-                maxBodyBytes: Int = 1 << 20, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
+                maxBodyBytes: Int = BodyLimits().maxBytes, maxHeaderBytes: Int = 64 * 1024, timeoutMilliseconds: Int = 30_000,
                 socketMode: UInt32? = nil, backlog: Int = 1024, allowedClients: ClientAllowList? = nil,
                 readTimeout: Duration = .seconds(30)) {
         self.listen = listen
         self.threads = threads
-        self.maxBodyBytes = maxBodyBytes
+        self.bodyLimits = BodyLimits(maxBytes: maxBodyBytes)
         self.maxHeaderBytes = maxHeaderBytes
         self.timeoutMilliseconds = timeoutMilliseconds
         self.socketMode = socketMode
@@ -83,6 +90,7 @@ public final class SCGIServer: TransportServer {
                  observer: (any ExchangeObserver)?) throws {
         self.observer = observer
         guard configuration.threads >= 1 else { throw TransportError("threads must be at least 1") }
+        if let problem = configuration.bodyLimits.problem() { throw TransportError(problem) }
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
@@ -97,7 +105,8 @@ public final class SCGIServer: TransportServer {
     public func run() {
         logger.info("serving SCGI", metadata: [
             "listen": "\(configuration.listen)", "threads": "\(configuration.threads)",
-            "max_body": "\(configuration.maxBodyBytes)",
+            "max_body": "\(configuration.bodyLimits.maxBytes)", "body_buffer": "\(configuration.bodyLimits.memoryBytes)",
+            "body_temp_dir": "\(configuration.bodyLimits.temporaryDirectory)",
         ])
         gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-scgi") { [self] in self.work(worker: $0) }
@@ -147,51 +156,79 @@ public final class SCGIServer: TransportServer {
             }
         }
         var observed = observer.map { ObservedExchange(observer: $0, worker: worker, environ: head.environ) }
-        var channel = SCGIChannel(connection: connection, received: Array(input[head.headLength...]),
-                                  contentLength: head.contentLength, timeoutMilliseconds: configuration.timeoutMilliseconds,
+        let length = Self.bodyLength(head)
+        let channel = SCGIChannel(connection: connection, received: Array(input[head.headLength...]),
+                                  contentLength: length, timeoutMilliseconds: configuration.timeoutMilliseconds,
                                   reading: (gate, lease))
-        CGIExchange.serve(environ: head.environ, channel: &channel, maxBodyBytes: configuration.maxBodyBytes,
-                          responder: responder, logger: logger, observed: &observed)
+        CGIExchange.serve(environ: head.environ, channel: channel, limits: configuration.bodyLimits,
+                          responder: responder, logger: logger, observed: &observed,
+                          contentLength: length == head.contentLength ? nil : String(length))
+    }
+
+    /// The body's true length. nginx with `scgi_request_buffering off`
+    /// announces in `CONTENT_LENGTH` only the bytes of the body it had read
+    /// when it sent the head (its SCGI module sums what it has buffered),
+    /// then sends the whole body; the client's `Content-Length`, which
+    /// nginx enforces (a chunked body it buffers whatever the setting),
+    /// is then the body's length. Trusting `CONTENT_LENGTH` cut such
+    /// uploads short without a word.
+    static func bodyLength(_ head: SCGIRequestHead) -> Int {
+        guard let header = head.environ["HTTP_CONTENT_LENGTH"], !header.isEmpty, header.utf8.count <= 18,
+              header.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let announced = Int(header), announced > head.contentLength
+        else { return head.contentLength }
+        return announced
     }
 }
 
 /// One SCGI request's body and answer, on its own connection: the
 /// ``GimletHTTP/ExchangeChannel`` ``SCGIServer`` gives ``GimletHTTP/CGIExchange``.
-struct SCGIChannel: ExchangeChannel {
+final class SCGIChannel: ExchangeChannel {
     let connection: Connection
-    /// What arrived after the head: the start of the body.
-    var received: [UInt8]
-    /// The head's `CONTENT_LENGTH` (SCGI requires it).
-    let contentLength: Int
+    /// What arrived after the head and is not handed out yet: the start of the body.
+    private var received: [UInt8]
+    /// Body bytes still to come (SCGI always sends `CONTENT_LENGTH`).
+    private var left: Int
     let timeoutMilliseconds: Int
     /// The request's read deadline, ended once its body is read (or drained).
     let reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)
 
-    func readBody(expected: Int?, limit: Int) -> BodyRead {
-        defer { reading.gate.endReading(reading.lease) }
-        let expected = expected ?? contentLength
-        guard expected <= limit else {
-            drainBody()
-            return .tooLarge
-        }
-        var body = received
-        while body.count < expected {
-            if let problem = connection.readMore(into: &body, timeoutMilliseconds: timeoutMilliseconds) {
-                return .short(received: body.count, expected: expected, reason: problem)
-            }
-        }
-        if body.count > expected { body.removeSubrange(expected...) }
-        return .complete(body)
+    init(connection: Connection, received: [UInt8], contentLength: Int, timeoutMilliseconds: Int,
+         reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)) {
+        self.connection = connection
+        self.received = received
+        self.left = contentLength
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.reading = reading
     }
 
-    /// Reads what the server sends of the body (at most 64 MiB), so it sees our 413 and not a reset.
+    func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead {
+        guard left > 0 else {
+            reading.gate.endReading(reading.lease)
+            return .end
+        }
+        if received.isEmpty, let problem = connection.readMore(into: &received, timeoutMilliseconds: timeoutMilliseconds) {
+            reading.gate.endReading(reading.lease)
+            return .failed(problem)
+        }
+        let count = min(maximum, left, received.count)
+        buffer.append(contentsOf: received[..<count])
+        received.removeFirst(count)
+        left -= count
+        reading.lease.extend()
+        return .bytes
+    }
+
+    /// Reads what the server still sends of the body (at most 64 MiB), so it sees our answer and not a reset.
     func drainBody() {
         defer { reading.gate.endReading(reading.lease) }
-        var drained = received.count
-        while drained < min(contentLength, 64 << 20) {
+        left -= min(left, received.count)
+        received = []
+        var drained = 0
+        while left > 0, drained < 64 << 20 {
             var scratch: [UInt8] = []
             guard connection.readMore(into: &scratch, timeoutMilliseconds: timeoutMilliseconds) == nil else { return }
             drained += scratch.count
+            left -= min(left, scratch.count)
         }
     }
 

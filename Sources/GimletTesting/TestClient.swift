@@ -44,9 +44,17 @@ public final class TestClient {
     public var secure: Bool
     /// Extra CGI parameters sent with every request.
     public var environ: [String: String] = [:]
-    /// The largest request body accepted, as the host's `--max-body`; a
-    /// larger one gets 413 without reaching the app.
-    public var maxBodyBytes = 1 << 20
+    /// What request bodies may be, as the host's `--max-body`,
+    /// `--body-buffer` and `--body-temp-dir`: a body over `maxBytes` gets 413
+    /// without reaching the app; one over `memoryBytes` reaches it in a
+    /// temporary file (``GimletHTTP/RequestBody/file``), as on the host.
+    public var bodyLimits = BodyLimits()
+    /// The largest request body accepted, as the host's `--max-body`
+    /// (``bodyLimits``' `maxBytes`).
+    public var maxBodyBytes: Int {
+        get { bodyLimits.maxBytes }
+        set { bodyLimits.maxBytes = newValue }
+    }
     /// Where the app's log lines go (`request.logger`).
     public var logger = Request.defaultLogger
 
@@ -73,7 +81,7 @@ public final class TestClient {
     public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
                         headers: [String: String] = [:]) -> TestResponse {
         let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
-        return received(Self.exchange(environ: environ, body: body, responder: responder, maxBodyBytes: maxBodyBytes,
+        return received(Self.exchange(environ: environ, body: body, responder: responder, limits: bodyLimits,
                                       logger: logger))
     }
 
@@ -84,11 +92,11 @@ public final class TestClient {
     public func request(_ method: String, _ uri: String, body: [UInt8] = [], contentType: String? = nil,
                         headers: [String: String] = [:]) async -> TestResponse {
         let environ = environ(method, uri, body: body, contentType: contentType, headers: headers)
-        let (responder, maxBodyBytes, logger) = (self.responder, self.maxBodyBytes, self.logger)
+        let (responder, limits, logger) = (self.responder, self.bodyLimits, self.logger)
         let response = await withCheckedContinuation { continuation in
             Thread {
                 continuation.resume(returning: Self.exchange(environ: environ, body: body, responder: responder,
-                                                             maxBodyBytes: maxBodyBytes, logger: logger))
+                                                             limits: limits, logger: logger))
             }.start()
         }
         return received(response)
@@ -98,10 +106,10 @@ public final class TestClient {
     /// answer back; a request dropped without one (a body shorter than its
     /// `Content-Length`) is the 502 nginx would answer.
     private static func exchange(environ: [String: String], body: [UInt8], responder: any Responder,
-                                 maxBodyBytes: Int, logger: Logger) -> Response {
-        var channel = BufferChannel(body: body)
+                                 limits: BodyLimits, logger: Logger) -> Response {
+        let channel = BufferChannel(body: body)
         var unobserved: ObservedExchange? = nil
-        CGIExchange.serve(environ: CGIEnvironment(environ), channel: &channel, maxBodyBytes: maxBodyBytes,
+        CGIExchange.serve(environ: CGIEnvironment(environ), channel: channel, limits: limits,
                           responder: responder, logger: logger, observed: &unobserved)
         return Response(cgiBytes: channel.written)
             ?? .text("Bad Gateway: the app sent no answer", status: .badGateway)
@@ -171,23 +179,26 @@ extension Substring {
 }
 
 /// A request's body and answer in memory: ``TestClient``'s
-/// ``GimletHTTP/ExchangeChannel``.
-private struct BufferChannel: ExchangeChannel {
+/// ``GimletHTTP/ExchangeChannel``. The body comes in chunks of at most
+/// 64 KiB, as from a socket.
+private final class BufferChannel: ExchangeChannel {
     let body: [UInt8]
+    var offset = 0
     var written: [UInt8] = []
 
-    func readBody(expected: Int?, limit: Int) -> BodyRead {
-        guard body.count <= limit else { return .tooLarge }
-        guard let expected else { return .complete(body) }
-        guard body.count >= expected else {
-            return .short(received: body.count, expected: expected, reason: "the test sent a shorter body")
-        }
-        return .complete(Array(body.prefix(expected)))
+    init(body: [UInt8]) { self.body = body }
+
+    func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead {
+        guard offset < body.count else { return .end }
+        let end = min(body.count, offset + min(maximum, 64 * 1024))
+        buffer.append(contentsOf: body[offset..<end])
+        offset = end
+        return .bytes
     }
 
-    func drainBody() {}
+    func drainBody() { offset = body.count }
 
-    mutating func write(_ bytes: [UInt8]) -> Bool {
+    func write(_ bytes: [UInt8]) -> Bool {
         written += bytes
         return true
     }

@@ -6,9 +6,11 @@ import Glibc
 import Synchronization
 
 /// How long a request may take to arrive: its head (FastCGI params, SCGI
-/// header block) and its body together, from the moment a worker starts
-/// reading it. A peer that stalls or trickles loses its connection when the
-/// time is up, whatever it sends meanwhile, so it cannot hold a worker.
+/// header block) from the moment a worker starts reading it, and then each
+/// wait for more of its body. A peer that stalls, or trickles its head,
+/// loses its connection when the time is up, so it cannot hold a worker; a
+/// body may be of any size as long as it keeps coming (each chunk read
+/// gives the deadline a new start, as nginx's `client_body_timeout` does).
 ///
 /// Each worker arms its deadline before it reads a request and ends it
 /// once the body is read; one thread, started by ``start()``, shuts the
@@ -42,6 +44,10 @@ package final class ReadDeadlines: Sendable {
         /// connection was shut down, the peer's address (`unix` for a unix socket).
         @discardableResult
         package func end() -> String? { deadlines.disarm(worker: worker) }
+
+        /// Starts the deadline again from now: more of the body arrived.
+        /// Nothing once it has passed (the connection is already shut down).
+        package func extend() { deadlines.extend(worker: worker) }
     }
 
     /// How long a request may take to arrive.
@@ -100,6 +106,14 @@ package final class ReadDeadlines: Sendable {
         }) else { return nil }
         SystemCall.close(ended.descriptor)
         return ended.overdue
+    }
+
+    private func extend(worker: Int) {
+        let deadline = ContinuousClock.now + limit
+        armed.withLock { entries in
+            guard entries[worker]?.overdue == nil else { return }
+            entries[worker]?.deadline = deadline
+        }
     }
 
     /// Shuts down the connection of every worker whose deadline has passed.

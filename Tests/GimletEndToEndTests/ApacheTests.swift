@@ -44,7 +44,7 @@ import Testing
 
     @Test(arguments: Proxy.allCases)
     func helloRoutesBodiesAndLoad(proxy: Proxy) throws {
-        let stack = try Stack(proxy, binary: "hello")
+        let stack = try Stack(proxy, binary: "hello", extra: ["--max-body", "2m"])
         let client = stack.client
         #expect(try client.get("/").text == "hello")
         #expect(try client.get("/hello/J%C3%BCrgen%20M?x=%41").text == "hello, Jürgen M")
@@ -57,7 +57,14 @@ import Testing
         let echoed = try client.request("POST", "/echo", body: mebibyte, headers: ["Content-Type": "application/x-test"])
         #expect(echoed.status == 200)
         #expect(echoed.body == mebibyte, "1 MiB both ways")
+        // Past --body-buffer: spooled to a temporary file, and back whole.
+        let binary = ["Content-Type": "application/octet-stream"]
+        #expect(try client.request("POST", "/echo", body: mebibyte + [0], headers: binary).body == mebibyte + [0])
+        // A form is parsed in memory: past --body-buffer it is refused (curl's default type).
         #expect(try client.request("POST", "/echo", body: mebibyte + [0]).status == 413)
+        // Past the app's --max-body but within Apache's LimitRequestBody: the app's own 413.
+        let tooLarge = try client.request("POST", "/echo", body: mebibyte + mebibyte + [0], headers: binary)
+        #expect(tooLarge.status == 413 && tooLarge.text == "request body is larger than 2097152 bytes")
         let results = try client.parallelGets(count: 200, connections: 16) { "/hello/n\($0)" }
         #expect(results.enumerated().allSatisfy { $0.element.status == 200 && $0.element.body == "hello, n\($0.offset)" })
     }

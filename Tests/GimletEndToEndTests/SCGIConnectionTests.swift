@@ -17,7 +17,7 @@ import Testing
             port = try freeLoopbackPort()
             var router = Router()
             router.get("/") { _ in .text("up") }
-            router.post("/echo") { .bytes($0.body, contentType: "application/octet-stream") }
+            router.post("/echo") { .bytes(try $0.body.collect(upTo: 1000), contentType: "application/octet-stream") }
             server = try SCGIServer(
                 configuration: SCGIConfiguration(listen: .tcp(host: "127.0.0.1", port: port), threads: 1,
                                                  maxBodyBytes: 1000, maxHeaderBytes: 2048, timeoutMilliseconds: 300),

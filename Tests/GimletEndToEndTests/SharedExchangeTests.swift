@@ -52,7 +52,7 @@ import Testing
         var router = Router()
         router.post("/echo") { request in
             handled.add(1, ordering: .relaxed)
-            return .text("\(request.body.count) bytes")
+            return .text("\(request.body.count ?? -1) bytes")
         }
         try withApp(router, reach: reach, maxBodyBytes: 1000) { client in
             let over = try client.request("POST", "/echo", body: [UInt8](repeating: 65, count: 1001), headers: [:])

@@ -12,8 +12,9 @@ router.get("/hello/:name") { request in
     .text("hello, \(request.parameters["name"] ?? "")")
 }
 
+// The body back, up to 8 MiB (a larger one is in a temporary file: 413 here).
 router.post("/echo") { request in
-    .bytes(request.body, contentType: request.contentType ?? "application/octet-stream")
+    .bytes(try request.body.collect(upTo: 8 << 20), contentType: request.contentType ?? "application/octet-stream")
 }
 
 router.get("/env") { request in

@@ -58,6 +58,20 @@ struct HTTPClient {
         return try Self.parse(output)
     }
 
+    /// POSTs the file at `file` as the body, streamed from disk by curl
+    /// (`-T`: any size, in bounded memory), with its `Content-Length`, or
+    /// chunked (no length) when `chunked`.
+    func upload(_ path: String, file: String, contentType: String = "application/octet-stream", chunked: Bool = false,
+                headers: [String: String] = [:], maxTime: Int = 300) throws -> HTTPResult {
+        var arguments = ["-sS", "-i", "--http1.1", "--max-time", String(maxTime), "-H", "Expect:", "-X", "POST",
+                         "-T", file, "-H", "Content-Type: \(contentType)"]
+        if chunked { arguments += ["-H", "Transfer-Encoding: chunked"] }
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
+        arguments.append(baseURL + path)
+        return try Self.parse(try run(arguments))
+    }
+
     /// POSTs `fields` as `application/x-www-form-urlencoded`, in order.
     func postForm(_ path: String, _ fields: [(String, String)], headers: [String: String] = [:]) throws -> HTTPResult {
         let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }

@@ -246,6 +246,17 @@ public enum SessionLabApp {
             if !keep { request.session.invalidate() }
             return .text(String(revoked))
         }
+        // Uploads of any size, hashed as they arrive (RouteOptions.streamBody:
+        // nothing spooled, memory bounded): one line, "-<TAB>-<TAB>size<TAB>sha256".
+        router.post("/upload", options: .streamBody) { request in
+            let hasher = SHA256Hasher()
+            var size = 0
+            try request.body.forEachChunk { chunk in
+                size += chunk.count
+                hasher.update(chunk)
+            }
+            return .text("-\t-\t\(size)\t\(hasher.hexDigest())\n")
+        }
         // Passwords (PasswordHasher) and Authorization headers, for the tests
         // behind nginx and Apache: a form's password is hashed or verified,
         // and the credentials the web server passed are echoed.
