@@ -184,6 +184,7 @@ if ProcessInfo.processInfo.environment["GIMLET_FUZZ"] == "1" {
         ("scgi", ["GimletSCGI", "GimletHTTP"]),
         ("urls", ["GimletSQLite", "GimletRedis", "GimletPostgreSQL", "GimletTransport", "GimletHTTP", "Gimlet"]),
         ("session-value", ["Gimlet"]),
+        ("multipart", ["GimletHTTP"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(.executableTarget(

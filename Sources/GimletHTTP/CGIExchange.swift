@@ -95,8 +95,8 @@ package enum CGIExchange {
             return refuse(HTTPError(.badRequest, "invalid Content-Length"), environ: environ, channel: channel,
                           logger: logger, observed: &observed)
         }
-        let parsedInMemory = expected != 0 && BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"])
-        if parsedInMemory, let expected, expected > limits.memoryBytes {
+        // Worked out only for a body past the memory limit: most requests never need it.
+        if let expected, expected > limits.memoryBytes, BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"]) {
             channel.drainBody()
             return refuse(tooLargeForMemory(limits), environ: environ, channel: channel, logger: logger, observed: &observed)
         }
@@ -105,7 +105,7 @@ package enum CGIExchange {
         request.connectionWatch = channel.connectionWatch
         if expected == 0 || !responder.streamsBody(request) {
             do {
-                try request.body.load(memoryOnly: parsedInMemory)
+                try request.body.load(memoryOnly: BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"]))
             } catch {
                 if request.body.endedEarly { return dropped(stream, logger: logger, observed: &observed) }
                 let refusal: HTTPError

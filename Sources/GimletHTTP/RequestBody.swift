@@ -108,7 +108,7 @@ public final class RequestBody {
             guard file.count <= limit else { throw Self.tooLarge(limit) }
             return try file.read(at: 0, maximum: file.count)
         case .pending(let stream, _):
-            try load(stream, memoryLimit: limit, spillingTo: nil, overMemory: Self.tooLarge(limit))
+            try load(stream, memoryLimit: limit, spillingTo: { nil }, overMemory: Self.tooLarge(limit))
             return bytes ?? []
         case .consumed:
             throw RequestBodyError.alreadyRead
@@ -126,7 +126,7 @@ public final class RequestBody {
         case .file(let file):
             return file
         case .memory(let bytes):
-            let file = try TemporaryFile(directory: directory ?? BodyLimits.defaultTemporaryDirectory)
+            let file = try TemporaryFile(directory: spoolDirectory)
             try file.append(bytes)
             storage = .file(file)
             return file
@@ -208,11 +208,14 @@ public final class RequestBody {
     /// - Parameter memoryOnly: a form or JSON body, which must fit in memory.
     /// - Throws: ``HTTPError`` (413, or 400 for a body that ended early:
     ///   then ``endedEarly``), ``TemporaryFileError``.
-    package func load(memoryOnly: Bool) throws {
+    package func load(memoryOnly: @autoclosure () -> Bool) throws {
         guard case .pending(let stream, let limits) = storage else { return }
-        try load(stream, memoryLimit: limits.memoryBytes, spillingTo: memoryOnly ? nil : limits.temporaryDirectory,
+        try load(stream, memoryLimit: limits.memoryBytes, spillingTo: { memoryOnly() ? nil : limits.temporaryDirectory },
                  overMemory: CGIExchange.tooLargeForMemory(limits))
     }
+
+    /// Where files made from this body go (the host's `--body-temp-dir`).
+    var spoolDirectory: String { directory ?? BodyLimits.defaultTemporaryDirectory }
 
     /// The body for parsing in memory (a form, JSON, text): read now if it
     /// was pending, within `--body-buffer`.
@@ -238,17 +241,18 @@ public final class RequestBody {
     }
 
     /// Reads `stream` into memory up to `memoryLimit`; past it into a
-    /// temporary file in `directory`, or, without one, `overMemory` is thrown.
-    private func load(_ stream: BodyStream, memoryLimit: Int, spillingTo directory: String?,
-                      overMemory: HTTPError) throws {
+    /// temporary file in the directory `spillingTo` names (asked only then),
+    /// or, without one, `overMemory` is thrown.
+    private func load(_ stream: BodyStream, memoryLimit: Int, spillingTo spillDirectory: () -> String?,
+                      overMemory: @autoclosure () -> HTTPError) throws {
         var buffered: [UInt8] = []
         if let expected = stream.expected, expected <= memoryLimit { buffered.reserveCapacity(expected) }
         storage = .consumed(stream)
         while let chunk = try next(of: stream) {
             if buffered.count + chunk.count > memoryLimit {
-                guard let directory else {
+                guard let directory = spillDirectory() else {
                     stream.drain()
-                    throw overMemory
+                    throw overMemory()
                 }
                 let file: TemporaryFile
                 do { file = try TemporaryFile(directory: directory) } catch {

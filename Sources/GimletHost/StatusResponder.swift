@@ -22,6 +22,8 @@ struct StatusResponder: Responder {
     func validate() throws { try app.validate() }
     func reload() throws { try app.reload() }
     func shutdown() { app.shutdown() }
+    /// The app's answer: the operator's paths take no body.
+    func streamsBody(_ request: Request) -> Bool { app.streamsBody(request) }
 
     func respond(to request: Request) -> Response {
         let path = request.path

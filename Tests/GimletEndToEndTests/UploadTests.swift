@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+import GimletTesting
 import Testing
 
 /// Uploads of every size through every recipe, with nginx's request
@@ -112,8 +113,19 @@ import Testing
             #expect(answer.text == "-\t-\t\(size)\t\(sha256)\n", "\(size) B through \(recipe)")
             try? FileManager.default.removeItem(atPath: file)
         }
+        // The same files in multipart forms, as curl -F sends them: each file part spooled as it arrives.
+        for size in [0, (1 << 20) + 1, 99 << 20] {   // 100 MiB and the form's framing would be over the limit
+            let (file, sha256) = try Self.patternFile(size, in: stack.directory)
+            let answer = try stack.client.multipart("/upload", fields: [("title", "Hello, wörld")], files: [("file", file)])
+            let title = SHA256Hasher()
+            title.update(Array("Hello, wörld".utf8))
+            let expected = "title\t-\t13\t\(title.hexDigest())\nfile\tupload-\(size)\t\(size)\t\(sha256)\n"
+            #expect(answer.status == 200 && answer.text == expected,
+                    "multipart \(size) B: \(answer.status) \(answer.text.prefix(300)) \(stack.serverLog().suffix(400))")
+            try? FileManager.default.removeItem(atPath: file)
+        }
         let grown = Self.memory(of: stack.app.pid).peak - before.resident
-        #expect(grown < 32 << 20, "the app's resident set grew by \(grown >> 20) MiB during a 100 MiB upload")
+        #expect(grown < 32 << 20, "the app's resident set grew by \(grown >> 20) MiB during 100 MiB uploads")
         // Bodies without a length (chunked): nginx buffers them and sets one;
         // Apache's mod_proxy_fcgi passes them on without one; mod_proxy_scgi
         // answers 411 Length Required itself.
@@ -124,6 +136,57 @@ import Testing
                     "chunked: \(answer.status) \(answer.text.prefix(200)) \(stack.serverLog().suffix(400))")
         }
         #expect(stack.app.isRunning)
+    }
+
+    /// Broken multipart bodies through nginx: each a 400 or a 413 from the
+    /// app, never a 5xx, and the app keeps serving.
+    @Test(arguments: [Recipe.nginxFastCGI, .nginxSCGIUnbuffered])
+    func malformedMultipartIs400Or413(recipe: Recipe) throws {
+        let stack = try Stack(recipe, binary: "session-lab", arguments: ["--secret", SessionLabBehindNginx.secret])
+        let boundary = "----gimletTEST"
+        let corpus = MalformedMultipart.corpus(boundary: boundary)
+        #expect(corpus.count >= 200)
+        var files: [String] = []
+        for (index, body) in corpus.enumerated() {
+            let file = stack.directory.file("malformed-\(index)")
+            _ = FileManager.default.createFile(atPath: file, contents: Data(body))
+            files.append(file)
+        }
+        let results = try stack.client.parallelPosts(count: corpus.count, connections: 8, path: "/upload",
+                                                     contentType: "multipart/form-data; boundary=\(boundary)") { files[$0] }
+        let wrong = results.enumerated().filter { $0.element.status != 400 && $0.element.status != 413 }
+        #expect(wrong.isEmpty, "\(wrong.count) answered otherwise, e.g. \(wrong.prefix(3).map { "#\($0.offset): \($0.element.status)" }) \(stack.serverLog().suffix(300))")
+        #expect(try stack.client.get("/hello").status == 200)
+        #expect(stack.app.isRunning)
+    }
+
+    /// A `.streamBody` route gets its body straight from the web server, never
+    /// spooled, with the operator's paths in front of the app too (the host
+    /// wraps the router then): a slow upload past --body-buffer opens no
+    /// file in --body-temp-dir, while hello's `/echo` does.
+    @Test func aStreamedRouteIsNeverSpooled() throws {
+        let temporary = try TemporaryDirectory("gimlet-spool")
+        let stack = try Stack(.nginxFastCGIUnbuffered, binary: "session-lab", arguments: [
+            "--secret", SessionLabBehindNginx.secret, "--status-path", "/-/status", "--body-temp-dir", temporary.path,
+        ])
+        let (file, sha256) = try Self.patternFile(6 << 20, in: stack.directory)
+        let curl = try ManagedProcess(
+            "curl", executable: try Tool.curl(),
+            arguments: ["-sS", "--http1.1", "-H", "Expect:", "-X", "POST", "-T", file, "--limit-rate", "3M",
+                        "-o", stack.directory.file("answer"), stack.client.baseURL + "/upload"],
+            outputPath: stack.directory.file("curl.log"))
+        var spooled = false
+        while curl.isRunning {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(stack.app.pid)/fd")) ?? []
+            spooled = spooled || fds.contains {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(stack.app.pid)/fd/\($0)"))?
+                    .hasPrefix(temporary.path + "/") == true
+            }
+            usleep(20_000)   // sampling the app's descriptors while the upload runs (about 2 s)
+        }
+        #expect(!spooled, "a .streamBody route's body went to a temporary file")
+        let answer = (try? String(contentsOfFile: stack.directory.file("answer"), encoding: .utf8)) ?? ""
+        #expect(answer == "-\t-\t\(6 << 20)\t\(sha256)\n", "\(answer) \(curl.output)")
     }
 
     /// The once-only giant: 1 GiB through nginx, hashed as it

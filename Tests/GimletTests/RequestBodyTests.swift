@@ -196,3 +196,86 @@ import Testing
         #expect(BodyLimits(temporaryDirectory: NSTemporaryDirectory()).problem() == nil)
     }
 }
+
+/// Multipart forms through the exchange: parts as they arrive, the whole
+/// form, files in unnamed temporary files, limits and malformed bodies as
+/// 400 or 413, never a 5xx.
+@Suite struct MultipartForms {
+    static let boundary = "----gimletTEST"
+    static let contentType = "multipart/form-data; boundary=" + boundary
+
+    static func body(_ parts: [(name: String, filename: String?, bytes: [UInt8])]) -> [UInt8] {
+        var body: [UInt8] = []
+        for part in parts {
+            let filename = part.filename.map { "; filename=\"\($0)\"" } ?? ""
+            let type = part.filename == nil ? "" : "\r\nContent-Type: application/octet-stream"
+            body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\"\(filename)\(type)\r\n\r\n".utf8)
+            body += part.bytes + Array("\r\n".utf8)
+        }
+        return body + Array("--\(boundary)--\r\n".utf8)
+    }
+
+    static func router() -> Router {
+        var router = Router()
+        router.post("/parts", options: .streamBody) { request in
+            var lines: [String] = []
+            try request.forEachPart(limits: MultipartLimits(maxParts: 10, maxFieldBytes: 100)) { part in
+                let bytes = try part.file.map { try $0.read(at: 0, maximum: $0.count) } ?? part.bytes ?? []
+                lines.append("\(part.name) \(part.filename ?? "-") \(part.size) \(bytes == RequestBodies.bytes(bytes.count))")
+            }
+            return .text(lines.joined(separator: "\n"))
+        }
+        router.post("/form") { request in
+            let form = try request.multipartForm()
+            return .text("\(form["title"] ?? "-") \(form.values("tag")) \(form.file("upload")?.size ?? -1) \(form.files.count)")
+        }
+        return router
+    }
+
+    @Test func partsArriveWholeStreamedOrNot() throws {
+        let directory = try RequestBodies.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let client = RequestBodies.client(Self.router(), directory: directory, maxBytes: 1 << 20)
+        let body = Self.body([
+            (name: "title", filename: nil, bytes: Array("Hello".utf8)), (name: "tag", filename: nil, bytes: Array("a".utf8)),
+            (name: "tag", filename: nil, bytes: Array("b".utf8)),
+            (name: "upload", filename: "../../etc/passwd", bytes: RequestBodies.bytes(300_000)),
+            (name: "empty", filename: "", bytes: []),
+        ])
+        let parts = client.request("POST", "/parts", body: body, contentType: Self.contentType)
+        #expect(parts.text == "title - 5 false\ntag - 1 false\ntag - 1 false\nupload ../../etc/passwd 300000 true\nempty  0 true")
+        #expect(client.request("POST", "/form", body: body, contentType: Self.contentType).text == #"Hello ["a", "b"] 300000 2"#)
+        // The filename is data: nothing was written anywhere but unnamed files.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+
+    @Test func limitsAnd415() throws {
+        let directory = try RequestBodies.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let client = RequestBodies.client(Self.router(), directory: directory, maxBytes: 1 << 20)
+        let long = client.request("POST", "/parts", body: Self.body([(name: "a", filename: nil, bytes: RequestBodies.bytes(101))]),
+                                  contentType: Self.contentType)
+        #expect(long.status == 413 && long.text == "a form field is longer than 100 bytes")
+        let many = Self.body((0..<11).map { (name: "f\($0)", filename: nil, bytes: []) })
+        #expect(client.request("POST", "/parts", body: many, contentType: Self.contentType).text == "more than 10 parts in the form")
+        let notMultipart = client.request("POST", "/parts", body: Array("a=1".utf8), contentType: "application/x-www-form-urlencoded")
+        #expect(notMultipart.status == 415)
+    }
+
+    /// A corpus of broken bodies, generated from a good one: each is a 400 or
+    /// a 413, never a 5xx, and no file is left behind.
+    @Test func twoHundredMalformedBodiesAre400Or413() throws {
+        let directory = try RequestBodies.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let client = RequestBodies.client(Self.router(), directory: directory, maxBytes: 1 << 20)
+        let corpus = MalformedMultipart.corpus(boundary: Self.boundary)
+        #expect(corpus.count >= 200)
+        var statuses: [Int: Int] = [:]
+        for body in corpus {
+            let answer = client.request("POST", "/parts", body: body, contentType: Self.contentType)
+            statuses[answer.status, default: 0] += 1
+            #expect(answer.status == 400 || answer.status == 413, "\(answer.status) \(answer.text) for \(String(decoding: body.prefix(120), as: UTF8.self))")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+}

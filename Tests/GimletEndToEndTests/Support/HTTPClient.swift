@@ -72,6 +72,18 @@ struct HTTPClient {
         return try Self.parse(try run(arguments))
     }
 
+    /// POSTs a `multipart/form-data` form as curl builds it (`-F`): text
+    /// fields, then files read from disk as they are sent.
+    func multipart(_ path: String, fields: [(String, String)], files: [(name: String, path: String)],
+                   maxTime: Int = 300) throws -> HTTPResult {
+        var arguments = ["-sS", "-i", "--http1.1", "--max-time", String(maxTime), "-H", "Expect:"]
+        for (name, value) in fields { arguments += ["--form-string", "\(name)=\(value)"] }
+        for file in files { arguments += ["-F", "\(file.name)=@\(file.path)"] }
+        if let cookieJar { arguments += ["-b", cookieJar, "-c", cookieJar] }
+        arguments.append(baseURL + path)
+        return try Self.parse(try run(arguments))
+    }
+
     /// POSTs `fields` as `application/x-www-form-urlencoded`, in order.
     func postForm(_ path: String, _ fields: [(String, String)], headers: [String: String] = [:]) throws -> HTTPResult {
         let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }

@@ -246,9 +246,20 @@ public enum SessionLabApp {
             if !keep { request.session.invalidate() }
             return .text(String(revoked))
         }
-        // Uploads of any size, hashed as they arrive (RouteOptions.streamBody:
-        // nothing spooled, memory bounded): one line, "-<TAB>-<TAB>size<TAB>sha256".
+        // Uploads of any size (RouteOptions.streamBody: read as they arrive).
+        // A multipart form answers a line per part, "name<TAB>filename<TAB>size<TAB>sha256"
+        // (filename "-" for a field), its files spooled part by part; any
+        // other body is hashed as it arrives, nothing spooled: "-<TAB>-<TAB>size<TAB>sha256".
         router.post("/upload", options: .streamBody) { request in
+            if let type = request.contentType, type.lowercased().hasPrefix("multipart/") {
+                var lines = ""
+                try request.forEachPart { part in
+                    let hasher = SHA256Hasher()
+                    if let file = part.file { try file.forEachChunk { hasher.update($0) } } else { hasher.update(part.bytes ?? []) }
+                    lines += "\(part.name)\t\(part.filename ?? "-")\t\(part.size)\t\(hasher.hexDigest())\n"
+                }
+                return .text(lines)
+            }
             let hasher = SHA256Hasher()
             var size = 0
             try request.body.forEachChunk { chunk in
