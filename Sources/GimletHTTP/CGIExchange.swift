@@ -118,13 +118,28 @@ package enum CGIExchange {
                 return refuse(refusal, environ: environ, channel: channel, logger: logger, observed: &observed)
             }
         }
-        let output = respond(to: request, responder: responder, observed: &observed)
+        let (output, file) = respond(to: request, responder: responder, observed: &observed)
         request.body.finish()
         if request.body.endedEarly { return dropped(stream, logger: logger, observed: &observed) }
-        if !channel.write(output) {
+        var written = output.count
+        var open = channel.write(output)
+        if open, let file, request.method != .head {
+            // The headers promised file.length bytes: a file that cannot give
+            // them ends the answer short, which the web server reports.
+            if let problem = file.send({ chunk in
+                open = channel.write(chunk)
+                written += open ? chunk.count : 0
+                return open
+            }) {
+                request.logger.error("a file being sent could not be read; the answer is cut short", metadata: [
+                    "path": "\(file.path)", "error": "\(problem)",
+                ])
+            }
+        }
+        if !open {
             logger.debug("the web server closed the connection before the response was written")
         }
-        observed?.written(output.count)
+        observed?.written(written)
     }
 
     /// Logs a request whose body ended early, which gets no answer.
@@ -175,19 +190,20 @@ package enum CGIExchange {
     ) -> [UInt8] {
         let request = Request(environ: environ, body: body, logger: logger)
         request.connectionWatch = watch
-        return respond(to: request, responder: responder, observed: &observed)
+        return respond(to: request, responder: responder, observed: &observed).bytes
     }
 
     /// Runs `responder` for `request`, whose body is read or streams, and
-    /// returns the CGI response bytes.
-    private static func respond(to request: Request, responder: some Responder, observed: inout ObservedExchange?) -> [UInt8] {
+    /// returns the CGI response bytes, and the file to send after them.
+    private static func respond(to request: Request, responder: some Responder,
+                                observed: inout ObservedExchange?) -> (bytes: [UInt8], file: ResponseFile?) {
         observed?.prepare(request)
         var response = responder.respond(to: request)
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
         let (bytes, status) = answer(for: response, method: request.method, logger: request.logger,
                                      errorFormat: ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"]))
         observed?.responded(request, status: status)
-        return bytes
+        return (bytes, status == response.status.code ? response.file : nil)
     }
 
     /// The 413 answer for a body over `limit`.

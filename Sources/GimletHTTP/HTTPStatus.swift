@@ -27,6 +27,8 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     public static let created = HTTPStatus(code: 201)
     /// `204` (no content).
     public static let noContent = HTTPStatus(code: 204)
+    /// `206` (partial content: a byte range).
+    public static let partialContent = HTTPStatus(code: 206)
     /// `301` (moved permanently).
     public static let movedPermanently = HTTPStatus(code: 301)
     /// `302` (found).
@@ -55,6 +57,8 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     public static let payloadTooLarge = HTTPStatus(code: 413)
     /// `415` (unsupported media type).
     public static let unsupportedMediaType = HTTPStatus(code: 415)
+    /// `416` (range not satisfiable).
+    public static let rangeNotSatisfiable = HTTPStatus(code: 416)
     /// `422` (unprocessable content).
     public static let unprocessableContent = HTTPStatus(code: 422)
     /// `429` (too many requests).
@@ -98,6 +102,7 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
         case 413: "Content Too Large"
         case 414: "URI Too Long"
         case 415: "Unsupported Media Type"
+        case 416: "Range Not Satisfiable"
         case 418: "I'm a teapot"
         case 422: "Unprocessable Content"
         case 428: "Precondition Required"

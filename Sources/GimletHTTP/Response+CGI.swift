@@ -29,7 +29,8 @@ extension Response {
             out.append(contentsOf: value.utf8)
             out.appendLineEnd()
         }
-        if !hasLength {
+        // A 304 has no body, and its Content-Length would speak of the 200's.
+        if !hasLength, status.code != 304 {
             out.append(contentsOf: Self.contentLengthPrefix)
             out.appendDecimal(body.count)
             out.appendLineEnd()

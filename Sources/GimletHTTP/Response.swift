@@ -12,6 +12,10 @@ public struct Response: Sendable, Equatable {
     public var headers: HTTPHeaders
     /// The body bytes.
     public var body: [UInt8]
+    /// A file region sent as the body instead of ``body``, by the host, in
+    /// bounded memory (``FileDownloads`` makes these; its
+    /// `Content-Length` is set with it).
+    public var file: ResponseFile?
 
     /// Creates a response.
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {

@@ -30,7 +30,7 @@ import Testing
         let serverLog: () -> String
         let client: HTTPClient
 
-        /// `edit` changes the nginx recipe further (after its port and socket).
+        /// `edit` changes the web server's recipe further (nginx's after its port and socket).
         init(_ recipe: Recipe, binary: String, arguments: [String] = [], edit: @escaping (String) -> String = { $0 }) throws {
             directory = try TemporaryDirectory("gimlet-uploads")
             let socket = directory.file("app.sock")
@@ -42,7 +42,7 @@ import Testing
                 environment: ProcessInfo.processInfo.environment.merging(["GIMLET_DATA_DIR": directory.file("data")]) { $1 })
             let baseURL: String
             if recipe.apache {
-                let apache = try Apache(socket: socket, config: recipe.scgi ? "gimlet-scgi.conf" : "gimlet-fcgi.conf")
+                let apache = try Apache(socket: socket, config: recipe.scgi ? "gimlet-scgi.conf" : "gimlet-fcgi.conf", edit: edit)
                 (baseURL, server, serverLog) = (apache.baseURL, apache, { apache.errorLog })
             } else {
                 let config = recipe.scgi ? "gimlet-scgi.conf" : "gimlet.conf"

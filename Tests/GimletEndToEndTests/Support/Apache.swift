@@ -11,15 +11,20 @@ final class Apache: @unchecked Sendable {
 
     /// Apache from `deploy/apache/<config>` in front of `socket`; with
     /// `tcpPort`, the recipe's unix socket target becomes that TCP port.
-    init(socket: String, config: String, tcpPort: Int? = nil) throws {
+    /// `edit` changes the virtual host further, before the test's own substitutions.
+    init(socket: String, config: String, tcpPort: Int? = nil, edit: (String) -> String = { $0 }) throws {
         let apache = try Tool.path("apache2", package: "apache2")
+        let xsendfile = "/usr/lib/apache2/modules/mod_xsendfile.so"
+        guard FileManager.default.fileExists(atPath: xsendfile) else {
+            throw SetupError("\(xsendfile) is missing: install Debian's libapache2-mod-xsendfile (scripts/install-deps)")
+        }
         directory = try TemporaryDirectory("gimlet-apache")
         port = try freeLoopbackPort()
         let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/apache/" + config), encoding: .utf8)
         for placeholder in ["<VirtualHost *:8080>", "unix:/run/gimlet/app.sock"] where !template.contains(placeholder) {
             throw SetupError("deploy/apache/\(config) no longer contains \(placeholder); update the test template")
         }
-        var vhost = template.replacingOccurrences(of: "<VirtualHost *:8080>", with: "<VirtualHost 127.0.0.1:\(port)>")
+        var vhost = edit(template).replacingOccurrences(of: "<VirtualHost *:8080>", with: "<VirtualHost 127.0.0.1:\(port)>")
         if let tcpPort {
             for scheme in ["fcgi", "scgi"] {
                 vhost = vhost.replacingOccurrences(of: "\"unix:/run/gimlet/app.sock|\(scheme)://localhost/\"",
@@ -48,6 +53,7 @@ final class Apache: @unchecked Sendable {
             LoadModule alias_module \(modules)/mod_alias.so
             LoadModule headers_module \(modules)/mod_headers.so
             LoadModule mime_module \(modules)/mod_mime.so
+            LoadModule xsendfile_module \(xsendfile)
             TypesConfig /etc/mime.types
             Include "\(directory.file("gimlet.conf"))"
 

@@ -28,7 +28,11 @@ public enum SessionLabApp {
     }
 
     /// The routes, with the session middleware in front.
-    public static func router(_ configuration: SessionConfiguration, style: Style = .sync) throws -> Router {
+    ///
+    /// - Parameter downloads: where `GET /download/:bytes` keeps and serves
+    ///   its files (a 404 without it).
+    public static func router(_ configuration: SessionConfiguration, style: Style = .sync,
+                              downloads: FileDownloads? = nil) throws -> Router {
         var router = LabRouter(style: style)
         router.use(try SessionMiddleware(configuration))
         switch style {
@@ -268,6 +272,16 @@ public enum SessionLabApp {
             }
             return .text("-\t-\t\(size)\t\(hasher.hexDigest())\n")
         }
+        // Downloads: a file of that many bytes whose byte i is i % 251, made
+        // on first use, sent by the web server with an offload, else by the host.
+        router.get("/download/:bytes") { request in
+            guard let downloads, let text = request.parameters["bytes"], text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  text.utf8.count <= 10, let size = Int(text), size <= 1 << 30
+            else { throw HTTPError(.notFound) }
+            let name = "pattern-\(size).bin"
+            try PatternFiles.make(downloads.root + "/" + name, size: size)
+            return try downloads.response(name, for: request)
+        }
         // Passwords (PasswordHasher) and Authorization headers, for the tests
         // behind nginx and Apache: a form's password is hashed or verified,
         // and the credentials the web server passed are echoed.
@@ -414,5 +428,28 @@ extension Duration {
     fileprivate var microsecondsRoundedUp: Int {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1_000_000 + Int((attoseconds + 999_999_999_999) / 1_000_000_000_000)
+    }
+}
+
+/// The download route's files, made once, whole or not at all.
+enum PatternFiles {
+    static let lock = Mutex(())
+
+    static func make(_ path: String, size: Int) throws {
+        try lock.withLock { _ in
+            guard !FileManager.default.fileExists(atPath: path) else { return }
+            let partial = path + ".partial"
+            _ = FileManager.default.createFile(atPath: partial, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
+            let period = (0..<(251 * 4096)).map { UInt8($0 % 251) }
+            var written = 0
+            while written < size {
+                let chunk = period.prefix(size - written)
+                try handle.write(contentsOf: chunk)
+                written += chunk.count
+            }
+            try handle.close()
+            try FileManager.default.moveItem(atPath: partial, toPath: path)
+        }
     }
 }

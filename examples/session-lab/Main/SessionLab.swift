@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import Gimlet
 import GimletHost
+import GimletHTTP
 import GimletPostgreSQL
 import GimletRedis
 import GimletSQLite
@@ -48,6 +49,16 @@ struct SessionLab: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Store keys in the permanent channel unless told otherwise. Env GIMLET_PERMANENT.")
     var permanentDefault: Bool?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Directory GET /download/:bytes serves its files from (made on first use). Default: downloads in GIMLET_DATA_DIR (./data).",
+        valueName: "path"))
+    var downloads: String?
+
+    @Option(name: .customLong("file-offload"), help: ArgumentHelp(
+        "Who sends downloads: none (the host), nginx:/internal-prefix/ (X-Accel-Redirect) or apache (X-Sendfile). Env GIMLET_FILE_OFFLOAD; default none.",
+        valueName: "who"))
+    var fileOffload: String?
+
     func run() throws {
         var environment = ProcessInfo.processInfo.environment
         if !secret.isEmpty { environment["GIMLET_SECRET"] = secret.joined(separator: ",") }
@@ -58,6 +69,13 @@ struct SessionLab: ParsableCommand {
         if let clientsideDefault { environment["GIMLET_CLIENTSIDE"] = clientsideDefault ? "yes" : "no" }
         if let permanentDefault { environment["GIMLET_PERMANENT"] = permanentDefault ? "yes" : "no" }
         let hostConfiguration = try host.configuration()
+        let offloadText = fileOffload ?? environment["GIMLET_FILE_OFFLOAD"] ?? "none"
+        guard let offload = FileOffload(offloadText) else {
+            throw ValidationError("--file-offload must be none, nginx:/internal-prefix/ or apache, not \(offloadText)")
+        }
+        let downloadsDirectory = downloads ?? (environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data") + "/downloads"
+        try FileManager.default.createDirectory(atPath: downloadsDirectory, withIntermediateDirectories: true)
+        let files = try FileDownloads(root: downloadsDirectory, offload: offload)
         let style = try SessionLabApp.Style(environment: environment)
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
@@ -67,7 +85,7 @@ struct SessionLab: ParsableCommand {
                 FileHandle.standardError.write(Data(
                     "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
             }
-            return try SessionLabApp.router(sessions, style: style)
+            return try SessionLabApp.router(sessions, style: style, downloads: files)
         }
     }
 }
