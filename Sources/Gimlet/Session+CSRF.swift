@@ -31,7 +31,9 @@ extension Session {
     /// request's own (`Request.origin`: scheme, host and port as
     /// the web server passed them) or one of the configured
     /// ``SessionConfiguration/publicOrigins``, and the `csrf_token` form field
-    /// (or the `X-CSRF-Token` header) must match the session's token.
+    /// (of a URL-encoded or a multipart form), or the `X-CSRF-Token` header,
+    /// must match the session's token. A multipart form is read for it (its
+    /// files spooled) and kept: the handler's `request.multipartForm()` gets it.
     ///
     /// ```swift
     /// router.post("/transfer") { request in
@@ -40,7 +42,8 @@ extension Session {
     /// }
     /// ```
     ///
-    /// - Throws: `HTTPError` 403 when the check fails.
+    /// - Throws: `HTTPError` 403 when the check fails; what reading a
+    ///   multipart form throws (400, 413 for a malformed or oversized one).
     public func verifyCSRF(_ request: Request, field: String = "csrf_token", header: String = "X-CSRF-Token") throws {
         guard !request.method.isSafe else { return }
         if request.headers["Sec-Fetch-Site"]?.lowercased() == "cross-site" {
@@ -57,7 +60,10 @@ extension Session {
                 throw HTTPError(.forbidden, "cross-origin request refused")
             }
         }
-        let candidate = request.form[field] ?? request.headers[header] ?? ""
+        // A file upload's form is multipart: its token is one of its text fields
+        // (read here, and kept for the handler's multipartForm()).
+        let fromMultipart = request.isMultipartForm ? try request.multipartForm()[field] : nil
+        let candidate = request.form[field] ?? fromMultipart ?? request.headers[header] ?? ""
         guard try isValidCSRFToken(candidate) else {
             SecurityEvent.csrfToken.log("CSRF token missing or wrong; answered 403", request: request,
                                         metadata: ["token_sent": "\(!candidate.isEmpty)"])

@@ -83,6 +83,11 @@ extension Request {
     ///   ``TemporaryFileError`` when a file part cannot be stored; what
     ///   `handle` threw.
     public func forEachPart(limits: MultipartLimits = MultipartLimits(), _ handle: (MultipartPart) throws -> Void) throws {
+        // Read once already (multipartForm, a CSRF check): the same parts again.
+        if let parsed = parsedMultipartForm {
+            for part in parsed.parts { try handle(part) }
+            return
+        }
         do {
             var parser = try MultipartParser(contentType: contentType ?? "", limits: limits)
             var reader = MultipartPartReader(limits: limits, directory: body.spoolDirectory)
@@ -98,14 +103,22 @@ extension Request {
     }
 
     /// The whole `multipart/form-data` body: every field in memory, every
-    /// file in its temporary file (see ``forEachPart(limits:_:)``).
+    /// file in its temporary file (see ``forEachPart(limits:_:)``). Read
+    /// once and kept: a second call (or `verifyCSRF`, which looks for its
+    /// token here) gets the same form, and ``forEachPart(limits:_:)`` its parts.
     ///
     /// - Throws: as ``forEachPart(limits:_:)``.
     public func multipartForm(limits: MultipartLimits = MultipartLimits()) throws -> MultipartForm {
+        if let parsedMultipartForm { return parsedMultipartForm }
         var parts: [MultipartPart] = []
         try forEachPart(limits: limits) { parts.append($0) }
-        return MultipartForm(parts: parts)
+        let form = MultipartForm(parts: parts)
+        parsedMultipartForm = form
+        return form
     }
+
+    /// Whether the body is `multipart/form-data`.
+    public var isMultipartForm: Bool { contentType.map { mediaTypeIs($0, "multipart/form-data") } ?? false }
 }
 
 /// Turns the parser's events into whole parts, within the field limits.

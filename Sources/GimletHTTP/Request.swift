@@ -60,6 +60,8 @@ public final class Request {
     package var deadline: ContinuousClock.Instant?
     /// The pattern of the route that matched (`/users/:id`), set by the router.
     package internal(set) var routePattern: String?
+    /// The multipart form, once ``multipartForm(limits:)`` has read it.
+    var parsedMultipartForm: MultipartForm?
     /// The handler of the route that matched, when the router looked it up
     /// before the body was read (``Router/streamsBody(_:)``).
     var matchedHandler: Route.Handler?

@@ -279,3 +279,34 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
     }
 }
+
+/// A file upload's form carries its CSRF token as a multipart text field.
+@Suite struct MultipartCSRF {
+    @Test func theTokenIsFoundInAMultipartFormWhichTheHandlerStillGets() throws {
+        let configuration = try SessionConfiguration(secrets: [Lab.secret], backend: MemoryBackend())
+        var router = Router()
+        router.use(try SessionMiddleware(configuration))
+        router.get("/") { request in .text(try request.session.csrfToken()) }
+        for (path, options) in [("/attach", RouteOptions()), ("/attach-streamed", RouteOptions.streamBody)] {
+            router.post(path, options: options) { request in
+                try request.session.verifyCSRF(request)
+                var files = 0
+                try request.forEachPart { files += $0.file == nil ? 0 : 1 }
+                return .text("\(try request.multipartForm()["note"] ?? "-") \(files)")
+            }
+        }
+        let client = TestClient(router)
+        let token = client.get("/").text
+        let contentType = MultipartForms.contentType
+        for path in ["/attach", "/attach-streamed"] {
+            let body = MultipartForms.body([
+                (name: "csrf_token", filename: nil, bytes: Array(token.utf8)), (name: "note", filename: nil, bytes: Array("n1".utf8)),
+                (name: "file", filename: "a.png", bytes: RequestBodies.bytes(5000)),
+            ])
+            #expect(client.request("POST", path, body: body, contentType: contentType).text == "n1 1")
+            let forged = MultipartForms.body([(name: "csrf_token", filename: nil, bytes: Array("0000".utf8))])
+            #expect(client.request("POST", path, body: forged, contentType: contentType).status == 403)
+            #expect(client.request("POST", path, body: MultipartForms.body([]), contentType: contentType).status == 403)
+        }
+    }
+}

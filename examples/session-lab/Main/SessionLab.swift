@@ -74,7 +74,9 @@ struct SessionLab: ParsableCommand {
             throw ValidationError("--file-offload must be none, nginx:/internal-prefix/ or apache, not \(offloadText)")
         }
         let downloadsDirectory = downloads ?? (environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data") + "/downloads"
-        try FileManager.default.createDirectory(atPath: downloadsDirectory, withIntermediateDirectories: true)
+        // The app's user's alone, like the data directory it may be made in (0700).
+        try FileManager.default.createDirectory(atPath: downloadsDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let files = try FileDownloads(root: downloadsDirectory, offload: offload)
         let style = try SessionLabApp.Style(environment: environment)
         // Built in each process that serves: a supervisor opens no backend.
