@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Walks examples/notes in headless Chromium, as a person would.
 
-Make an account with a password, add notes, see each flash message once,
+Make an account with a password, add notes, attach a file through the file
+input and download it, see each flash message once,
 reload, have a wrong and a missing CSRF token refused, sign out and find the
 notes kept, have a wrong password refused, sign in again; in a second
 browser profile see nothing of the first, then sign in to the same account,
@@ -17,7 +18,9 @@ Debian packages: chromium, chromium-driver, python3-selenium (run with
 failed check and a closing 'N passed, N failed'.
 """
 import argparse
+import os
 import sys
+import tempfile
 import time
 
 from browser_walk import BrowserWalk
@@ -123,6 +126,34 @@ class Walk(BrowserWalk):
         self.check(self.texts(driver, ".flash") == [], "no flash after reload")
         self.check(self.texts(driver, "ul.notes li") == NOTES, "the notes survive a reload")
 
+        # An attachment through the file input (a multipart form with its CSRF
+        # token), listed, and downloaded through the link (the web server's
+        # offload sends it).
+        attachment = os.path.join(tempfile.mkdtemp(prefix="walk-"), "report 1.txt")
+        content = "attached by Chromium, line {}\n"
+        content = "".join(content.format(number) for number in range(2000))
+        with open(attachment, "w") as f:
+            f.write(content)
+        driver.execute_script("window.gimletWalkOldPage = true")
+        form = driver.find_element(By.CSS_SELECTOR, "form.attach")
+        form.find_element(By.NAME, "file").send_keys(attachment)
+        form.find_element(By.TAG_NAME, "button").click()
+        WebDriverWait(driver, 30, ignored_exceptions=[WebDriverException]).until(lambda d: d.execute_script(
+            "return window.gimletWalkOldPage !== true && document.readyState === 'complete'"))
+        self.check(self.texts(driver, ".flash") == ["Attached report 1.txt."], f"the attach flash: {self.texts(driver, '.flash')}")
+        links = driver.find_elements(By.CSS_SELECTOR, "ul.attachments li a")
+        self.check([link.text for link in links] == ["report 1.txt"], f"the attachment listed: {[link.text for link in links]}")
+        self.shot(driver, "attached")
+        attachment_url = links[0].get_attribute("href") if links else self.base + "/attachments/none"
+        fetched = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch(arguments[0]).then(r => r.text().then(t => done([r.status, t, r.headers.get('content-disposition') || ''])))
+                .catch(e => done([0, String(e), '']));
+        """, attachment_url)
+        self.check(fetched[0] == 200 and fetched[1] == content,
+                   f"the attachment downloads whole: status {fetched[0]}, {len(fetched[1])} of {len(content)} characters")
+        self.check(fetched[2].startswith('attachment; filename="report 1.txt"'), f"as a download: {fetched[2]!r}")
+
         # A wrong and a missing CSRF token are refused with an HTML error page.
         driver.execute_script(
             "document.querySelector('form.add input[name=csrf_token]').value = '0'.repeat(40)")
@@ -141,7 +172,7 @@ class Walk(BrowserWalk):
         # Sign out: the notes stay with the account, and the page says so.
         self.submit(driver, "form.signout")
         flash = self.texts(driver, ".flash")
-        self.check(len(flash) == 1 and "notes are kept" in flash[0], f"the sign-out flash says what happened: {flash}")
+        self.check(len(flash) == 1 and "notes and attachments are kept" in flash[0], f"the sign-out flash says what happened: {flash}")
         self.check(len(driver.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "signed out: the sign-in form")
         self.check(not driver.find_elements(By.CSS_SELECTOR, "ul.notes li"), "signed out: no notes shown")
         self.check(self.permanent not in self.cookies(driver), "signed out: the permanent cookie is gone")
@@ -168,11 +199,17 @@ class Walk(BrowserWalk):
             self.check(len(other.find_elements(By.CSS_SELECTOR, "form.signin")) == 1, "a second profile is a visitor")
             self.check(not other.find_elements(By.CSS_SELECTOR, "ul.notes li"), "a second profile sees no notes")
             self.check("Ada" not in other.page_source, "a second profile sees nothing of Ada")
+            other_fetch = other.execute_async_script("""
+                const done = arguments[arguments.length - 1];
+                fetch(arguments[0]).then(r => done(r.status)).catch(e => done(0));
+            """, attachment_url)
+            self.check(other_fetch == 404, f"a visitor's request for Ada's attachment is a 404, got {other_fetch}")
             theirs = {name: cookie["value"] for name, cookie in self.cookies(other).items()}
             self.check(all(theirs.get(name) != value for name, value in first_cookies.items()),
                        "a second profile holds other cookies")
             self.submit(other, "form.signin", {"name": NAME, "password": PASSWORD})
             self.check(self.texts(other, "ul.notes li") == NOTES, "the account's notes in the second profile")
+            self.check(self.texts(other, "ul.attachments li a") == ["report 1.txt"], "and its attachment")
 
             # Its sessions page lists both, marks its own, and signs the other out.
             other.find_element(By.LINK_TEXT, "Where you are signed in").click()

@@ -37,12 +37,17 @@ import Testing
         let python = try Self.python()
         let directory = try TemporaryDirectory("gimlet-browser")
         let socket = directory.file("notes.sock")
+        // Attachments where the web server sends them from (the recipes' /opt/gimlet/files).
+        let files = directory.file("files")
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        let offload = setup == .apacheFastCGI ? "apache" : "nginx:/protected/"
         let app = try ManagedProcess(
             "notes", executable: try Repository.binary("notes"),
             arguments: [setup == .nginxSCGI ? "--scgi" : "--fastcgi", "unix:" + socket, "--socket-mode", "666"],
             outputPath: directory.file("notes.log"),
             environment: ProcessInfo.processInfo.environment.merging([
                 "GIMLET_SECRET": SessionLabBehindNginx.secret, "GIMLET_DATA_DIR": directory.file("data"),
+                "NOTES_FILES": files, "GIMLET_FILE_OFFLOAD": offload,
             ]) { $1 }.merging(setup == .nginxHTTPS ? Self.hostOnlyCookies : [:]) { $1 })
         defer { app.stop() }
 
@@ -51,14 +56,16 @@ import Testing
         let serverLog: () -> String
         switch setup {
         case .nginxFastCGI, .nginxSCGI:
-            let nginx = try Nginx(socket: socket, config: setup == .nginxSCGI ? "gimlet-scgi.conf" : "gimlet.conf")
+            let nginx = try Nginx(socket: socket, config: setup == .nginxSCGI ? "gimlet-scgi.conf" : "gimlet.conf", files: files)
             (baseURL, server, serverLog) = (nginx.baseURL, nginx, { nginx.errorLog })
         case .apacheFastCGI:
-            let apache = try Apache(socket: socket, config: "gimlet-fcgi.conf")
+            let apache = try Apache(socket: socket, config: "gimlet-fcgi.conf") {
+                $0.replacingOccurrences(of: Nginx.filesPlaceholder, with: files)
+            }
             (baseURL, server, serverLog) = (apache.baseURL, apache, { apache.errorLog })
         case .nginxHTTPS:
             try makeCertificate(in: directory)
-            let nginx = try Nginx(socket: socket, config: "gimlet-tls.conf") { template, port in
+            let nginx = try Nginx(socket: socket, config: "gimlet-tls.conf", files: files) { template, port in
                 template
                     .replacingOccurrences(of: "listen 8443 ssl;", with: "listen 127.0.0.1:\(port) ssl;")
                     .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(try! freeLoopbackPort());")

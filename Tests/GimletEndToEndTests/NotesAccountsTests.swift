@@ -75,7 +75,7 @@ import Testing
         // Signing out keeps the notes for the next sign-in.
         #expect(try laptop.postForm("/logout", [("csrf_token", try laptop.csrfToken())]).status == 303)
         let out = try laptop.get("/")
-        #expect(out.text.contains("Your notes are kept for your next sign-in.") && Self.notes(out).isEmpty, "\(out.text)")
+        #expect(out.text.contains("Your notes and attachments are kept for your next sign-in.") && Self.notes(out).isEmpty, "\(out.text)")
         #expect(try laptop.get("/sessions").status == 303, "signed out: no sessions page")
         #expect(try Self.enter(laptop, "/login", name: "Ada", password: "correct horse").status == 303)
         #expect(Self.notes(try laptop.get("/")) == ["buy &lt;rope&gt;"])
@@ -85,6 +85,49 @@ import Testing
         #expect(stat(directory.file("data/notes.sqlite"), &status) == 0 && status.st_mode & 0o777 == 0o600)
         #expect(FileManager.default.fileExists(atPath: directory.file("data/sessions.sqlite")))
         #expect(try stranger.postForm("/notes", [("text", "forged")]).status == 403, "no CSRF token")
+    }
+
+    /// Attachments through a file input's multipart form: listed, downloaded
+    /// whole by their account (with a range), a 404 for another account and
+    /// for a visitor, kept over sign-out; the browser's filename only shown.
+    @Test func attachmentsAreTheAccountsAlone() throws {
+        let directory = try TemporaryDirectory("gimlet-notes-attachments")
+        let stack = try Self.start(directory)
+        defer { stack.app.stop() }
+        let owner = stack.client
+        var other = stack.client
+        other.cookieJar = directory.file("other.jar")
+        #expect(try Self.enter(owner, name: "Ada", password: "correct horse").status == 303)
+        #expect(try Self.enter(other, name: "Bob", password: "bob's password").status == 303)
+        let file = directory.file("../../etc report.txt".replacingOccurrences(of: "/", with: "_"))
+        let bytes = (0..<300_000).map { UInt8($0 % 251) }
+        _ = FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        let attached = try owner.multipart("/attachments", fields: [("csrf_token", try owner.csrfToken())], files: [("file", file)])
+        #expect(attached.status == 303, "\(attached.status) \(attached.text) \(stack.app.output.suffix(500))")
+        let page = try owner.get("/").text
+        #expect(page.contains("Attached .._.._etc report.txt."), "\(page)")
+        let link = try #require(page.components(separatedBy: "href=\"/attachments/").dropFirst().first?.components(separatedBy: "\"").first)
+        let download = try owner.get("/attachments/" + link)
+        #expect(download.status == 200 && download.body == bytes, "\(download.status) \(download.body.count) B")
+        #expect(download.header("Content-Type") == "application/octet-stream")
+        #expect(download.header("Content-Disposition")?.hasPrefix("attachment; filename=\".._.._etc report.txt\"") == true)
+        let range = try owner.get("/attachments/" + link, headers: ["Range": "bytes=1000-1009"])
+        #expect(range.status == 206 && range.body == Array(bytes[1000..<1010]))
+        #expect(try other.get("/attachments/" + link).status == 404, "another account's attachment is as missing")
+        let visitor = HTTPClient(baseURL: owner.baseURL, scratch: directory)
+        #expect(try visitor.get("/attachments/" + link).status == 404)
+        // A forged form stores nothing.
+        let forged = try other.multipart("/attachments", fields: [("csrf_token", String(repeating: "0", count: 40))], files: [("file", file)])
+        #expect(forged.status == 403)
+        #expect(!(try other.get("/").text.contains("/attachments/")), "Bob has no attachment")
+        // Signing out keeps them for the next sign-in.
+        #expect(try owner.postForm("/logout", [("csrf_token", try owner.csrfToken())]).status == 303)
+        #expect(try owner.get("/attachments/" + link).status == 404, "signed out: not downloadable")
+        #expect(try Self.enter(owner, "/login", name: "Ada", password: "correct horse").status == 303)
+        #expect(try owner.get("/attachments/" + link).body == bytes)
+        // Stored under a random name in the data directory, nothing under the browser's.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: directory.file("data/files"))
+        #expect(stored == [link], "\(stored)")
     }
 
     /// Five wrong passwords for one account, then 429 with `Retry-After`

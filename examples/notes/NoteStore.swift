@@ -26,6 +26,51 @@ struct NoteStore: Sendable {
                     text TEXT NOT NULL, created INTEGER NOT NULL)
                 """)
             try statements.execute("CREATE INDEX IF NOT EXISTS notes_by_account ON notes (account, id)")
+            try statements.execute("""
+                CREATE TABLE IF NOT EXISTS attachments (
+                    id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts (name),
+                    name TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL)
+                """)
+            try statements.execute("CREATE INDEX IF NOT EXISTS attachments_by_account ON attachments (account, created)")
+        }
+    }
+
+    /// The most attachments one account keeps.
+    static let maximumAttachments = 100
+
+    /// A file attached to an account: its random id (its name on disk and
+    /// in its URL) and the name the browser gave it (data, never a path).
+    struct Attachment: Equatable {
+        var id: String
+        var name: String
+        var size: Int
+    }
+
+    /// The account's attachments, oldest first.
+    func attachments(of account: String) throws -> [Attachment] {
+        try database.read { try $0.rows("SELECT id, name, size FROM attachments WHERE account = ?1 ORDER BY created, rowid", [.text(account)]) }
+            .compactMap { row in
+                guard let id = row["id"].stringValue, let name = row["name"].stringValue, let size = row["size"].intValue else { return nil }
+                return Attachment(id: id, name: name, size: Int(size))
+            }
+    }
+
+    /// The attachment `id` if it belongs to `account`; `nil` otherwise (another account's is as missing).
+    func attachment(_ id: String, of account: String) throws -> Attachment? {
+        try attachments(of: account).first { $0.id == id }
+    }
+
+    /// Records an attachment whose file is already in place, or says why not (400).
+    func addAttachment(_ attachment: Attachment, to account: String) throws {
+        try database.write { statements in
+            let count = try statements.rows("SELECT count(*) AS count FROM attachments WHERE account = ?1", [.text(account)])
+                .first?["count"].intValue ?? 0
+            guard count < Self.maximumAttachments else {
+                throw HTTPError(.badRequest, "You have \(Self.maximumAttachments) attachments, the most one account keeps.")
+            }
+            try statements.execute("INSERT INTO attachments (id, account, name, size, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                   [.text(attachment.id), .text(account), .text(attachment.name), .int(Int64(attachment.size)),
+                                    .int(Int64(Date().timeIntervalSince1970))])
         }
     }
 

@@ -9,7 +9,11 @@
 // token. `/api/notes` serves the same notes as JSON (POST with a JSON body
 // and the `X-CSRF-Token` header); `POST /api/notes/import` with
 // `{"url": …}` fetches a text from one of the origins in
-// NOTES_IMPORT_ORIGINS and adds it.
+// NOTES_IMPORT_ORIGINS and adds it. Files attach to the account (a file
+// input, multipart, read as it arrives): kept in NOTES_FILES (default:
+// files in GIMLET_DATA_DIR) under random names, listed on the home page,
+// downloaded only by their account, sent by nginx (X-Accel-Redirect) or
+// Apache (X-Sendfile) when GIMLET_FILE_OFFLOAD says so, else by the host.
 //
 //   GIMLET_SECRET=$(openssl rand -hex 32) notes --fastcgi unix:/tmp/notes.sock
 import ArgumentParser
@@ -33,6 +37,12 @@ struct Notes: ParsableCommand {
         let databasePath = environment["NOTES_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? SQLiteDatabase.defaultPath("notes.sqlite", environment: environment)
         let importer = try NoteImporter(origins: environment["NOTES_IMPORT_ORIGINS"] ?? "")
+        let filesPath = environment["NOTES_FILES"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (URL(fileURLWithPath: databasePath).deletingLastPathComponent().path + "/files")
+        let offloadText = environment["GIMLET_FILE_OFFLOAD"].flatMap { $0.isEmpty ? nil : $0 } ?? "none"
+        guard let offload = FileOffload(offloadText) else {
+            throw ValidationError("GIMLET_FILE_OFFLOAD must be none, nginx:/internal-prefix/ or apache, not \(offloadText)")
+        }
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: try host.configuration()) { logger in
             let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, logger: logger))
@@ -40,11 +50,20 @@ struct Notes: ParsableCommand {
             do { store = try NoteStore(path: databasePath) } catch {
                 throw SessionConfigurationError("cannot open the notes database: \(error); set NOTES_DATABASE or GIMLET_DATA_DIR to a place this user can write")
             }
-            return try Notes.router(sessions, store: store, importer: importer)
+            let files: FileDownloads
+            do {
+                try FileManager.default.createDirectory(atPath: filesPath, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                files = try FileDownloads(root: filesPath, offload: offload)
+            } catch {
+                throw SessionConfigurationError("cannot use the attachments directory \(filesPath): \(error); set NOTES_FILES")
+            }
+            return try Notes.router(sessions, store: store, importer: importer, files: files)
         }
     }
 
-    static func router(_ sessions: SessionConfiguration, store: NoteStore, importer: NoteImporter) throws -> Router {
+    static func router(_ sessions: SessionConfiguration, store: NoteStore, importer: NoteImporter,
+                       files: FileDownloads) throws -> Router {
         guard let backend = sessions.backend else {
             throw SessionConfigurationError("notes needs a session backend (sign-in binds sessions to accounts); unset GIMLET_BACKEND for SQLite")
         }
@@ -80,10 +99,45 @@ struct Notes: ParsableCommand {
             return .redirect(to: "/", status: .seeOther)
         }
 
+        // A file input's form: multipart, read as it arrives; each file part
+        // goes to disk once (an unnamed file), then is linked under a random
+        // name. The browser's filename is only shown, never used as a path.
+        router.post("/attachments", options: .streamBody) { request in
+            try request.session.verifyCSRF(request)
+            let user = try signedInUser(request.session)
+            var attached: [String] = []
+            try request.forEachPart { part in
+                guard let file = part.file, let name = part.filename, !name.isEmpty || part.size > 0 else { return }
+                let id = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+                // Readable by the web server's user where it sends the files (the
+                // directory keeps everyone else out).
+                try file.keep(at: files.root + "/" + id, mode: 0o644)
+                do {
+                    try store.addAttachment(NoteStore.Attachment(id: id, name: String(name.prefix(200)), size: part.size), to: user)
+                } catch {
+                    try? FileManager.default.removeItem(atPath: files.root + "/" + id)
+                    throw error
+                }
+                attached.append(name)
+            }
+            try request.session.flash(attached.isEmpty ? "Choose a file first." : "Attached \(attached.joined(separator: ", ")).")
+            return .redirect(to: "/", status: .seeOther)
+        }
+
+        // Only the account's own: another account's id is as missing (404).
+        router.get("/attachments/:id") { request in
+            guard let user = try request.session.boundUser,
+                  let attachment = try store.attachment(request.parameters["id"] ?? "", of: user)
+            else { throw HTTPError(.notFound) }
+            // Whatever the browser said it was, it is sent as a download: never shown inline.
+            return try files.response(attachment.id, for: request, contentType: "application/octet-stream",
+                                      downloadName: attachment.name)
+        }
+
         router.post("/logout") { request in
             try request.session.verifyCSRF(request)
             request.session.invalidate()
-            try request.session.flash("Signed out. Your notes are kept for your next sign-in.")
+            try request.session.flash("Signed out. Your notes and attachments are kept for your next sign-in.")
             return .redirect(to: "/", status: .seeOther)
         }
 
@@ -143,8 +197,9 @@ struct Notes: ParsableCommand {
         let session = request.session
         let user = try session.boundUser
         let notes = try user.map { try store.notes(of: $0) } ?? []
-        return .html(NotesPages.home(user: user, notes: notes, messages: try session.popFlash(), problem: problem,
-                                     token: try session.csrfToken()))
+        let attachments = try user.map { try store.attachments(of: $0) } ?? []
+        return .html(NotesPages.home(user: user, notes: notes, attachments: attachments, messages: try session.popFlash(),
+                                     problem: problem, token: try session.csrfToken()))
     }
 
     /// Runs a form's action and sends the browser home; a refusal (a wrong

@@ -7,7 +7,8 @@ enum NotesPages {
     /// The home page: sign-in and sign-up forms for a visitor; the notes,
     /// a form to add one and the account's links once signed in. `problem`
     /// is what a refused form said (wrong password, name taken, too many attempts).
-    static func home(user: String?, notes: [String], messages: [String], problem: String? = nil, token: String) -> String {
+    static func home(user: String?, notes: [String], attachments: [NoteStore.Attachment] = [], messages: [String],
+                     problem: String? = nil, token: String) -> String {
         let csrf = field(token)
         var body = header(user: user, csrf: csrf) + "<main>\n" + flashes(messages)
         if let problem { body += "<p class=problem role=alert>\(HTMLText.escape(problem))</p>\n" }
@@ -19,7 +20,17 @@ enum NotesPages {
             }
             body += """
                 <form method=post action=/notes class=add>\(csrf)<input name=text placeholder="a note" maxlength=500 required aria-label="New note"> <button>Add</button></form>
-                <p class=hint>Your notes belong to your account: they are here again when you sign in, on any browser. <a href=/sessions>Where you are signed in</a></p>
+                <h2>Attachments</h2>
+
+                """
+            if !attachments.isEmpty {
+                body += "<ul class=attachments>\n" + attachments.map { attachment in
+                    "<li><a href=\"/attachments/\(HTMLText.escape(attachment.id))\">\(HTMLText.escape(attachment.name))</a> <span>\(size(attachment.size))</span></li>\n"
+                }.joined() + "</ul>\n"
+            }
+            body += """
+                <form method=post action=/attachments enctype=multipart/form-data class=attach>\(csrf)<input type=file name=file aria-label="A file to attach"> <button>Attach</button></form>
+                <p class=hint>Your notes and attachments belong to your account: they stay when you sign out, and are here again when you sign in, on any browser. Only you can download your attachments. <a href=/sessions>Where you are signed in</a></p>
 
                 """
         } else {
@@ -52,6 +63,10 @@ enum NotesPages {
         }
         body += "<p><a href=/>Back to your notes</a></p>\n</main>\n"
         return document(title: "Your sessions", body: body)
+    }
+
+    static func size(_ bytes: Int) -> String {
+        bytes < 1024 ? "\(bytes) B" : bytes < 1 << 20 ? "\(bytes >> 10) KiB" : "\(bytes >> 20) MiB"
     }
 
     static func field(_ token: String) -> String {

@@ -9,7 +9,7 @@ final class Nginx: @unchecked Sendable {
     let process: ManagedProcess
 
     /// The deploy config with its port and socket replaced by the test's.
-    static func serverBlock(port: Int, socket: String, config: String = "gimlet.conf") throws -> String {
+    static func serverBlock(port: Int, socket: String, config: String = "gimlet.conf", files: String? = nil) throws -> String {
         let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
         let placeholders = ["listen 8080;", "unix:/run/gimlet/app.sock"]
         for placeholder in placeholders where !template.contains(placeholder) {
@@ -19,8 +19,12 @@ final class Nginx: @unchecked Sendable {
             .replacingOccurrences(of: "listen 8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "unix:/run/gimlet/app.sock", with: "unix:" + socket)
             .replacingOccurrences(of: accessLogPlaceholder, with: "access-log.txt")
+            .replacingOccurrences(of: filesPlaceholder, with: files ?? filesPlaceholder)
             .replacingOccurrences(of: staticRootPlaceholder, with: staticRoot)
     }
+
+    /// Where the recipes keep the app's protected downloads (their `internal` location).
+    static let filesPlaceholder = "/opt/gimlet/files"
 
     /// Where the recipes keep the app's static files (`/static/` is `static/` under it).
     static let staticRootPlaceholder = "/opt/gimlet"
@@ -56,7 +60,8 @@ final class Nginx: @unchecked Sendable {
     /// nginx from `deploy/nginx/<config>` in front of `socket`; `customize`, when
     /// given, does the template's substitutions itself (it gets the file and the port).
     /// `user` is the user and group nginx's worker runs as when the tests run as root.
-    init(socket: String, config: String = "gimlet.conf", user: String = "nobody nogroup",
+    /// `files` is the directory the recipe's `/protected/` location serves (its `/opt/gimlet/files`).
+    init(socket: String, config: String = "gimlet.conf", user: String = "nobody nogroup", files: String? = nil,
          customize: ((String, Int) -> String)? = nil) throws {
         let nginx = try Tool.nginx()
         directory = try TemporaryDirectory("gimlet-nginx")
@@ -68,9 +73,10 @@ final class Nginx: @unchecked Sendable {
         if let customize {
             let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/nginx/" + config), encoding: .utf8)
             serverBlock = customize(template, port).replacingOccurrences(of: Self.accessLogPlaceholder, with: "access-log.txt")
+                .replacingOccurrences(of: Self.filesPlaceholder, with: files ?? Self.filesPlaceholder)
                 .replacingOccurrences(of: Self.staticRootPlaceholder, with: Self.staticRoot)
         } else {
-            serverBlock = try Self.serverBlock(port: port, socket: socket, config: config)
+            serverBlock = try Self.serverBlock(port: port, socket: socket, config: config, files: files)
         }
         try serverBlock.write(toFile: directory.file("gimlet.conf"), atomically: true, encoding: .utf8)
         try Self.mainConfig(directory: directory.path, serverBlockFile: directory.file("gimlet.conf"), user: user)
