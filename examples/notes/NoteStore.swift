@@ -63,11 +63,7 @@ struct NoteStore: Sendable {
     /// Records an attachment whose file is already in place, or says why not (400).
     func addAttachment(_ attachment: Attachment, to account: String) throws {
         try database.write { statements in
-            let count = try statements.rows("SELECT count(*) AS count FROM attachments WHERE account = ?1", [.text(account)])
-                .first?["count"].intValue ?? 0
-            guard count < Self.maximumAttachments else {
-                throw HTTPError(.badRequest, "You have \(Self.maximumAttachments) attachments, the most one account keeps.")
-            }
+            try Self.checkRoom(.attachments, of: account, in: statements)
             try statements.execute("INSERT INTO attachments (id, account, name, size, created) VALUES (?1, ?2, ?3, ?4, ?5)",
                                    [.text(attachment.id), .text(account), .text(attachment.name), .int(Int64(attachment.size)),
                                     .int(Int64(Date().timeIntervalSince1970))])
@@ -105,13 +101,26 @@ struct NoteStore: Sendable {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty, text.count <= 500 else { throw HTTPError(.badRequest, "A note of 1 to 500 characters, please.") }
         try database.write { statements in
-            let count = try statements.rows("SELECT count(*) AS count FROM notes WHERE account = ?1", [.text(account)])
-                .first?["count"].intValue ?? 0
-            guard count < Self.maximumNotes else {
-                throw HTTPError(.badRequest, "You have \(Self.maximumNotes) notes, the most one account keeps.")
-            }
+            try Self.checkRoom(.notes, of: account, in: statements)
             try statements.execute("INSERT INTO notes (account, text, created) VALUES (?1, ?2, ?3)",
                                    [.text(account), .text(text), .int(Int64(Date().timeIntervalSince1970))])
+        }
+    }
+
+    /// What an account keeps a bounded number of.
+    enum Kept: String {
+        case notes, attachments
+
+        var maximum: Int { self == .notes ? NoteStore.maximumNotes : NoteStore.maximumAttachments }
+    }
+
+    /// Throws 400 when the account already keeps the most of `kind`.
+    private static func checkRoom(_ kind: Kept, of account: String, in statements: borrowing SQLiteDatabase.Statements) throws {
+        // The table's name is one of the enum's, never outside input.
+        let count = try statements.rows("SELECT count(*) AS count FROM \(kind.rawValue) WHERE account = ?1", [.text(account)])
+            .first?["count"].intValue ?? 0
+        guard count < kind.maximum else {
+            throw HTTPError(.badRequest, "You have \(kind.maximum) \(kind.rawValue), the most one account keeps.")
         }
     }
 }
