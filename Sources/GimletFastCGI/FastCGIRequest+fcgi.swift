@@ -3,6 +3,7 @@ import CFastCGI
 @_spi(GimletInlined) import GimletHTTP
 import GimletTransport
 import Glibc
+import Logging
 
 /// libfcgi's process-wide state, initialized once.
 enum FastCGILibrary {
@@ -196,6 +197,31 @@ final class FastCGIRequest: ExchangeChannel {
         }
     }
 
+    /// The server's stream pump, which streaming responses are handed to.
+    var pump: StreamPump?
+
+    /// Writes the headers, then hands the connection to the stream pump
+    /// with the request's id: the pump writes `FCGI_STDOUT` records and ends
+    /// the request itself. libfcgi is left a request whose streams count as
+    /// closed and no connection (its `close` of descriptor -1 does nothing),
+    /// so ``finish()`` writes and closes nothing. No descriptor is made: a
+    /// process at its open-file limit still streams.
+    func startStream(head: [UInt8], stream: ResponseStream, logger: Logger) {
+        guard write(head), FCGX_FFlush(raw.pointee.out) == 0, let pump, raw.pointee.ipcFd >= 0,
+              let out = raw.pointee.out, let err = raw.pointee.err
+        else {
+            logger.debug("the web server closed the connection before a stream started")
+            return
+        }
+        let descriptor = raw.pointee.ipcFd
+        out.pointee.wasFCloseCalled = 1
+        err.pointee.wasFCloseCalled = 1
+        raw.pointee.keepConnection = 0
+        raw.pointee.ipcFd = -1
+        pump.start(descriptor: descriptor, framing: FastCGIStreamFraming(requestID: UInt16(truncatingIfNeeded: raw.pointee.requestId)),
+                   stream: stream)
+    }
+
     /// Writes `bytes` to the response stream; `false` if the web server went away.
     func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBufferPointer { buffer in
@@ -216,3 +242,34 @@ final class FastCGIRequest: ExchangeChannel {
 
 @available(*, unavailable)
 extension FastCGIRequest: Sendable {}
+
+/// A stream's bytes in `FCGI_STDOUT` records of the request `requestID`; the
+/// empty record and `FCGI_END_REQUEST` end it (FastCGI 1.0, §3.3 and §5.5).
+struct FastCGIStreamFraming: StreamFraming {
+    let requestID: UInt16
+
+    func frame(_ bytes: [UInt8]) -> [UInt8] {
+        guard !bytes.isEmpty else { return [] }
+        var framed: [UInt8] = []
+        framed.reserveCapacity(bytes.count + (bytes.count / 32_768 + 1) * 8)
+        var start = 0
+        while start < bytes.count {
+            let count = min(32_768, bytes.count - start)
+            framed += header(type: UInt8(FCGI_STDOUT), length: count)
+            framed += bytes[start..<(start + count)]
+            start += count
+        }
+        return framed
+    }
+
+    var trailer: [UInt8] {
+        // An empty FCGI_STDOUT ends the body; FCGI_END_REQUEST: app status 0, FCGI_REQUEST_COMPLETE.
+        header(type: UInt8(FCGI_STDOUT), length: 0) + header(type: UInt8(FCGI_END_REQUEST), length: 8)
+            + [0, 0, 0, 0, UInt8(FCGI_REQUEST_COMPLETE), 0, 0, 0]
+    }
+
+    private func header(type: UInt8, length: Int) -> [UInt8] {
+        [UInt8(FCGI_VERSION_1), type, UInt8(requestID >> 8), UInt8(requestID & 0xFF),
+         UInt8(length >> 8), UInt8(length & 0xFF), 0, 0]
+    }
+}

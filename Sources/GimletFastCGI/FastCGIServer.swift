@@ -27,6 +27,8 @@ public final class FastCGIServer: TransportServer {
     private let listener: Listener
     private let connections: ConnectionSet
     private let gate: ConnectionGate
+    /// Where streaming responses run, their connections off the workers.
+    private let pump: StreamPump
     /// What libfcgi's request slots are given as their listener: it never
     /// listens, so libfcgi accepts nothing by itself.
     private let neverListening: Int32
@@ -62,6 +64,7 @@ public final class FastCGIServer: TransportServer {
         gate = ConnectionGate(allowed: configuration.allowedClients, readTimeout: configuration.readTimeout,
                               workers: configuration.threads, logger: logger, protocolName: "FastCGI")
         neverListening = try SocketCalls.neverListening()
+        pump = StreamPump(logger: logger)
     }
 
     deinit { SocketCalls.close(neverListening) }
@@ -75,6 +78,7 @@ public final class FastCGIServer: TransportServer {
         ])
         gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-fastcgi") { [self] in self.work(worker: $0) }
+        pump.shutdown()
         gate.finish()
         connections.closeParked()
         logger.info("stopped: every accepted request has finished")
@@ -94,7 +98,10 @@ public final class FastCGIServer: TransportServer {
 
     private func work(worker: Int) {
         let slot: FastCGIRequest
-        do { slot = try FastCGIRequest(listenDescriptor: listener.descriptor, neverListening: neverListening) } catch {
+        do {
+            slot = try FastCGIRequest(listenDescriptor: listener.descriptor, neverListening: neverListening)
+            slot.pump = pump
+        } catch {
             logger.critical("worker \(worker) could not start: \(error)")
             stop()
             return

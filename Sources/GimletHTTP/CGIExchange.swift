@@ -23,6 +23,11 @@ package protocol ExchangeChannel: AnyObject {
     /// What the worker thread watches while the request's async code waits:
     /// the web server closing it cancels the request.
     var connectionWatch: ConnectionWatch? { get }
+    /// Writes `head` (the CGI header block) and hands the connection and
+    /// `stream` to the transport's stream pump, which runs the producer and
+    /// ends the response; the worker thread is free as soon as this returns.
+    /// The connection is not used for another request.
+    func startStream(head: [UInt8], stream: ResponseStream, logger: Logger)
 }
 
 /// What one read of a request's body gave.
@@ -118,9 +123,14 @@ package enum CGIExchange {
                 return refuse(refusal, environ: environ, channel: channel, logger: logger, observed: &observed)
             }
         }
-        let (output, file) = respond(to: request, responder: responder, observed: &observed)
+        let (output, file, responseStream) = respond(to: request, responder: responder, observed: &observed)
         request.body.finish()
         if request.body.endedEarly { return dropped(stream, logger: logger, observed: &observed) }
+        if let responseStream, request.method != .head {
+            channel.startStream(head: output, stream: responseStream, logger: request.logger)
+            observed?.written(output.count)
+            return
+        }
         var written = output.count
         var open = channel.write(output)
         if open, let file, request.method != .head {
@@ -140,6 +150,20 @@ package enum CGIExchange {
             logger.debug("the web server closed the connection before the response was written")
         }
         observed?.written(written)
+    }
+
+    /// Runs `stream`'s producer to its end on the calling thread (its own
+    /// executor, as an async handler runs), for a transport without a
+    /// stream pump (`TestClient`): no thread of Swift's shared pool is
+    /// waited on, so tests that block their threads cannot starve it.
+    package static func runHere(_ stream: ResponseStream, into sink: some StreamSink, logger: Logger) {
+        let request = Request(environ: CGIEnvironment([:]), body: [], logger: logger)
+        do {
+            try WorkerThreadExecutor.run(request) { _ in try await stream.run(into: sink) }
+        } catch is CancellationError {
+        } catch {
+            logger.error("a streaming response's producer failed; the response ends here", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Logs a request whose body ended early, which gets no answer.
@@ -193,17 +217,20 @@ package enum CGIExchange {
         return respond(to: request, responder: responder, observed: &observed).bytes
     }
 
+    private typealias Answer = (bytes: [UInt8], file: ResponseFile?, stream: ResponseStream?)
+
     /// Runs `responder` for `request`, whose body is read or streams, and
     /// returns the CGI response bytes, and the file to send after them.
-    private static func respond(to request: Request, responder: some Responder,
-                                observed: inout ObservedExchange?) -> (bytes: [UInt8], file: ResponseFile?) {
+    private static func respond(to request: Request, responder: some Responder, observed: inout ObservedExchange?) -> Answer {
         observed?.prepare(request)
         var response = responder.respond(to: request)
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
         let (bytes, status) = answer(for: response, method: request.method, logger: request.logger,
                                      errorFormat: ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"]))
         observed?.responded(request, status: status)
-        return (bytes, status == response.status.code ? response.file : nil)
+        // A response replaced by a 500 (unsafe headers) sends neither its file nor its stream.
+        let own = status == response.status.code
+        return (bytes, own ? response.file : nil, own ? response.stream : nil)
     }
 
     /// The 413 answer for a body over `limit`.

@@ -29,8 +29,9 @@ extension Response {
             out.append(contentsOf: value.utf8)
             out.appendLineEnd()
         }
-        // A 304 has no body, and its Content-Length would speak of the 200's.
-        if !hasLength, status.code != 304 {
+        // A 304 has no body, and its Content-Length would speak of the 200's;
+        // a stream's length is not known (the web server chunks it or closes).
+        if !hasLength, status.code != 304, stream == nil {
             out.append(contentsOf: Self.contentLengthPrefix)
             out.appendDecimal(body.count)
             out.appendLineEnd()

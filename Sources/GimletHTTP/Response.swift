@@ -16,6 +16,11 @@ public struct Response: Sendable, Equatable {
     /// bounded memory (``FileDownloads`` makes these; its
     /// `Content-Length` is set with it).
     public var file: ResponseFile?
+    /// A body written while it is produced, by a task the host runs after
+    /// the headers are sent, the connection watched rather than a worker
+    /// thread held (``Response/stream(status:contentType:_:)``,
+    /// ``Response/events(retry:heartbeat:_:)``).
+    public var stream: ResponseStream?
 
     /// Creates a response.
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {

@@ -95,6 +95,11 @@ public struct Host: Sendable {
             configuration.workers = 0
             logger[metadataKey: "worker"] = "\(SystemCall.processID)"
         }
+        // Every open stream (server-sent events) holds a descriptor: as many as the hard limit allows.
+        let files = SystemCall.raiseOpenFileLimit()
+        if files.after > files.before {
+            logger.debug("open-file limit raised to the hard limit", metadata: ["before": "\(files.before)", "after": "\(files.after)"])
+        }
         let operations = configuration.operations
         if configuration.workers > 0 {
             try supervise(configuration, logger: logger)

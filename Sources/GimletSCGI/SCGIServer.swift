@@ -77,6 +77,8 @@ public final class SCGIServer: TransportServer {
     private let listener: Listener
     private let connections: ConnectionSet
     private let gate: ConnectionGate
+    /// Where streaming responses run, their connections off the workers.
+    private let pump: StreamPump
 
     /// Opens the listening socket.
     ///
@@ -99,6 +101,7 @@ public final class SCGIServer: TransportServer {
         connections = try ConnectionSet(listener: listener.descriptor, stop: listener.stopSignal)
         gate = ConnectionGate(allowed: configuration.allowedClients, readTimeout: configuration.readTimeout,
                               workers: configuration.threads, logger: logger, protocolName: "SCGI")
+        pump = StreamPump(logger: logger)
     }
 
     /// Runs the workers until ``stop()``; returns when every accepted request has finished.
@@ -110,6 +113,7 @@ public final class SCGIServer: TransportServer {
         ])
         gate.start()
         listener.runWorkers(count: configuration.threads, name: "gimlet-scgi") { [self] in self.work(worker: $0) }
+        pump.shutdown()
         gate.finish()
         connections.closeParked()
         logger.info("stopped: every accepted request has finished")
@@ -159,7 +163,7 @@ public final class SCGIServer: TransportServer {
         let length = Self.bodyLength(head)
         let channel = SCGIChannel(connection: connection, received: Array(input[head.headLength...]),
                                   contentLength: length, timeoutMilliseconds: configuration.timeoutMilliseconds,
-                                  reading: (gate, lease))
+                                  reading: (gate, lease), pump: pump)
         CGIExchange.serve(environ: head.environ, channel: channel, limits: configuration.bodyLimits,
                           responder: responder, logger: logger, observed: &observed,
                           contentLength: length == head.contentLength ? nil : String(length))
@@ -192,8 +196,12 @@ final class SCGIChannel: ExchangeChannel {
     /// The request's read deadline, ended once its body is read (or drained).
     let reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)
 
+    /// The server's stream pump, which streaming responses are handed to.
+    let pump: StreamPump
+
     init(connection: Connection, received: [UInt8], contentLength: Int, timeoutMilliseconds: Int,
-         reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)) {
+         reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease), pump: StreamPump) {
+        self.pump = pump
         self.connection = connection
         self.received = received
         self.left = contentLength
@@ -235,6 +243,16 @@ final class SCGIChannel: ExchangeChannel {
     func write(_ bytes: [UInt8]) -> Bool { connection.write(bytes) }
 
     var connectionWatch: ConnectionWatch? { ConnectionWatch(descriptor: connection.descriptor) }
+
+    /// Writes the headers and hands the connection to the stream pump; its
+    /// close ends the response.
+    func startStream(head: [UInt8], stream: ResponseStream, logger: Logger) {
+        guard connection.write(head) else {
+            logger.debug("the web server closed the connection before a stream started")
+            return
+        }
+        pump.start(descriptor: connection.release(), framing: PlainStreamFraming(), stream: stream)
+    }
 }
 
 extension Connection {

@@ -173,6 +173,24 @@ package func activeProcessorCount() -> Int {
     /// This process's id.
     package static var processID: Int32 { getpid() }
 
+    /// Raises the soft limit on open files to the hard one (every open
+    /// stream holds a descriptor); the limit before and after.
+    package static func raiseOpenFileLimit() -> (before: Int, after: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (0, 0) }
+        let before = Int(clamping: limit.rlim_cur)
+        guard limit.rlim_cur < limit.rlim_max else { return (before, before) }
+        limit.rlim_cur = limit.rlim_max
+        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (before, before) }
+        return (before, Int(clamping: limit.rlim_max))
+    }
+
+    /// The soft limit on open files.
+    package static var openFileLimit: Int {
+        var limit = rlimit()
+        return getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 0
+    }
+
     /// Sleeps the calling thread for `microseconds` (an interrupted sleep ends early).
     package static func sleep(microseconds: Int) {
         _ = usleep(UInt32(clamping: max(0, microseconds)))

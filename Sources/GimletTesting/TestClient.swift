@@ -1,6 +1,7 @@
 import Foundation
 import GimletHTTP
 import Logging
+import Synchronization
 
 /// A response as a test sees it.
 public struct TestResponse: Sendable {
@@ -203,7 +204,24 @@ private final class BufferChannel: ExchangeChannel {
         return true
     }
 
+    /// Runs the stream's producer to its end, on this thread, and keeps
+    /// everything it wrote after the headers.
+    func startStream(head: [UInt8], stream: ResponseStream, logger: Logger) {
+        written += head
+        let sink = BufferSink()
+        CGIExchange.runHere(stream, into: sink, logger: logger)
+        written += sink.bytes.withLock { $0 }
+    }
+
     var connectionWatch: ConnectionWatch? { nil }
+}
+
+/// A streaming response's bytes, for ``BufferChannel``.
+private final class BufferSink: StreamSink {
+    // protected by: the mutex.
+    let bytes = Mutex<[UInt8]>([])
+
+    func write(_ bytes: [UInt8]) async throws { self.bytes.withLock { $0 += bytes } }
 }
 
 extension Response {

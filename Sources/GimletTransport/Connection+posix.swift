@@ -137,6 +137,9 @@ package final class Connection {
         case refused(Connection, peer: String)
         /// Another worker took it first.
         case noConnection
+        /// The process (or the system) has no descriptor left (`EMFILE`,
+        /// `ENFILE`): the open-file limit caps the connections.
+        case outOfDescriptors
         case failed(errno: Int32)
     }
 
@@ -184,6 +187,8 @@ package final class Connection {
             }
         } catch where error.errno == ECONNABORTED {
             return .noConnection
+        } catch where error.errno == EMFILE || error.errno == ENFILE {
+            return .outOfDescriptors
         } catch {
             return .failed(errno: error.errno)
         }

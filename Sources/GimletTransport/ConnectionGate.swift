@@ -1,6 +1,7 @@
 import GimletHTTP
-import GimletSystem
+@_spi(GimletInlined) import GimletSystem
 import Logging
+import Synchronization
 
 /// What stands between a transport's listener and its workers: the
 /// allow-list of web servers, refusals in the log (rate-limited, so a
@@ -34,6 +35,9 @@ package final class ConnectionGate: Sendable {
     /// Stops enforcing them, after the last request.
     package func finish() { deadlines.finish() }
 
+    // protected by: atomic exchange; set once per process.
+    private static let saidOutOfDescriptors = Atomic<Bool>(false)
+
     /// Accepts one connection, if one is waiting and its peer is allowed; a
     /// refused one is closed and logged. `nil` when there is none to serve.
     package func accept(from listener: Int32, timeoutMilliseconds: Int?) -> Connection? {
@@ -46,6 +50,14 @@ package final class ConnectionGate: Sendable {
             withExtendedLifetime(connection) {}  // closed now, once counted and logged
             return nil
         case .noConnection:
+            return nil
+        case .outOfDescriptors:
+            // The limit, not the load: every open stream holds a descriptor.
+            // Said once; the listener stays readable, so wait a little rather than spin.
+            if !Self.saidOutOfDescriptors.exchange(true, ordering: .relaxed) {
+                logger.error("out of file descriptors: the open-file limit (\(SystemCall.openFileLimit)), not the load, caps connections and open streams; raise LimitNOFILE (systemd) or ulimit -n. Said once per process.")
+            }
+            SystemCall.sleep(microseconds: 10_000)
             return nil
         case .failed(let code):
             logger.warning("\(protocolName) accept failed", metadata: ["error": "\(systemErrorDescription(code))"])

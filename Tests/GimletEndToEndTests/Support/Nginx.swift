@@ -42,7 +42,7 @@ final class Nginx: @unchecked Sendable {
             \(user)worker_processes 1;
             pid \(directory)/nginx.pid;
             error_log \(directory)/error.log warn;
-            events { worker_connections 1024; }
+            events { worker_connections 4096; }
             http {
                 include /etc/nginx/mime.types;
                 access_log off;

@@ -12,6 +12,8 @@ struct Wrk: Sendable {
         var socketErrors: String
         /// Lines the Lua script printed in `done`.
         var scriptOutput: [String]
+        /// The 99th percentile of latency in milliseconds, with `latency: true`.
+        var p99Milliseconds: Double?
         var raw: String
 
         var description: String { raw }
@@ -39,8 +41,8 @@ struct Wrk: Sendable {
     /// Loads `url` for `seconds` over `connections` connections; `script` is
     /// Lua for wrk (`request`, `response`, `done`, …), if any.
     func run(_ url: String, seconds: Int, connections: Int = 16, headers: [String: String] = [:],
-             script: String? = nil) throws -> Result {
-        var arguments = ["-t1", "-c\(connections)", "-d\(seconds)s", "--timeout", "10s"]
+             script: String? = nil, latency: Bool = false) throws -> Result {
+        var arguments = ["-t1", "-c\(connections)", "-d\(seconds)s", "--timeout", "10s"] + (latency ? ["--latency"] : [])
         for (name, value) in headers.sorted(by: { $0.key < $1.key }) { arguments += ["-H", "\(name): \(value)"] }
         if let script {
             let file = scratch.file("wrk-\(UUID().uuidString).lua")
@@ -60,6 +62,7 @@ struct Wrk: Sendable {
             failures: Self.number(after: "Non-2xx or 3xx responses: ", before: nil, in: text) ?? 0,
             socketErrors: lines.first { $0.hasPrefix("Socket errors:") } ?? "",
             scriptOutput: lines.filter { $0.hasPrefix("script:") }.map { String($0.dropFirst("script:".count)) },
+            p99Milliseconds: lines.first { $0.hasPrefix("99%") }.flatMap { Self.milliseconds($0.dropFirst(3)) },
             raw: text)
     }
 
@@ -78,6 +81,15 @@ struct Wrk: Sendable {
             }
             return try outcome.get()
         }
+    }
+
+    /// wrk's `1.23ms`, `456.00us` or `1.50s`, in milliseconds.
+    static func milliseconds(_ text: Substring) -> Double? {
+        let value = text.trimmingCharacters(in: .whitespaces)
+        for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where value.hasSuffix(unit) {
+            return Double(value.dropLast(unit.count)).map { $0 * scale }
+        }
+        return nil
     }
 
     /// The integer in `text` right after `prefix`, or right before `suffix`.

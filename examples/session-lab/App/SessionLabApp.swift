@@ -32,7 +32,7 @@ public enum SessionLabApp {
     /// - Parameter downloads: where `GET /download/:bytes` keeps and serves
     ///   its files (a 404 without it).
     public static func router(_ configuration: SessionConfiguration, style: Style = .sync,
-                              downloads: FileDownloads? = nil) throws -> Router {
+                              downloads: Downloads? = nil) throws -> Router {
         var router = LabRouter(style: style)
         router.use(try SessionMiddleware(configuration))
         switch style {
@@ -272,6 +272,32 @@ public enum SessionLabApp {
             }
             return .text("-\t-\t\(size)\t\(hasher.hexDigest())\n")
         }
+        // Server-sent events: count events, the i-th with id i and data i,
+        // interval_ms apart (default 0), then the end; a heartbeat comment after
+        // heartbeat_ms of quiet (default 15 s). While a stream waits
+        // no worker thread does; a client that leaves cancels it (counted at
+        // /stream/cancelled). Last-Event-ID resumes after that id.
+        router.get("/stream/:count") { request in
+            guard let count = request.parameters["count"].flatMap({ Int($0) }), (0...1_000_000).contains(count) else {
+                throw HTTPError(.badRequest, "a count of 0 to 1000000 events")
+            }
+            let interval = request.query["interval_ms"].flatMap { Int($0) } ?? 0
+            guard (0...3_600_000).contains(interval) else { throw HTTPError(.badRequest, "interval_ms of 0 to 3600000") }
+            let first = (request.lastEventID.flatMap { Int($0) } ?? 0) + 1
+            let heartbeat = request.query["heartbeat_ms"].flatMap { Int($0) }.map { Duration.milliseconds(max(100, $0)) } ?? .seconds(15)
+            return .events(heartbeat: heartbeat) { events in
+                do {
+                    for index in first...max(first, count) where index <= count {
+                        if interval > 0, index > first { try await Task.sleep(for: .milliseconds(interval)) }
+                        try await events.send(data: String(index), id: String(index))
+                    }
+                } catch is CancellationError {
+                    SessionLabApp.cancelledStreams.add(1, ordering: .relaxed)
+                    throw CancellationError()
+                }
+            }
+        }
+        router.get("/stream/cancelled") { _ in .text(String(SessionLabApp.cancelledStreams.load(ordering: .relaxed))) }
         // Downloads: a file of that many bytes whose byte i is i % 251, made
         // on first use, sent by the web server with an offload, else by the host.
         router.get("/download/:bytes") { request in
@@ -279,8 +305,12 @@ public enum SessionLabApp {
                   text.utf8.count <= 10, let size = Int(text), size <= 1 << 30
             else { throw HTTPError(.notFound) }
             let name = "pattern-\(size).bin"
-            try PatternFiles.make(downloads.root + "/" + name, size: size)
-            return try downloads.response(name, for: request)
+            // The app's user's alone, like the data directory it may be made in (0700).
+            try FileManager.default.createDirectory(atPath: downloads.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let files = try FileDownloads(root: downloads.directory, offload: downloads.offload)
+            try PatternFiles.make(files.root + "/" + name, size: size)
+            return try files.response(name, for: request)
         }
         // Passwords (PasswordHasher) and Authorization headers, for the tests
         // behind nginx and Apache: a form's password is hashed or verified,
@@ -429,6 +459,22 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1_000_000 + Int((attoseconds + 999_999_999_999) / 1_000_000_000_000)
     }
+}
+
+extension SessionLabApp {
+    /// Where `GET /download/:bytes` keeps its files (made on first use), and who sends them.
+    public struct Downloads: Sendable {
+        public var directory: String
+        public var offload: FileOffload
+
+        public init(directory: String, offload: FileOffload) {
+            self.directory = directory
+            self.offload = offload
+        }
+    }
+
+    /// Event streams whose client left before their last event (their producers cancelled).
+    static let cancelledStreams = Atomic<Int>(0)
 }
 
 /// The download route's files, made once, whole or not at all.

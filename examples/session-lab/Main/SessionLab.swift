@@ -73,11 +73,11 @@ struct SessionLab: ParsableCommand {
         guard let offload = FileOffload(offloadText) else {
             throw ValidationError("--file-offload must be none, nginx:/internal-prefix/ or apache, not \(offloadText)")
         }
+        // Made on the first download, not here: a lab that never serves one
+        // needs no directory (and one started where it cannot write still
+        // starts, to say what else is wrong).
         let downloadsDirectory = downloads ?? (environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data") + "/downloads"
-        // The app's user's alone, like the data directory it may be made in (0700).
-        try FileManager.default.createDirectory(atPath: downloadsDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let files = try FileDownloads(root: downloadsDirectory, offload: offload)
+        let files = SessionLabApp.Downloads(directory: downloadsDirectory, offload: offload)
         let style = try SessionLabApp.Style(environment: environment)
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
