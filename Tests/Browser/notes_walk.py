@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Walks examples/notes in headless Chromium, as a person would.
 
-Make an account with a password, add notes, attach a file through the file
-input and download it, see each flash message once,
+Make an account with a password, add notes, see one appear live in a
+second window, attach a file through the file input and download it, see
+each flash message once,
 reload, have a wrong and a missing CSRF token refused, sign out and find the
 notes kept, have a wrong password refused, sign in again; in a second
 browser profile see nothing of the first, then sign in to the same account,
@@ -125,6 +126,29 @@ class Walk(BrowserWalk):
         driver.refresh()
         self.check(self.texts(driver, ".flash") == [], "no flash after reload")
         self.check(self.texts(driver, "ul.notes li") == NOTES, "the notes survive a reload")
+
+        # Live updates: a second window of the same account gets a note added
+        # in the first without a reload (server-sent events, /notes/live).
+        first_window = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.get(self.base + "/")
+        driver.execute_script("window.gimletWalkNotReloaded = true")
+        second_window = driver.current_window_handle
+        driver.switch_to.window(first_window)
+        self.submit(driver, "form.add", {"text": "live <note>"})
+        driver.switch_to.window(second_window)
+        try:
+            WebDriverWait(driver, 15, ignored_exceptions=[WebDriverException]).until(
+                lambda d: "live <note>" in self.texts(d, "ul.notes li"))
+        except Exception:
+            pass
+        self.check(self.texts(driver, "ul.notes li") == NOTES + ["live <note>"],
+                   f"the other window got the note live: {self.texts(driver, 'ul.notes li')}")
+        self.check(driver.execute_script("return window.gimletWalkNotReloaded === true"), "without a reload")
+        self.shot(driver, "live-update")
+        driver.close()
+        driver.switch_to.window(first_window)
+        NOTES.append("live <note>")
 
         # An attachment through the file input (a multipart form with its CSRF
         # token), listed, and downloaded through the link (the web server's

@@ -130,6 +130,47 @@ import Testing
         #expect(stored == [link], "\(stored)")
     }
 
+    /// /notes/live sends the account's new notes as server-sent events: what
+    /// another browser of the account adds, after the newest the page showed;
+    /// nothing of another account's; a 403 for a visitor.
+    @Test func liveNotesFollowTheAccount() throws {
+        let directory = try TemporaryDirectory("gimlet-notes-live")
+        let stack = try Self.start(directory)
+        defer { stack.app.stop() }
+        let laptop = stack.client
+        var phone = stack.client
+        phone.cookieJar = directory.file("phone.jar")
+        var other = stack.client
+        other.cookieJar = directory.file("other.jar")
+        #expect(try Self.enter(laptop, name: "Ada", password: "correct horse").status == 303)
+        #expect(try Self.enter(phone, "/login", name: "Ada", password: "correct horse").status == 303)
+        #expect(try Self.enter(other, name: "Bob", password: "bob's password").status == 303)
+        #expect(try laptop.postForm("/notes", [("csrf_token", try laptop.csrfToken()), ("text", "before")]).status == 303)
+        let after = try #require(try phone.get("/").text.components(separatedBy: "data-after=").dropFirst().first?
+            .prefix { $0.isNumber }, "the page says its newest note")
+        // The phone listens (curl, for 3 s) while the laptop and Bob add notes.
+        let listening = Handoff<Bool>()
+        let jar = try #require(phone.cookieJar)
+        let url = phone.baseURL + "/notes/live?after=\(after)"
+        let output = directory.file("live.txt")
+        Thread {
+            _ = try? runToCompletion(try Tool.curl(), ["-sN", "--http1.1", "--max-time", "4", "-b", jar, "-o", output, url])
+            listening.put(true)
+        }.start()
+        func received() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        // The stream is open once its first line (the reconnection delay) has arrived.
+        #expect(waitUntil(seconds: 3) { received().hasPrefix("retry: 2000") }, "\(received())")
+        #expect(try laptop.postForm("/notes", [("csrf_token", try laptop.csrfToken()), ("text", "live <one>")]).status == 303)
+        #expect(try other.postForm("/notes", [("csrf_token", try other.csrfToken()), ("text", "bob's")]).status == 303)
+        #expect(waitUntil(seconds: 3) { received().contains("data: live <one>\n") }, "\(received())")
+        _ = listening.take(seconds: 10)
+        let received = received()
+        #expect(received.contains("event: note\n") && received.contains("data: live <one>\n"), "\(received)")
+        #expect(!received.contains("before") && !received.contains("bob's"), "only what came after, only Ada's: \(received)")
+        let visitor = HTTPClient(baseURL: laptop.baseURL, scratch: directory)
+        #expect(try visitor.get("/notes/live").status == 403)
+    }
+
     /// Five wrong passwords for one account, then 429 with `Retry-After`
     /// and the reason on the page, the right password included; another
     /// account from another address is not affected.

@@ -96,6 +96,19 @@ struct NoteStore: Sendable {
             .compactMap { $0["text"].stringValue }
     }
 
+    /// The account's notes after note `id`, oldest first, with their ids (for live updates).
+    func notes(of account: String, after id: Int64) throws -> [(id: Int64, text: String)] {
+        try database.read { try $0.rows("SELECT id, text FROM notes WHERE account = ?1 AND id > ?2 ORDER BY id LIMIT 100",
+                                        [.text(account), .int(id)]) }
+            .compactMap { row in row["id"].intValue.flatMap { id in row["text"].stringValue.map { (id, $0) } } }
+    }
+
+    /// The id of the account's newest note; 0 when it has none.
+    func lastNoteID(of account: String) throws -> Int64 {
+        try database.read { try $0.rows("SELECT max(id) AS id FROM notes WHERE account = ?1", [.text(account)]) }
+            .first?["id"].intValue ?? 0
+    }
+
     /// Adds a note to the account, or says why not (400).
     func add(_ raw: String, to account: String) throws {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -134,6 +134,28 @@ struct Notes: ParsableCommand {
                                       downloadName: attachment.name)
         }
 
+        // Live updates: a note added in another window (or browser) of the
+        // account appears here without a reload, over server-sent events. The
+        // stream looks for new notes twice a second in the app's table, so it
+        // sees those added by any process; while it waits, no worker thread
+        // does. The page passes the newest note it shows; a reconnecting
+        // EventSource sends the last one it got (Last-Event-ID).
+        router.get("/notes/live") { request in
+            let user = try signedInUser(request.session)
+            let given = request.lastEventID ?? request.query["after"]
+            let start = try given.flatMap { Int64($0) } ?? store.lastNoteID(of: user)
+            return .events(retry: .seconds(2)) { events in
+                var last = start
+                while true {
+                    for note in try store.notes(of: user, after: last) {
+                        try await events.send(data: note.text, event: "note", id: String(note.id))
+                        last = note.id
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+
         router.post("/logout") { request in
             try request.session.verifyCSRF(request)
             request.session.invalidate()
@@ -198,8 +220,9 @@ struct Notes: ParsableCommand {
         let user = try session.boundUser
         let notes = try user.map { try store.notes(of: $0) } ?? []
         let attachments = try user.map { try store.attachments(of: $0) } ?? []
-        return .html(NotesPages.home(user: user, notes: notes, attachments: attachments, messages: try session.popFlash(),
-                                     problem: problem, token: try session.csrfToken()))
+        let newest = try user.map { try store.lastNoteID(of: $0) } ?? 0
+        return .html(NotesPages.home(user: user, notes: notes, newestNote: newest, attachments: attachments,
+                                     messages: try session.popFlash(), problem: problem, token: try session.csrfToken()))
     }
 
     /// Runs a form's action and sends the browser home; a refusal (a wrong

@@ -7,17 +7,15 @@ enum NotesPages {
     /// The home page: sign-in and sign-up forms for a visitor; the notes,
     /// a form to add one and the account's links once signed in. `problem`
     /// is what a refused form said (wrong password, name taken, too many attempts).
-    static func home(user: String?, notes: [String], attachments: [NoteStore.Attachment] = [], messages: [String],
-                     problem: String? = nil, token: String) -> String {
+    static func home(user: String?, notes: [String], newestNote: Int64 = 0, attachments: [NoteStore.Attachment] = [],
+                     messages: [String], problem: String? = nil, token: String) -> String {
         let csrf = field(token)
         var body = header(user: user, csrf: csrf) + "<main>\n" + flashes(messages)
         if let problem { body += "<p class=problem role=alert>\(HTMLText.escape(problem))</p>\n" }
         if user != nil {
-            if notes.isEmpty {
-                body += "<p class=empty>No notes yet.</p>\n"
-            } else {
-                body += "<ul class=notes>\n" + notes.map { "<li>\(HTMLText.escape($0))</li>\n" }.joined() + "</ul>\n"
-            }
+            if notes.isEmpty { body += "<p class=empty>No notes yet.</p>\n" }
+            // live.js appends what /notes/live sends after the newest note shown.
+            body += "<ul class=notes data-after=\(newestNote)>\n" + notes.map { "<li>\(HTMLText.escape($0))</li>\n" }.joined() + "</ul>\n"
             body += """
                 <form method=post action=/notes class=add>\(csrf)<input name=text placeholder="a note" maxlength=500 required aria-label="New note"> <button>Add</button></form>
                 <h2>Attachments</h2>
@@ -104,6 +102,7 @@ enum NotesPages {
         <meta name=viewport content="width=device-width, initial-scale=1">
         <title>\(HTMLText.escape(title))</title>
         <link rel=stylesheet href="/static/notes.css">
+        <script src="/static/live.js" defer></script>
         \(body)
         """
     }
