@@ -24,6 +24,8 @@ let package = Package(
         // `make docs`: DocC through `swift package generate-documentation`.
         // A plugin only: nothing of it is linked into any product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The notes example's templates only: no Gimlet library links it.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, no logic.
@@ -142,6 +144,7 @@ let package = Package(
             dependencies: [
                 "Gimlet", "GimletHost", "GimletHTTP", "GimletSQLite", "GimletRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             path: "examples/notes",
             // Served by the web server from /static/ (the recipes), not built into the app.
