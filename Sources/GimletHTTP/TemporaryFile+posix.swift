@@ -14,7 +14,7 @@ import Glibc
 /// with `mkstemp` and unlinked at once, to the same effect.
 ///
 /// A handler that wants to keep the bytes gives the file a name with
-/// ``keep(at:)``:
+/// ``keep(at:mode:)``:
 ///
 /// ```swift
 /// router.post("/avatar", options: .streamBody) { request in
@@ -71,7 +71,7 @@ public final class TemporaryFile {
 
     deinit { close() }
 
-    /// Closes the file: it is gone, unless ``keep(at:)`` named it.
+    /// Closes the file: it is gone, unless ``keep(at:mode:)`` named it.
     package func close() {
         guard descriptor >= 0 else { return }
         SystemCall.close(descriptor)

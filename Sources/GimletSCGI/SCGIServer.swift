@@ -10,7 +10,7 @@ public struct SCGIConfiguration: Sendable, Equatable {
     /// Worker threads, each handling one connection at a time.
     public var threads: Int
     /// What request bodies may be, and where large ones are kept (see
-    /// ``GimletHTTP/BodyLimits``): `--max-body`, `--body-buffer`, `--body-temp-dir`.
+    /// `BodyLimits` of GimletHTTP): `--max-body`, `--body-buffer`, `--body-temp-dir`.
     public var bodyLimits: BodyLimits
     /// The largest request body accepted (``bodyLimits``' `maxBytes`); larger ones get `413`.
     public var maxBodyBytes: Int {

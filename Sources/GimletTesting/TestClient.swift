@@ -48,7 +48,7 @@ public final class TestClient {
     /// What request bodies may be, as the host's `--max-body`,
     /// `--body-buffer` and `--body-temp-dir`: a body over `maxBytes` gets 413
     /// without reaching the app; one over `memoryBytes` reaches it in a
-    /// temporary file (``GimletHTTP/RequestBody/file``), as on the host.
+    /// temporary file (`request.body.file`), as on the host.
     public var bodyLimits = BodyLimits()
     /// The largest request body accepted, as the host's `--max-body`
     /// (``bodyLimits``' `maxBytes`).
