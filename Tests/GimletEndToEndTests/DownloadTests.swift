@@ -65,4 +65,32 @@ import Testing
         }
         #expect(stack.app.isRunning)
     }
+
+    /// A path out of the download directory, sent through each web server as
+    /// a browser or a script would: `..` percent-encoded into one segment,
+    /// a NUL, a symbolic link out. Each is refused, by the web server or by
+    /// `FileDownloads` with its log line, and no byte of the file outside
+    /// comes back; a file inside still does.
+    @Test(arguments: [Sender.nginxOffload, .hostBehindNginxSCGI, .apacheOffload])
+    func aPathOutOfTheDirectoryIsRefused(sender: Sender) throws {
+        let scratch = try TemporaryDirectory("gimlet-confined")
+        let root = scratch.file("files")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try "inside\n".write(toFile: root + "/inside.txt", atomically: true, encoding: .utf8)
+        try "outside-secret\n".write(toFile: scratch.file("secret.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root + "/escape", withDestinationPath: scratch.file("secret.txt"))
+        let stack = try Uploads.Stack(sender.recipe, binary: "session-lab", arguments: [
+            "--secret", SessionLabBehindNginx.secret, "--downloads", root, "--file-offload", sender.offload,
+        ]) { $0.replacingOccurrences(of: "/opt/gimlet/files", with: root) }
+        let inside = try stack.client.get("/file/inside.txt")
+        #expect(inside.status == 200 && inside.text == "inside\n", "\(inside.status) \(inside.text.prefix(200))")
+        for path in ["/file/..%2Fsecret.txt", "/file/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd", "/file/inside.txt%00.bin",
+                     "/file/escape", "/download/..%2F..%2Fsecret.txt"] {
+            let answer = try stack.client.get(path)
+            #expect([400, 403, 404].contains(answer.status), "\(path) through \(sender): \(answer.status)")
+            #expect(!answer.text.contains("outside-secret") && !answer.text.contains("root:x:0"), "\(path) leaked the file")
+        }
+        #expect(stack.app.output.contains("path_traversal"), "no security log line: \(stack.app.output.suffix(600))")
+        #expect(stack.app.isRunning)
+    }
 }

@@ -312,6 +312,15 @@ public enum SessionLabApp {
             try PatternFiles.make(files.root + "/" + name, size: size)
             return try files.response(name, for: request)
         }
+        // A file of the downloads directory by name, for the path-confinement
+        // tests: the name is one path segment, percent-decoded, so `..%2F…`,
+        // `%00` or a symbolic link out reach FileDownloads, which refuses them.
+        router.get("/file/:name") { request in
+            guard let downloads, let name = request.parameters["name"],
+                  let files = try? FileDownloads(root: downloads.directory, offload: downloads.offload)
+            else { throw HTTPError(.notFound) }
+            return try files.response(name, for: request)
+        }
         // Passwords (PasswordHasher) and Authorization headers, for the tests
         // behind nginx and Apache: a form's password is hashed or verified,
         // and the credentials the web server passed are echoed.
