@@ -1,6 +1,7 @@
 // The only file that calls libfcgi. Every FCGX_* call goes through here.
 import CFastCGI
 @_spi(GimletInlined) import GimletHTTP
+@_spi(GimletInlined) import GimletSystem
 import GimletTransport
 import Glibc
 import Logging
@@ -197,6 +198,9 @@ final class FastCGIRequest: ExchangeChannel {
         }
     }
 
+    /// The smallest piece ``write(_:)`` frames itself rather than through libfcgi's buffer.
+    static let framedHereFrom = 32 * 1024
+
     /// The server's stream pump, which streaming responses are handed to.
     var pump: StreamPump?
 
@@ -223,8 +227,24 @@ final class FastCGIRequest: ExchangeChannel {
     }
 
     /// Writes `bytes` to the response stream; `false` if the web server went away.
+    ///
+    /// libfcgi frames what it is given in records of its 8 KiB buffer, one
+    /// `write` each. A large piece (a file's chunk) is framed here instead,
+    /// in 32 KiB records written at once, after what libfcgi holds: a
+    /// quarter of the system calls for the app, and a quarter of the records
+    /// for the web server to take apart.
     func write(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBufferPointer { buffer in
+        if bytes.count >= Self.framedHereFrom {
+            guard FCGX_FFlush(raw.pointee.out) == 0, raw.pointee.ipcFd >= 0 else { return false }
+            let framed = FastCGIStreamFraming(requestID: UInt16(truncatingIfNeeded: raw.pointee.requestId)).frame(bytes)
+            let descriptor = raw.pointee.ipcFd
+            let outcome = framed.withUnsafeBytes { buffer in
+                Result { () throws(SystemCallError) in try SystemCall.writeAll(descriptor, buffer, socket: true) }
+            }
+            if case .failure = outcome { return false }
+            return true
+        }
+        return bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return true }
             var offset = 0
             while offset < buffer.count {

@@ -11,10 +11,10 @@ import Testing
         let host: ManagedProcess
         let recipe: UpstreamRecipe
 
-        init(threads: Int?) throws {
+        init(threads: Int?, arguments extra: (TemporaryDirectory) -> [String] = { _ in [] }) throws {
             let directory = try TemporaryDirectory("gimlet-keepalive")
             let port = try freeLoopbackPort()
-            var arguments = ["--fastcgi", "127.0.0.1:\(port)", "--secret", SessionLabBehindNginx.secret]
+            var arguments = ["--fastcgi", "127.0.0.1:\(port)", "--secret", SessionLabBehindNginx.secret] + extra(directory)
             if let threads { arguments += ["--threads", String(threads)] }
             host = try ManagedProcess("session-lab", executable: try Repository.binary("session-lab"),
                                       arguments: arguments, outputPath: directory.file("host.log"))
@@ -62,6 +62,25 @@ import Testing
         let writes = try wrk.run(setup.recipe.baseURL + "/set/k/v", seconds: 3, connections: 32)
         #expect(writes.failures == 0, "\(writes)")
         #expect(writes.socketErrors.isEmpty, "\(writes)")
+        #expect(setup.host.isRunning)
+    }
+
+    /// Bodies of 32 KiB and more are framed by the transport itself, in
+    /// 32 KiB records written past libfcgi's 8 KiB buffer: on a connection
+    /// nginx keeps, each arrives whole, in order after its headers, and the
+    /// same connection (one worker thread) serves the next request.
+    @Test func largeBodiesOnAKeptConnection() throws {
+        let setup = try Setup(threads: 1) { ["--downloads", $0.file("downloads")] }
+        defer { setup.host.stop() }
+        let client = setup.recipe.client()
+        for size in [32 * 1024 - 1, 32 * 1024, 40_000, (1 << 20) + 1, 5 * 32 * 1024] {
+            let answer = try client.get("/download/\(size)")
+            let pattern = (0..<size).map { UInt8($0 % 251) }
+            #expect(answer.status == 200 && answer.body == pattern, "\(size) B: \(answer.status), \(answer.body.count) B")
+            #expect(try client.get("/hello").status == 200)
+        }
+        let range = try client.get("/download/\(1 << 20)", headers: ["Range": "bytes=65530-"])
+        #expect(range.status == 206 && range.body.count == (1 << 20) - 65530)
         #expect(setup.host.isRunning)
     }
 }
