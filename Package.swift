@@ -64,28 +64,44 @@ let package = Package(
 
         // The one door for Gimlet's own system calls (EINTR, errno, signals).
         .target(name: "GimletSystem"),
-        // HTTP model: request from a CGI environ, response, cookies, forms, router.
+        // HTTP, in folders by job: Model (request, response, headers, cookies),
+        // Bodies (request bodies, multipart, forms, streams, files), Routing,
+        // Exchange (a CGI exchange with a transport), Execution (worker threads).
         .target(
             name: "GimletHTTP",
             dependencies: ["CLinuxEvents", "GimletSystem", .product(name: "Logging", package: "swift-log")]
         ),
+        // What only session stores use: the bounded pool and its process
+        // totals, periodic background work, the redaction of backend URLs.
+        .target(name: "GimletBackendSupport", dependencies: ["GimletHTTP"]),
         // Sessions: channels, values, cookie codec on libcrypto, middleware, memory backend.
         .target(
             name: "Gimlet",
-            dependencies: ["GimletHTTP", "GimletSystem", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "GimletHTTP", "GimletBackendSupport", "GimletSystem", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The server-side backends.
         .target(
             name: "GimletSQLite",
-            dependencies: ["Gimlet", "GimletHTTP", "GimletSystem", "CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Gimlet", "GimletHTTP", "GimletBackendSupport", "GimletSystem", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "GimletRedis",
-            dependencies: ["Gimlet", "GimletHTTP", "CHiredis", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Gimlet", "GimletHTTP", "GimletBackendSupport", "CHiredis", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "GimletPostgreSQL",
-            dependencies: ["Gimlet", "GimletHTTP", "GimletSystem", "CLibPQ", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Gimlet", "GimletHTTP", "GimletBackendSupport", "GimletSystem", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Test helpers users can import too: test client, recording backend, manual clock.
         .target(name: "GimletTesting", dependencies: ["Gimlet", "GimletHTTP"]),
@@ -111,7 +127,8 @@ let package = Package(
         .target(
             name: "GimletHost",
             dependencies: [
-                "GimletHTTP", "GimletSystem", "GimletTransport", "GimletFastCGI", "GimletSCGI", "CStackCapture",
+                "GimletHTTP", "GimletBackendSupport", "GimletSystem", "GimletTransport", "GimletFastCGI", "GimletSCGI",
+                "CStackCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -153,7 +170,11 @@ let package = Package(
 
         .testTarget(name: "GimletSystemTests", dependencies: ["GimletSystem", "GimletTransport"]),
         .testTarget(name: "GimletHTTPTests", dependencies: ["GimletHTTP"]),
-        .testTarget(name: "GimletTests", dependencies: ["Gimlet", "GimletTesting", "GimletHTTP", "SessionLabApp"]),
+        .testTarget(name: "GimletBackendSupportTests", dependencies: ["GimletBackendSupport"]),
+        .testTarget(
+            name: "GimletTests",
+            dependencies: ["Gimlet", "GimletBackendSupport", "GimletTesting", "GimletHTTP", "SessionLabApp"]
+        ),
         .testTarget(name: "GimletFastCGITests", dependencies: ["GimletFastCGI", "GimletTransport", "GimletHTTP"]),
         .testTarget(name: "GimletSCGITests", dependencies: ["GimletSCGI", "GimletHTTP"]),
         .testTarget(
@@ -185,7 +206,8 @@ if ProcessInfo.processInfo.environment["GIMLET_FUZZ"] == "1" {
         ("request", ["Gimlet", "GimletHTTP", "SessionLabApp", logging]),
         ("cookie", ["Gimlet"]),
         ("scgi", ["GimletSCGI", "GimletHTTP"]),
-        ("urls", ["GimletSQLite", "GimletRedis", "GimletPostgreSQL", "GimletTransport", "GimletHTTP", "Gimlet"]),
+        ("urls", ["GimletSQLite", "GimletRedis", "GimletPostgreSQL", "GimletTransport", "GimletHTTP", "GimletBackendSupport",
+                  "Gimlet"]),
         ("session-value", ["Gimlet"]),
         ("multipart", ["GimletHTTP"]),
     ]

@@ -3,6 +3,7 @@
 // allow-lists of web servers, origins. Any text gets a value or a clear error, never a crash.
 import FuzzDriver
 import Gimlet
+import GimletBackendSupport
 import GimletHTTP
 import GimletPostgreSQL
 import GimletRedis

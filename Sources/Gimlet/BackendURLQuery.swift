@@ -1,3 +1,4 @@
+import GimletBackendSupport
 import GimletHTTP
 
 /// The `name=value` options in the query of a backend URL, shared by the

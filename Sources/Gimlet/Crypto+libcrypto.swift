@@ -9,7 +9,7 @@ import Synchronization
 /// pool; a MAC takes one, re-initializes it with its stored key
 /// (`EVP_MAC_init` with no key), and gives it back.
 ///
-/// Not ``GimletHTTP/Pool``: on `/get/k` (two MACs or more per request) the
+/// Not `Pool` (GimletBackendSupport): on `/get/k` (two MACs or more per request) the
 /// generic pool cost about 3,000 more instructions per request than this
 /// array (bench/instructions, 80.5k against 77.4k), and a MAC context
 /// needs no bound, no discarding and no counters.

@@ -1,3 +1,4 @@
+import GimletBackendSupport
 import Logging
 
 /// One kind of server-side backend as an app links it: the URL schemes it

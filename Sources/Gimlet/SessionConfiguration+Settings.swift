@@ -1,4 +1,5 @@
 import Foundation
+import GimletBackendSupport
 import GimletHTTP
 import Logging
 import Synchronization

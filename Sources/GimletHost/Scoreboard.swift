@@ -1,5 +1,6 @@
-@_spi(GimletInlined) import GimletSystem
+import GimletBackendSupport
 import GimletHTTP
+@_spi(GimletInlined) import GimletSystem
 import Synchronization
 
 /// The host's shared record of what every worker thread of every worker
@@ -148,12 +149,12 @@ final class Scoreboard: Sendable {
     }
 
     /// The session backend connections of the process in `slot`, from its
-    /// pools (``GimletHTTP/PoolTotals``).
+    /// pools (`PoolTotals`).
     struct Connections: Equatable {
         var open = 0, inUse = 0, created = 0, discarded = 0
     }
 
-    /// Writes this process's ``GimletHTTP/PoolTotals`` into `slot`.
+    /// Writes this process's `PoolTotals` into `slot`.
     func storeConnections(_ slot: Int) {
         func pair(_ high: Int, _ low: Int) -> UInt64 {
             UInt64(UInt32(clamping: high)) << 32 | UInt64(UInt32(clamping: low))

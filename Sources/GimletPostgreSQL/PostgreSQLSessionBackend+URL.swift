@@ -1,4 +1,5 @@
 import Gimlet
+import GimletBackendSupport
 import GimletHTTP
 
 extension PostgreSQLSessionBackend.Configuration {

@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+import GimletBackendSupport
 import GimletHTTP
 import Logging
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import GimletBackendSupport
 import GimletHTTP
 @_spi(GimletInlined) import GimletSystem
 import Synchronization

@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+import GimletBackendSupport
 
 extension SQLiteSessionBackend.Configuration {
     /// Reads a backend URL: `sqlite:///absolute/path.sqlite` or

@@ -1,5 +1,6 @@
 import Foundation
 import Gimlet
+import GimletBackendSupport
 @_spi(GimletInlined) import GimletSystem
 import GimletHTTP
 import Logging

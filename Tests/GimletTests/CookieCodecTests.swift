@@ -1,5 +1,6 @@
-import Testing
 @testable import Gimlet
+import GimletBackendSupport
+import Testing
 
 @Suite struct CookieCodecFormat {
     let secret = "0123456789abcdef0123456789abcdef"

@@ -211,7 +211,7 @@ public final class RequestBody {
     package func load(memoryOnly: @autoclosure () -> Bool) throws {
         guard case .pending(let stream, let limits) = storage else { return }
         try load(stream, memoryLimit: limits.memoryBytes, spillingTo: { memoryOnly() ? nil : limits.temporaryDirectory },
-                 overMemory: CGIExchange.tooLargeForMemory(limits))
+                 overMemory: limits.tooLargeForMemory)
     }
 
     /// Where files made from this body go (the host's `--body-temp-dir`).

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-@testable import GimletHTTP
+@testable import GimletBackendSupport
 import Synchronization
 import Testing
 

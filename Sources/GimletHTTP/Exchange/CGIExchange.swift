@@ -103,7 +103,7 @@ package enum CGIExchange {
         // Worked out only for a body past the memory limit: most requests never need it.
         if let expected, expected > limits.memoryBytes, BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"]) {
             channel.drainBody()
-            return refuse(tooLargeForMemory(limits), environ: environ, channel: channel, logger: logger, observed: &observed)
+            return refuse(limits.tooLargeForMemory, environ: environ, channel: channel, logger: logger, observed: &observed)
         }
         let stream = BodyStream(channel: channel, expected: expected, limit: limits.maxBytes)
         let request = Request(environ: environ, body: RequestBody(stream: stream, limits: limits), logger: logger)
@@ -235,11 +235,6 @@ package enum CGIExchange {
 
     /// The 413 answer for a body over `limit`.
     static func tooLarge(limit: Int) -> HTTPError { RequestBody.tooLarge(limit) }
-
-    /// The 413 answer for a form or JSON body over the memory limit.
-    static func tooLargeForMemory(_ limits: BodyLimits) -> HTTPError {
-        HTTPError(.payloadTooLarge, "a form or JSON body is read into memory: at most \(limits.memoryBytes) bytes")
-    }
 
     /// The CGI bytes of `response` and the status they carry: a response
     /// that cannot be serialized safely becomes a 500, in `errorFormat`

@@ -52,6 +52,11 @@ public struct BodyLimits: Sendable, Equatable {
         return nil
     }
 
+    /// The 413 answer for a form or JSON body over ``memoryBytes``.
+    var tooLargeForMemory: HTTPError {
+        HTTPError(.payloadTooLarge, "a form or JSON body is read into memory: at most \(memoryBytes) bytes")
+    }
+
     /// Whether a body of `contentType` is parsed in memory (forms and JSON),
     /// so that ``memoryBytes`` bounds it.
     static func isParsedInMemory(_ contentType: String?) -> Bool {
