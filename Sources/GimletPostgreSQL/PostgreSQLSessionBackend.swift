@@ -275,30 +275,15 @@ public final class PostgreSQLSessionBackend: SessionBackend {
 
     /// `body` on a pooled connection, by the rules of ``exchange(_:_:)``.
     private func exchange<T>(_ body: (PostgreSQLConnection) throws(PostgreSQLError) -> T) throws -> T {
-        while true {
-            let lease: Pool<PostgreSQLConnection>.Lease
-            do {
-                lease = try connections.take()
-            } catch {
-                throw failure(error)  // a new connection could not be made, or the pool is exhausted
+        do {
+            return try connections.exchange(usable: { $0.isUsable }, { connection in try body(connection) }) { error, reused in
+                guard let error = error as? PostgreSQLError, error.connectionLost else { return .sound }
+                // Retried only when the statement was never sent on a connection that waited idle.
+                let diedIdle = reused && !error.sent
+                return .broken(andOlder: diedIdle, retry: diedIdle)
             }
-            if lease.reused, !lease.member.isUsable {
-                connections.discard(lease, andOlder: true)
-                continue
-            }
-            do {
-                let result = try body(lease.member)
-                connections.giveBack(lease)
-                return result
-            } catch {
-                if error.connectionLost {
-                    connections.discard(lease, andOlder: lease.reused && !error.sent)
-                    if lease.reused && !error.sent { continue }
-                } else {
-                    connections.giveBack(lease)
-                }
-                throw failure(error)
-            }
+        } catch {
+            throw failure(error)  // the statement's, a lost connection, one that could not be made, or the pool exhausted
         }
     }
 

@@ -298,44 +298,32 @@ public final class RedisSessionBackend: SessionBackend {
     /// outage, and the request gets 503.
     func exchange(_ pipeline: RedisPipeline) throws -> [RedisReply] {
         var retriedOnReplica = false
-        while true {
-            let lease: Pool<RedisConnection>.Lease
-            do {
-                lease = try connections.take()
-            } catch let error as RedisError {
-                throw failure(error)  // a new connection could not be made
-            } catch {
-                throw SessionBackendError(backend: name, message: "\(error)")  // the pool is exhausted
-            }
-            let replies: [RedisReply]
-            do {
-                replies = try lease.member.pipeline(pipeline)
-            } catch {
-                // Dropped. One that died unanswered while idle takes every
-                // connection opened before it along, and the exchange is retried.
-                let diedIdle = lease.reused && error.repliesReceived == 0
-                connections.discard(lease, andOlder: diedIdle)
-                if diedIdle { continue }
-                throw failure(error)
-            }
-            if let refusal = RedisReply.firstError(in: replies) {
+        do {
+            return try connections.exchange { connection in
+                let replies = try connection.pipeline(pipeline)
+                if let refusal = RedisReply.firstError(in: replies) { throw RedisRefusal(message: refusal) }
+                return replies
+            } fault: { error, reused in
+                if let error = error as? RedisError {
+                    // One that died unanswered while idle takes every
+                    // connection opened before it along, and the exchange is retried.
+                    let diedIdle = reused && error.repliesReceived == 0
+                    return .broken(andOlder: diedIdle, retry: diedIdle)
+                }
                 // A replica now (a failover demoted it): nothing was written.
                 // Every connection opened before goes, and the exchange is
                 // retried once on a fresh one, which finds the master anew.
-                if RedisReply.errorCode(refusal) == "READONLY" {
-                    sentinel?.forget()
-                    connections.discard(lease, andOlder: true)
-                    if !retriedOnReplica {
-                        retriedOnReplica = true
-                        continue
-                    }
-                } else {
-                    connections.giveBack(lease)
-                }
-                throw failure(refusal, saying: "Redis said")
+                guard let refusal = error as? RedisRefusal, RedisReply.errorCode(refusal.message) == "READONLY" else { return .sound }
+                sentinel?.forget()
+                defer { retriedOnReplica = true }
+                return .broken(andOlder: true, retry: !retriedOnReplica)
             }
-            connections.giveBack(lease)
-            return replies
+        } catch let error as RedisError {
+            throw failure(error)  // a lost connection, or a new one that could not be made
+        } catch let refusal as RedisRefusal {
+            throw failure(refusal.message, saying: "Redis said")
+        } catch {
+            throw SessionBackendError(backend: name, message: "\(error)")  // the pool is exhausted
         }
     }
 
@@ -392,4 +380,11 @@ public final class RedisSessionBackend: SessionBackend {
         }
         return connection
     }
+}
+
+/// An error reply in an exchange's replies, thrown inside the pool's
+/// exchange so that its policy sees it (a replica's `READONLY` retries).
+struct RedisRefusal: Error {
+    /// The error reply, as Redis wrote it (`READONLY You can't write …`).
+    let message: String
 }

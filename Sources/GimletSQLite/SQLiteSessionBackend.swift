@@ -270,15 +270,10 @@ public final class SQLiteSessionBackend: SessionBackend {
     /// A connection is given back whatever happened: an SQLite error is a
     /// statement's, not a broken connection's.
     private func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let lease: Pool<SQLiteConnection>.Lease
         do {
-            lease = try connections.take()
-        } catch {
+            return try connections.exchange(body) { _, _ in .sound }
+        } catch let error as PoolExhausted {
             throw SessionBackendError(backend: name, message: "\(error)")
-        }
-        defer { connections.giveBack(lease) }
-        do {
-            return try body(lease.member)
         } catch let error as SQLiteError {
             let hint = if error.isBusy {
                 " (locked longer than the busy timeout of \(configuration.busyTimeoutMilliseconds) ms)"

@@ -127,4 +127,49 @@ import Testing
             #expect(PoolTotals.discarded.load(ordering: .relaxed) >= 1)
         }
     }
+
+    struct Lost: Error { let sent: Bool }
+    struct Refused: Error {}
+
+    /// The connection policy every backend shares (`Pool.exchange`).
+    @Test func anExchangeKeepsDropsOrRetriesAsItsFaultSays() throws {
+        let pool = numbered(capacity: 4)
+        // Three idle members, 1 to 3 (3 given back last, taken first).
+        let held = try (0..<3).map { _ in try pool.take() }
+        for lease in held { pool.giveBack(lease) }
+
+        // A refusal: the member is sound and goes back.
+        #expect(throws: Refused.self) {
+            try pool.exchange({ _ in throw Refused() }) { _, _ in .sound }
+        }
+        #expect(pool.statistics.idle == 3 && pool.statistics.discarded == 0)
+
+        // Died while idle before anything was sent: dropped with every older
+        // member, and the exchange runs again on a new one (4).
+        var tried: [Int] = []
+        let answer = try pool.exchange({ member -> Int in
+            tried.append(member.number)
+            if member.number != 4 { throw Lost(sent: false) }
+            return member.number
+        }) { error, reused in
+            let sent = (error as? Lost)?.sent ?? true
+            return .broken(andOlder: reused && !sent, retry: reused && !sent)
+        }
+        #expect(tried == [3, 4] && answer == 4, "the first try's member and every older one went: \(tried)")
+        #expect(pool.statistics.idle == 1 && pool.statistics.discarded == 3)
+
+        // Lost after sending: dropped alone, not retried, the error thrown.
+        var attempts = 0
+        #expect(throws: Lost.self) {
+            try pool.exchange({ _ -> Int in attempts += 1; throw Lost(sent: true) }) { _, _ in .broken(andOlder: false, retry: false) }
+        }
+        #expect(attempts == 1 && pool.statistics.idle == 0 && pool.statistics.discarded == 4)
+
+        // A reused member that the check finds dead is dropped before use.
+        let fresh = try pool.take()
+        pool.giveBack(fresh)
+        var used: [Int] = []
+        try pool.exchange(usable: { $0.number != fresh.member.number }, { member in used.append(member.number) }) { _, _ in .sound }
+        #expect(used.count == 1 && used != [fresh.member.number], "the dead member was never handed to the exchange")
+    }
 }
