@@ -14,7 +14,7 @@ import Logging
 ///     let session = request.session
 ///     session["user"] = .string(request.parameters["user"] ?? "")      // configured defaults
 ///     try session.set("theme", "dark", permanent: true, clientside: true)
-///     session.regenerateID()                                           // after login
+///     try session.regenerateID()                                       // after login
 ///     return .text("hello \(session["user"]?.text ?? "")")
 /// }
 /// ```

@@ -88,7 +88,7 @@ public final class FastCGIServer: TransportServer {
     package var listenDescriptor: Int32 { listener.descriptor }
 
     /// Stops accepting requests; in-flight ones finish. Safe from any thread
-    /// (a signal handler's dispatch source, another worker, a test). A unix
+    /// (the host's signal thread, another worker, a test). A unix
     /// socket this server created is removed at once, so the web server fails
     /// fast instead of queueing connections nobody will accept.
     public func stop() { listener.stop() }

@@ -302,7 +302,7 @@ public struct Host: Sendable {
 
 }
 
-/// The process environment, read once.
+/// The process environment as it is now (read anew each time).
 public enum ProcessInfoEnvironment {
     /// `ProcessInfo.processInfo.environment`.
     public static var current: [String: String] { ProcessInfo.processInfo.environment }
