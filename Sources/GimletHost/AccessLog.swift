@@ -1,5 +1,7 @@
 import Foundation
+import GimletBackendSupport
 import GimletHTTP
+import Synchronization
 
 /// `--access-log`: one line per request, after its answer was written.
 ///
@@ -23,22 +25,90 @@ import GimletHTTP
 /// A text line:
 ///
 ///     time=2026-11-22T10:15:02.123Z request_id=5f0c… pid=4242 method=GET path=/notes/7 route=/notes/:id status=200 bytes=512 duration_ms=3.214 backend_ms=0.412 backend_round_trips=1
+///
+/// Lines are written in batches, not one `write(2)` per request: each
+/// worker thread collects its lines and writes them at once when they reach
+/// ``batchBytes`` (32 KiB), and a flusher thread writes what every thread
+/// holds once a second (``batchAge``), so a line is in the file at most
+/// about a second after its request. `SIGUSR1` writes every batch before it
+/// reopens the file, and a graceful stop writes them after the last
+/// request. A process that crashes loses the lines of its last second, at
+/// most 32 KiB per worker thread. Each batch is one `O_APPEND` write of
+/// whole lines, so lines of threads and worker processes never interleave.
 final class AccessLog: Sendable {
     let file: LogFile
     let format: LogFormat
     /// Whether lines carry the query string (it may hold tokens: off by default).
     let includesQuery: Bool
     private let pid = Int(ProcessInfo.processInfo.processIdentifier)
+    /// One batch per worker thread (a line of a thread past these is written at once).
+    private let batches: [Batch]
+    private let flusher: PeriodicWork
+    // protected by: atomic; set by close(), after which lines are written at once.
+    private let closed = Atomic<Bool>(false)
 
-    init(file: LogFile, format: LogFormat, includesQuery: Bool) {
+    /// The size at which a thread writes its batch.
+    static let batchBytes = 32 * 1024
+    /// How long a line waits at most (the flusher's interval).
+    static let batchAge: Duration = .seconds(1)
+
+    /// Lines of one worker thread not written yet.
+    final class Batch: Sendable {
+        // protected by: the mutex; taken by its worker thread, the flusher and a stop.
+        let bytes = Mutex<[UInt8]>([])
+    }
+
+    /// - Parameters:
+    ///   - threads: the worker threads whose lines are batched; 0 writes
+    ///     every line at once (and starts no flusher).
+    ///   - flushEvery: the flusher's interval (tests shorten or lengthen it).
+    init(file: LogFile, format: LogFormat, includesQuery: Bool, threads: Int = 0,
+         flushEvery: Duration = AccessLog.batchAge) {
         self.file = file
         self.format = format
         self.includesQuery = includesQuery
+        flusher = PeriodicWork(name: "gimlet-accesslog", interval: flushEvery)
+        batches = (0..<max(0, threads)).map { _ in Batch() }
+        if !batches.isEmpty {
+            flusher.start { [weak self] in
+                guard let self else { return false }
+                self.flush()
+                return true
+            }
+        }
     }
 
-    /// Writes `exchange`'s line.
-    func record(_ exchange: FinishedExchange) {
-        file.write(line(for: exchange, time: WallClock.timestamp()))
+    /// Writes `exchange`'s line, in `worker`'s batch.
+    func record(_ exchange: FinishedExchange, worker: Int) {
+        let line = line(for: exchange, time: WallClock.timestamp())
+        guard batches.indices.contains(worker), !closed.load(ordering: .relaxed) else { return file.write(line) }
+        batches[worker].bytes.withLock { batch in
+            if batch.isEmpty { batch.reserveCapacity(Self.batchBytes + 1024) }
+            batch.append(contentsOf: line)
+            // Written under the lock, so a thread's batches reach the file in order.
+            if batch.count >= Self.batchBytes {
+                file.write(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Writes every thread's batch now (the flusher, `SIGUSR1`, a stop).
+    func flush() {
+        for batch in batches {
+            batch.bytes.withLock { bytes in
+                guard !bytes.isEmpty else { return }
+                file.write(bytes)
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Writes what is left and stops the flusher: after the last request.
+    func close() {
+        closed.store(true, ordering: .relaxed)
+        flusher.stop()
+        flush()
     }
 
     /// The line for `exchange`, written at `time`.

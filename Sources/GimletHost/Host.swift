@@ -114,7 +114,9 @@ public struct Host: Sendable {
         var monitor: RequestMonitor?
         var watchdog: Watchdog?
         let listener = ListenerHandle()
-        let accessLog = try operations.openAccessLog()
+        let accessLog = try operations.openAccessLog(threads: configuration.threads)
+        // Its last lines are written after the last request.
+        defer { accessLog?.close() }
         if operations.isOn {
             let (scoreboard, slot) = try Self.scoreboard(environment: environment, supervised: supervised,
                                                           threads: configuration.threads)
@@ -188,6 +190,7 @@ public struct Host: Sendable {
         ProcessSignals.handle(SIGUSR1) {
             do {
                 if let logFile { try LogFile.sendStandardError(to: logFile) }
+                accessLog?.flush()  // the lines so far belong in the file being rotated away
                 try accessLog?.file.reopen()
                 logger.info("SIGUSR1: log files reopened")
             } catch {

@@ -1,8 +1,9 @@
 @_spi(GimletInlined) import GimletSystem
 import Glibc
 
-/// A file log lines are appended to, one `write(2)` per line, so lines of
-/// concurrent threads and worker processes never interleave (`O_APPEND`).
+/// A file log lines are appended to, one `write(2)` per call (a line, or
+/// the access log's batch of whole lines), so lines of concurrent threads
+/// and worker processes never interleave (`O_APPEND`).
 ///
 /// ``reopen()`` (on `SIGUSR1`, after logrotate moved the file) opens the
 /// path again and puts the new file on the same descriptor with `dup2`,

@@ -41,7 +41,7 @@ final class RequestMonitor: ExchangeObserver {
     }
 
     func finished(worker: Int, _ exchange: FinishedExchange) {
-        accessLog?.record(exchange)
+        accessLog?.record(exchange, worker: worker)
         let duration = exchange.written - exchange.began
         let slow = settings.slowRequest.map { duration >= $0 } ?? false
         if slow { logSlow(exchange, duration: duration) }
@@ -91,10 +91,11 @@ struct OperationsSettings: Sendable, Equatable {
 
     /// The access log, opened.
     ///
+    /// - Parameter threads: the worker threads, each with its batch of lines.
     /// - Throws: ``HostConfigurationError`` if its file cannot be opened.
-    func openAccessLog() throws -> AccessLog? {
+    func openAccessLog(threads: Int) throws -> AccessLog? {
         guard let accessLog else { return nil }
         let file = accessLog == "-" ? LogFile.standardOutput : try LogFile(path: accessLog, purpose: "access log")
-        return AccessLog(file: file, format: logFormat, includesQuery: accessLogQuery)
+        return AccessLog(file: file, format: logFormat, includesQuery: accessLogQuery, threads: threads)
     }
 }

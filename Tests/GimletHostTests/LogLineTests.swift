@@ -56,4 +56,55 @@ import Testing
         #expect(RequestID.of(CGIEnvironment(["HTTP_X_REQUEST_ID": "from-nginx"])) == "from-nginx")
         #expect(RequestID.of(CGIEnvironment(["HTTP_X_REQUEST_ID": "bad id"])).count == 32)
     }
+
+    static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Lines wait in their thread's batch until it reaches 32 KiB, a flush
+    /// (the flusher, SIGUSR1) or the stop; each batch is whole lines, in order.
+    @Test func linesAreWrittenInBatchesOfWholeLines() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gimlet-batches-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = AccessLog(file: try LogFile(path: path, purpose: "access log"), format: .text, includesQuery: false,
+                            threads: 2, flushEvery: .seconds(3600))
+        log.record(Self.exchange(path: "/first"), worker: 0)
+        log.record(Self.exchange(path: "/other-thread"), worker: 1)
+        #expect(Self.lines(path).isEmpty, "nothing is written before a batch is full or flushed")
+        // A thread past the batches (or none configured) writes at once.
+        log.record(Self.exchange(path: "/unbatched"), worker: 2)
+        #expect(Self.lines(path).count == 1 && Self.lines(path)[0].contains("path=/unbatched"))
+        // Thread 0 fills its batch: written at once, whole lines, in order.
+        var count = 1
+        while Self.lines(path).count == 1 {
+            log.record(Self.exchange(path: "/fill/\(count)"), worker: 0)
+            count += 1
+            #expect(count < 1000, "a 32 KiB batch was never written")
+            if count >= 1000 { return }
+        }
+        let written = Self.lines(path).dropFirst()
+        #expect(written.first?.contains("path=/first ") == true && written.count == count)
+        #expect(written.allSatisfy { $0.hasPrefix("time=") && $0.hasSuffix("backend_round_trips=1") })
+        #expect(written.enumerated().dropFirst().allSatisfy { $0.element.contains("path=/fill/\($0.offset) ") })
+        #expect(!Self.lines(path).contains { $0.contains("/other-thread") }, "thread 1's batch waits")
+        log.flush()
+        #expect(Self.lines(path).last?.contains("path=/other-thread") == true)
+        // After close (the stop), lines are written at once.
+        log.close()
+        log.record(Self.exchange(path: "/after-close"), worker: 0)
+        #expect(Self.lines(path).last?.contains("path=/after-close") == true)
+    }
+
+    /// With no more requests, the flusher writes a waiting line.
+    @Test func theFlusherWritesAWaitingLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gimlet-flusher-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = AccessLog(file: try LogFile(path: path, purpose: "access log"), format: .text, includesQuery: false,
+                            threads: 1, flushEvery: .milliseconds(20))
+        defer { log.close() }
+        log.record(Self.exchange(path: "/waiting"), worker: 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while Self.lines(path).isEmpty, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(Self.lines(path).first?.contains("path=/waiting") == true)
+    }
 }
