@@ -313,7 +313,9 @@ public final class RedisSessionBackend: SessionBackend {
                 // A replica now (a failover demoted it): nothing was written.
                 // Every connection opened before goes, and the exchange is
                 // retried once on a fresh one, which finds the master anew.
-                guard let refusal = error as? RedisRefusal, RedisReply.errorCode(refusal.message) == "READONLY" else { return .sound }
+                guard let refusal = error as? RedisRefusal, RedisReply.errorCode(refusal.message) == "READONLY" else {
+                    return .sound  // another error reply: the connection works
+                }
                 sentinel?.forget()
                 defer { retriedOnReplica = true }
                 return .broken(andOlder: true, retry: !retriedOnReplica)

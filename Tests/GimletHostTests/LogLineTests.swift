@@ -57,6 +57,12 @@ import Testing
         #expect(RequestID.of(CGIEnvironment(["HTTP_X_REQUEST_ID": "bad id"])).count == 32)
     }
 
+    /// A path for a log file of this test's own, in the temporary directory.
+    static func scratchFile(_ name: String) -> String {
+        FileManager.default.temporaryDirectory
+            .appendingPathComponent("gimlet-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+    }
+
     static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -64,7 +70,7 @@ import Testing
     /// Lines wait in their thread's batch until it reaches 32 KiB, a flush
     /// (the flusher, SIGUSR1) or the stop; each batch is whole lines, in order.
     @Test func linesAreWrittenInBatchesOfWholeLines() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gimlet-batches-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        let path = Self.scratchFile("batches")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let log = AccessLog(file: try LogFile(path: path, purpose: "access log"), format: .text, includesQuery: false,
                             threads: 2, flushEvery: .seconds(3600))
@@ -97,7 +103,7 @@ import Testing
 
     /// With no more requests, the flusher writes a waiting line.
     @Test func theFlusherWritesAWaitingLine() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gimlet-flusher-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        let path = Self.scratchFile("flusher")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let log = AccessLog(file: try LogFile(path: path, purpose: "access log"), format: .text, includesQuery: false,
                             threads: 1, flushEvery: .milliseconds(20))
