@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// Where the repository and its built binaries are.
@@ -90,25 +91,48 @@ final class TemporaryDirectory: @unchecked Sendable {
     func file(_ name: String) -> String { path + "/" + name }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
+/// Ports this test process has handed out: the next one is the count past a
+/// random start (protected by: atomic increments).
+private let portsHandedOut = Atomic<Int>(Int.random(in: 0..<PortRange.size))
+
+/// Where test servers listen: below the kernel's ephemeral range (32768 and
+/// up on Debian), which every outgoing connection (curl, nginx to an
+/// upstream, the app to Redis) takes its source port from.
+private enum PortRange {
+    static let low = 20_000
+    static let size = 12_000
+}
+
+/// A TCP port on 127.0.0.1 for a test server, free right now and handed to
+/// no other test of this process.
+///
+/// Not the kernel's `bind(0)`: that port comes from the ephemeral range, so
+/// between its `close` and the server's `bind` an outgoing connection could
+/// take it as its source port (the server then fails with `EADDRINUSE`).
+/// These come from a range no connection's source port is taken from, one
+/// after another from a process-wide counter, each checked by binding.
 func freeLoopbackPort() throws -> Int {
+    for _ in 0..<PortRange.size {
+        let port = PortRange.low + portsHandedOut.add(1, ordering: .relaxed).newValue % PortRange.size
+        if canBindLoopback(port) { return port }
+    }
+    throw SetupError("no free port on 127.0.0.1 in \(PortRange.low)..<\(PortRange.low + PortRange.size)")
+}
+
+/// Whether a listening socket could bind 127.0.0.1:`port` now.
+private func canBindLoopback(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw SetupError("socket() failed") }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
+    var reuse: Int32 = 1  // as the servers set it: a port in TIME_WAIT is free for them
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw SetupError("bind() to 127.0.0.1:0 failed") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw SetupError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    } == 0
 }
 
 /// Waits until `condition` holds, polling every 20 ms, for at most `seconds`.
