@@ -160,6 +160,7 @@ public struct Host: Sendable {
         let reopening = Self.reopenLogsOnSIGUSR1(accessLog: accessLog, logFile: configuration.logFile, logger: logger)
         let reloading = Self.reloadOnSIGHUP(served, logger: logger)
         watchdog?.start()
+        Self.prepareTimers()
         if let monitor { monitor.scoreboard.setState(monitor.slot, .serving) }
         // Router, configuration and socket are fine: a supervisor may now stop the worker this one replaces.
         ProcessCalls.announceReady(environment: environment)
@@ -168,6 +169,26 @@ public struct Host: Sendable {
         sources.forEach { $0.cancel() }
         reopening.cancel()
         reloading.cancel()
+    }
+
+    /// Makes libdispatch's event loop and its timers now, before the first
+    /// request. libdispatch makes its epoll set and eventfd the first time a
+    /// timer needs them (an async handler's first `Task.sleep`, a stream's
+    /// pause) and ends the process with `SIGILL` if it cannot then
+    /// (`epoll_create1() failed`); at the open-file limit it could not, and
+    /// a timer whose `timerfd` it cannot make never fires. One timer on each
+    /// of its clocks (monotonic, wall) and one sleep on each of Swift's
+    /// (continuous, suspending) make them all here, where descriptors are free.
+    static func prepareTimers() {
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(1)) { done.signal() }
+        DispatchQueue.global().asyncAfter(wallDeadline: .now() + .milliseconds(1)) { done.signal() }
+        Task.detached {
+            try? await Task.sleep(for: .milliseconds(1), clock: .continuous)
+            try? await Task.sleep(for: .milliseconds(1), clock: .suspending)
+            done.signal()
+        }
+        for _ in 0..<3 { done.wait() }
     }
 
     /// `SIGHUP` to a process serving by itself (no `--workers`): the

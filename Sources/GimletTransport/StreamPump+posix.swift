@@ -39,16 +39,21 @@ package final class StreamPump: Sendable {
     package static let bufferLimit = 64 * 1024
 
     private let logger: Logger
-    // protected by: the mutex. The epoll set (made with the thread, on the first stream) and the streams by descriptor.
-    private let state = Mutex<(epoll: Int32, streams: [Int32: PumpedStream])>((-1, [:]))
+    // protected by: the mutex. The epoll set (made with the pump), whether its
+    // thread runs (started with the first stream), and the streams by descriptor.
+    private let state = Mutex<(epoll: Int32, running: Bool, streams: [Int32: PumpedStream])>((-1, false, [:]))
     /// Streams running now.
     package let open = Atomic<Int>(0)
     /// Streams whose web server went away before they ended (their producers cancelled).
     package let cancelled = Atomic<Int>(0)
     private let finished = Atomic<Bool>(false)
 
+    /// A pump; its epoll set is made now, so that a process at its
+    /// open-file limit can still start a stream (its thread waits for the first).
     package init(logger: Logger) {
         self.logger = logger
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        state.withLock { $0.epoll = epoll }
     }
 
     /// Takes over `descriptor` (its headers already written) and runs
@@ -212,15 +217,17 @@ package final class StreamPump: Sendable {
         waiter?.resume(throwing: CancellationError())
     }
 
-    /// The epoll set, with its thread started on first use; `nil` if it cannot be made.
+    /// The epoll set (made again if it could not be at start), with its
+    /// thread started on first use; `nil` if there is no set.
     private func ensureThread() -> Int32? {
-        let (epoll, made) = state.withLock { state -> (Int32, Bool) in
-            if state.epoll >= 0 { return (state.epoll, false) }
-            state.epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-            return (state.epoll, state.epoll >= 0)
+        let (epoll, starts) = state.withLock { state -> (Int32, Bool) in
+            if state.epoll < 0 { state.epoll = epoll_create1(Int32(EPOLL_CLOEXEC)) }
+            guard state.epoll >= 0 else { return (-1, false) }
+            defer { state.running = true }
+            return (state.epoll, !state.running)
         }
         guard epoll >= 0 else { return nil }
-        if made {
+        if starts {
             let thread = Thread { [self] in run(epoll) }
             thread.name = "gimlet-streams"
             thread.start()
