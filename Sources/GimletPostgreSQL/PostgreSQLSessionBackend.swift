@@ -82,6 +82,8 @@ public final class PostgreSQLSessionBackend: SessionBackend {
     public let configuration: Configuration
     /// The connections, each with the backend's statements prepared.
     private let connections: Pool<PostgreSQLConnection>
+    /// Commits that arrive while another's transaction runs, sent together in the next.
+    private let groupCommit = SessionGroupCommit()
     /// Where failed sweeps and the maintenance thread's stop are reported.
     private let logger: Logger
     /// The sweeper thread, from init to ``shutdown()`` (not started with `sweepInterval` 0).
@@ -162,14 +164,35 @@ public final class PostgreSQLSessionBackend: SessionBackend {
 
     public func commit(_ changes: [SessionChange]) throws {
         guard !changes.isEmpty else { return }
+        try groupCommit.commit(changes) { batch in commitBatch(batch) }
+    }
+
+    /// Applies a batch of requests' changes in one transaction and one
+    /// round trip: the advisory locks of all their channels (in one order,
+    /// so no two processes' batches deadlock), then each request's `commit`
+    /// statement, which sees what the earlier ones wrote and changes nothing
+    /// when its own compare-and-set fails (that request alone gets the
+    /// ``SessionConflictError``). A statement refused for a request's data
+    /// (SQLSTATE classes 22, 23) or a deadlock (40) rolls the batch back;
+    /// then each request is committed alone, so only its own error reaches
+    /// each. Any other failure is every request's.
+    func commitBatch(_ batch: [[SessionChange]]) -> [Result<Void, any Error>] {
         let now = configuration.clock.now()
-        let ids = changes.map(\.id.bytes).sorted { $0.lexicographicallyPrecedes($1) }
-        let results = try exchange { connection throws(PostgreSQLError) in
-            try connection.runPipeline([("lock", [.bytes(PostgreSQLArray.bytea(ids))]),
-                                        ("commit", Self.parameters(changes, now: now))])
+        let ids = Set(batch.joined().map(\.id.bytes)).sorted { $0.lexicographicallyPrecedes($1) }
+        let statements = [(name: "lock", parameters: [PostgreSQLParameter.bytes(PostgreSQLArray.bytea(ids))])]
+            + batch.map { (name: "commit", parameters: Self.parameters($0, now: now)) }
+        do {
+            let results = try exchange { connection throws(PostgreSQLError) in try connection.runPipeline(statements) }
+            return batch.indices.map { index in
+                let rows = results.indices.contains(index + 1) ? results[index + 1].rows : []
+                let changed = rows.compactMap { $0.first.flatMap { $0 }.flatMap(UTF8Text.string) }
+                return changed.isEmpty ? .success(()) : .failure(SessionConflictError(backend: name, keys: changed.sorted()))
+            }
+        } catch let error as SessionBackendError where batch.count > 1 && ["22", "23", "40"].contains(error.code?.prefix(2)) {
+            return batch.map { changes in commitBatch([changes])[0] }
+        } catch {
+            return batch.map { _ in .failure(error) }
         }
-        let changed = results.last?.rows.compactMap { $0.first.flatMap { $0 }.flatMap(UTF8Text.string) } ?? []
-        guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed.sorted()) }
     }
 
     /// The `commit` statement's parameters: what `changes` wipe, renew,
@@ -311,6 +334,16 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         // for a statement's first executions, and forever when the generic
         // plan looks no cheaper) costs the commit's several times its execution.
         try connection.execute("SET plan_cache_mode = force_generic_plan")
+        // That one plan is made for the table as it is then, often empty, when
+        // reading all of it is the cheapest way: the commit's plan then read
+        // the whole table (by a hash join, through a sequential or bitmap
+        // scan), ever more of it as sessions were added. Every statement here
+        // joins a request's few ids and keys to the table's primary key, or
+        // sweeps by the expiry's index: an index lookup per row is always the
+        // right plan, so it is the only one these connections may choose.
+        for method in ["seqscan", "bitmapscan", "hashjoin", "mergejoin"] {
+            try connection.execute("SET enable_\(method) = off")
+        }
         try connection.prepare("load", "SELECT id, key, value FROM \(table) WHERE id IN ($1, $2) AND expires > $3")
         try connection.prepare("lock", "SELECT pg_advisory_xact_lock(hashtextextended(encode(id, 'hex'), 0)) FROM unnest($1::bytea[]) AS id")
         try connection.prepare("commit", commitStatement(table))

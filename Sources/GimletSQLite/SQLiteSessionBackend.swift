@@ -14,7 +14,8 @@ import Synchronization
 /// row still holds what it read (checked inside the commit's transaction).
 /// WAL mode and a busy timeout let several processes (for example
 /// `spawn-fcgi -F 4`) share the file. Loading both channels is one query;
-/// committing a request is one transaction. Expired rows are never returned
+/// committing a request is one transaction, shared with the commits that
+/// arrived while the one before ran (`SessionGroupCommit`). Expired rows are never returned
 /// and are swept by a background thread in small batches.
 ///
 /// ```swift
@@ -66,10 +67,14 @@ public final class SQLiteSessionBackend: SessionBackend {
     /// The connections; one taken out is used by that thread alone until given back.
     private let connections: Pool<SQLiteConnection>
     // protected by: the mutex itself. Held for the whole of every write
-    // transaction, so this process's threads queue here for microseconds
-    // instead of meeting SQLite's file lock and its busy handler's sleeps;
-    // SQLite's lock is then contended only by other processes.
+    // transaction (a batch of commits, a counter, a sweep, the last step of
+    // a checkpoint), so this process's threads never meet SQLite's file lock
+    // and its busy handler's sleeps; that lock is then contended only by
+    // other processes. Request commits queue in `groupCommit` first: only
+    // the batch's leader takes this lock.
     private let writer = Mutex<Void>(())
+    /// Commits that arrive while another's transaction runs, applied together in the next.
+    private let groupCommit = SessionGroupCommit()
     /// The maintenance thread, from init to ``shutdown()``.
     private let maintenance = PeriodicWork(name: "gimlet-sqlite", interval: .milliseconds(100))
     /// Waits for another connection's lock (another process's, with `writer` held).
@@ -163,45 +168,91 @@ public final class SQLiteSessionBackend: SessionBackend {
 
     public func commit(_ changes: [SessionChange]) throws {
         guard !changes.isEmpty else { return }
+        try groupCommit.commit(changes) { batch in commitBatch(batch) }
+    }
+
+    /// Applies a batch of requests' changes in one transaction, each request's
+    /// on its own terms: one whose compare-and-set fails is left out with a
+    /// ``SessionConflictError`` (what it would have got alone), the others
+    /// commit. A statement that fails inside a request's part rolls the
+    /// transaction back; then each request is committed alone, so only its
+    /// own error reaches each. A failed `BEGIN` or `COMMIT` (a lock held past
+    /// the busy timeout, a full disk) is every request's error.
+    func commitBatch(_ batch: [[SessionChange]]) -> [Result<Void, any Error>] {
         let now = configuration.clock.now()
-        try withConnection { connection in try writer.withLock { _ in
-            try connection.execute("BEGIN IMMEDIATE")
-            do {
-                // Compare-and-set: under the write lock, every key the request
-                // read and wrote must still hold what it read.
-                for change in changes where !change.expected.isEmpty {
-                    let changed = try changedKeys(change, now: now, connection: connection)
-                    guard changed.isEmpty else { throw SessionConflictError(backend: name, keys: changed) }
+        do {
+            return try withConnection { connection in try writer.withLock { _ in
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    var outcomes: [Result<Void, any Error>] = []
+                    outcomes.reserveCapacity(batch.count)
+                    for changes in batch {
+                        do {
+                            let changed = try changedKeys(changes, now: now, connection: connection)
+                            if changed.isEmpty {
+                                try apply(changes, now: now, connection: connection)
+                                outcomes.append(.success(()))
+                            } else {
+                                outcomes.append(.failure(SessionConflictError(backend: name, keys: changed)))
+                            }
+                        } catch let error as SQLiteError where batch.count > 1 {
+                            throw StatementFailedInBatch(error: error)
+                        }
+                    }
+                    try connection.execute("COMMIT")
+                    return outcomes
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
                 }
-                for change in changes {
-                    let id = SQLiteConnection.Value.blob(change.id.bytes)
-                    if change.removeAll {
-                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1", bind: [id])
-                    } else if !change.keysExpireAlone {
-                        // Rows already expired must not come back to life with the renewal below.
-                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND expires <= ?2", bind: [id, .int(now)])
-                    }
-                    for key in change.removals {
-                        try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND key = ?2", bind: [id, .text(key)])
-                    }
-                    let expires = SQLiteConnection.Value.int(now + change.timeToLive)
-                    for (key, value) in change.upserts {
-                        try connection.run("""
-                            INSERT INTO gimlet_sessions (id, key, value, expires) VALUES (?1, ?2, ?3, ?4)
-                            ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires
-                            """, bind: [id, .text(key), .text(String(decoding: value.json, as: UTF8.self)), expires])
-                    }
-                    // Keys that expire alone (a user's index) were renewed by their upserts.
-                    if !change.keysExpireAlone, !change.upserts.isEmpty || change.isRenewalOnly {
-                        try connection.run("UPDATE gimlet_sessions SET expires = ?2 WHERE id = ?1", bind: [id, expires])
-                    }
-                }
-                try connection.execute("COMMIT")
-            } catch {
-                try? connection.execute("ROLLBACK")
-                throw error
+            } }
+        } catch is StatementFailedInBatch {
+            return batch.map { changes in commitBatch([changes])[0] }
+        } catch {
+            return batch.map { _ in .failure(error) }
+        }
+    }
+
+    /// A statement of a batch failed: its requests are committed again, each alone.
+    private struct StatementFailedInBatch: Error {
+        let error: SQLiteError
+    }
+
+    /// The keys of `changes` whose stored JSON (unexpired) is not what the
+    /// request read: empty when every key it read and writes is unchanged.
+    private func changedKeys(_ changes: [SessionChange], now: Int64, connection: SQLiteConnection) throws -> [String] {
+        var changed: [String] = []
+        for change in changes where !change.expected.isEmpty {
+            changed += try changedKeys(change, now: now, connection: connection)
+        }
+        return changed
+    }
+
+    /// Writes one request's changes, inside the batch's transaction.
+    private func apply(_ changes: [SessionChange], now: Int64, connection: SQLiteConnection) throws {
+        for change in changes {
+            let id = SQLiteConnection.Value.blob(change.id.bytes)
+            if change.removeAll {
+                try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1", bind: [id])
+            } else if !change.keysExpireAlone {
+                // Rows already expired must not come back to life with the renewal below.
+                try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND expires <= ?2", bind: [id, .int(now)])
             }
-        } }
+            for key in change.removals {
+                try connection.run("DELETE FROM gimlet_sessions WHERE id = ?1 AND key = ?2", bind: [id, .text(key)])
+            }
+            let expires = SQLiteConnection.Value.int(now + change.timeToLive)
+            for (key, value) in change.upserts {
+                try connection.run("""
+                    INSERT INTO gimlet_sessions (id, key, value, expires) VALUES (?1, ?2, ?3, ?4)
+                    ON CONFLICT (id, key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+                    """, bind: [id, .text(key), .text(String(decoding: value.json, as: UTF8.self)), expires])
+            }
+            // Keys that expire alone (a user's index) were renewed by their upserts.
+            if !change.keysExpireAlone, !change.upserts.isEmpty || change.isRenewalOnly {
+                try connection.run("UPDATE gimlet_sessions SET expires = ?2 WHERE id = ?1", bind: [id, expires])
+            }
+        }
     }
 
     public func increment(_ counters: [SessionID], window: Int64) throws -> [SessionCounter] {

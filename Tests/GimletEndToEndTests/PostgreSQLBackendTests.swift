@@ -66,6 +66,78 @@ import Testing
         #expect(try backend.load([permanent, browser]) == [permanent: ["a": 10], browser: ["c": 3]])
     }
 
+    /// A connection's statements are planned once, when the table may be
+    /// empty: the commit's plan then scanned the whole table (a sequential
+    /// scan is the cheapest plan for an empty one), so every commit cost
+    /// more as sessions were added (seen as `new` slowing down round after
+    /// round in `bench/run`). Counted in the blocks the commit reads with a
+    /// 50,000-row table: an index lookup reads a handful.
+    @Test func aCommitReadsAFewBlocksHoweverLargeTheTable() throws {
+        let server = try PostgreSQLServer()
+        let backend = try PostgreSQLSessionBackend(.init(url: server.url + "?max_connections=1&sweep_interval=0"),
+                                                   clock: SystemClock())
+        let id = SessionID.random()
+        // Planned on the empty table (one connection, so the later commits reuse the plan).
+        try backend.commit([SessionChange(id: id, upserts: ["a": 1], timeToLive: 60)])
+        try server.psql("""
+            INSERT INTO gimlet_sessions SELECT decode(md5(i::text), 'hex'), 'k'::bytea, '"v"'::json, 4000000000
+            FROM generate_series(1, 50000) AS i
+            """)
+        try server.psql("SELECT pg_stat_statements_reset()")
+        try backend.commit([SessionChange(id: id, upserts: ["a": 2], timeToLive: 60, expected: ["a": .value(1)])])
+        try backend.commit([SessionChange(id: id, timeToLive: 120)])
+        let blocks = try server.psql("""
+            SELECT sum(shared_blks_hit + shared_blks_read) FROM pg_stat_statements WHERE query LIKE 'WITH expected AS%'
+            """).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect((Int(blocks) ?? .max) < 100, "two commits read \(blocks) blocks of a table of about 500")
+        #expect(try backend.load([id]) == [id: ["a": 2]])
+    }
+
+    /// Group commit: a batch is one transaction and one round trip, and each
+    /// request in it keeps its own outcome: a failed compare-and-set (also
+    /// against what an earlier request of the batch wrote) is that request's
+    /// conflict alone, and a statement refused for one request's data rolls
+    /// the batch back and commits the others each alone.
+    @Test func aBatchIsOneRoundTripAndEachRequestKeepsItsOutcome() throws {
+        let server = try PostgreSQLServer()
+        let relay = try RoundTripRelay(to: server.port)
+        defer { relay.stop() }
+        let url = "postgresql://gimlet@127.0.0.1:\(relay.port)/gimlet?max_connections=1&sweep_interval=0"
+        let backend = try PostgreSQLSessionBackend(.init(url: url), clock: SystemClock())
+        let (shared, other, third) = (SessionID.random(), SessionID.random(), SessionID.random())
+        try backend.commit([SessionChange(id: shared, upserts: ["n": 1], timeToLive: 60)])
+        relay.reset()
+        let outcomes = backend.commitBatch([
+            [SessionChange(id: shared, upserts: ["n": 2], timeToLive: 60, expected: ["n": .value(1)])],
+            [SessionChange(id: other, upserts: ["a": "kept"], timeToLive: 60)],
+            // Read n = 1 too, but the first request of the batch changed it.
+            [SessionChange(id: shared, upserts: ["n": 3], timeToLive: 60, expected: ["n": .value(1)])],
+        ])
+        #expect(relay.roundTrips == 1, "three requests' commits in one round trip")
+        #expect((try? outcomes[0].get()) != nil)
+        #expect((try? outcomes[1].get()) != nil)
+        let conflict = #expect(throws: SessionConflictError.self) { try outcomes[2].get() }
+        #expect(conflict?.keys == ["n"])
+        #expect(try backend.load([shared, other]) == [shared: ["n": 2], other: ["a": "kept"]])
+
+        try server.psql("""
+            CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'poisoned' USING ERRCODE = 'check_violation'; END $$;
+            CREATE TRIGGER refuse_poison BEFORE INSERT ON gimlet_sessions FOR EACH ROW
+                WHEN (NEW.key = 'poison'::bytea) EXECUTE FUNCTION refuse_poison();
+            """)
+        let refused = backend.commitBatch([
+            [SessionChange(id: third, upserts: ["b": 1], timeToLive: 60)],
+            [SessionChange(id: other, upserts: ["poison": 1], timeToLive: 60)],
+            [SessionChange(id: shared, upserts: ["n": 4], timeToLive: 60, expected: ["n": .value(2)])],
+        ])
+        #expect((try? refused[0].get()) != nil)
+        let error = #expect(throws: SessionBackendError.self) { try refused[1].get() }
+        #expect(error?.code == "23514", "\(String(describing: error))")
+        #expect((try? refused[2].get()) != nil)
+        #expect(try backend.load([shared, other, third]) == [shared: ["n": 4], other: ["a": "kept"], third: ["b": 1]])
+    }
+
     @Test func aChangedKeyIsAConflictAndNothingIsApplied() throws {
         let server = try PostgreSQLServer()
         let backend = try PostgreSQLSessionBackend(.init(url: server.url), clock: SystemClock())
