@@ -54,8 +54,14 @@ final class AccessLog: Sendable {
 
     /// Lines of one worker thread not written yet.
     final class Batch: Sendable {
+        struct Lines {
+            var bytes: [UInt8] = []
+            /// The second the last line was written in, and its text (made once a second).
+            var second = -1
+            var secondText: [UInt8] = []
+        }
         // protected by: the mutex; taken by its worker thread, the flusher and a stop.
-        let bytes = Mutex<[UInt8]>([])
+        let lines = Mutex(Lines())
     }
 
     /// - Parameters:
@@ -79,16 +85,28 @@ final class AccessLog: Sendable {
     }
 
     /// Writes `exchange`'s line, in `worker`'s batch.
+    ///
+    /// The line is built at the end of the batch, in its buffer, and the
+    /// time's text up to the second is made once a second per thread.
     func record(_ exchange: FinishedExchange, worker: Int) {
-        let line = line(for: exchange, time: WallClock.timestamp())
-        guard batches.indices.contains(worker), !closed.load(ordering: .relaxed) else { return file.write(line) }
-        batches[worker].bytes.withLock { batch in
-            if batch.isEmpty { batch.reserveCapacity(Self.batchBytes + 1024) }
-            batch.append(contentsOf: line)
+        guard batches.indices.contains(worker), !closed.load(ordering: .relaxed) else {
+            return file.write(line(for: exchange, time: WallClock.timestamp()))
+        }
+        let (second, millisecond) = WallClock.now()
+        batches[worker].lines.withLock { lines in
+            if lines.second != second {
+                lines.second = second
+                lines.secondText = WallClock.secondText(second)
+            }
+            if lines.bytes.capacity < Self.batchBytes { lines.bytes.reserveCapacity(Self.batchBytes + 1024) }
+            var line = LogLine(format, after: &lines.bytes)
+            line.add("time", second: lines.secondText, millisecond: millisecond)
+            addFields(of: exchange, to: &line)
+            line.finish(into: &lines.bytes)
             // Written under the lock, so a thread's batches reach the file in order.
-            if batch.count >= Self.batchBytes {
-                file.write(batch)
-                batch.removeAll(keepingCapacity: true)
+            if lines.bytes.count >= Self.batchBytes {
+                file.write(lines.bytes)
+                lines.bytes.removeAll(keepingCapacity: true)
             }
         }
     }
@@ -96,10 +114,10 @@ final class AccessLog: Sendable {
     /// Writes every thread's batch now (the flusher, `SIGUSR1`, a stop).
     func flush() {
         for batch in batches {
-            batch.bytes.withLock { bytes in
-                guard !bytes.isEmpty else { return }
-                file.write(bytes)
-                bytes.removeAll(keepingCapacity: true)
+            batch.lines.withLock { lines in
+                guard !lines.bytes.isEmpty else { return }
+                file.write(lines.bytes)
+                lines.bytes.removeAll(keepingCapacity: true)
             }
         }
     }
@@ -115,6 +133,12 @@ final class AccessLog: Sendable {
     func line(for exchange: FinishedExchange, time: String) -> [UInt8] {
         var line = LogLine(format)
         line.add("time", time)
+        addFields(of: exchange, to: &line)
+        return line.finished()
+    }
+
+    /// The fields after the time, in the documented order.
+    private func addFields(of exchange: FinishedExchange, to line: inout LogLine) {
         line.add("request_id", exchange.requestID)
         line.add("pid", integer: pid)
         line.add("method", exchange.method.rawValue)
@@ -126,6 +150,5 @@ final class AccessLog: Sendable {
         line.add("duration_ms", milliseconds: exchange.written - exchange.began)
         line.add("backend_ms", milliseconds: exchange.measures.backendTime)
         line.add("backend_round_trips", integer: exchange.measures.backendRoundTrips)
-        return line.finished()
     }
 }

@@ -81,30 +81,44 @@ final class LogFile: Sendable {
 enum WallClock {
     /// Now in UTC, ISO 8601 with milliseconds: `2026-11-22T10:15:02.123Z`.
     static func timestamp() -> String {
+        let (second, millisecond) = now()
+        var bytes = secondText(second)
+        bytes.append(UInt8(ascii: "."))
+        appendDigits(millisecond, 3, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Now: seconds since the epoch, and the millisecond within that second.
+    static func now() -> (second: Int, millisecond: Int) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        return (now.tv_sec, now.tv_nsec / 1_000_000)
+    }
+
+    /// The second `second` (since the epoch) in UTC: `2026-11-22T10:15:02`.
+    static func secondText(_ second: Int) -> [UInt8] {
         var parts = tm()
-        var seconds = now.tv_sec
+        var seconds = second
         gmtime_r(&seconds, &parts)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-                rest %= divisor
-                divisor /= 10
-            }
+        appendDigits(Int(parts.tm_year) + 1900, 4, to: &bytes); bytes.append(UInt8(ascii: "-"))
+        appendDigits(Int(parts.tm_mon) + 1, 2, to: &bytes); bytes.append(UInt8(ascii: "-"))
+        appendDigits(Int(parts.tm_mday), 2, to: &bytes); bytes.append(UInt8(ascii: "T"))
+        appendDigits(Int(parts.tm_hour), 2, to: &bytes); bytes.append(UInt8(ascii: ":"))
+        appendDigits(Int(parts.tm_min), 2, to: &bytes); bytes.append(UInt8(ascii: ":"))
+        appendDigits(Int(parts.tm_sec), 2, to: &bytes)
+        return bytes
+    }
+
+    /// `value`'s last `count` decimal digits, zero-padded.
+    private static func appendDigits(_ value: Int, _ count: Int, to bytes: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<count { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
         }
-        digits(Int(parts.tm_year) + 1900, 4); bytes.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2); bytes.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2); bytes.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2); bytes.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2); bytes.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2); bytes.append(UInt8(ascii: "."))
-        digits(now.tv_nsec / 1_000_000, 3); bytes.append(UInt8(ascii: "Z"))
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

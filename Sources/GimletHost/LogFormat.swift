@@ -16,16 +16,30 @@ public enum LogFormat: String, Sendable, Equatable, CaseIterable {
 struct LogLine {
     private let format: LogFormat
     private var bytes: [UInt8]
+    /// Where this line starts in `bytes` (after the lines it continues).
+    private let start: Int
 
     init(_ format: LogFormat) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        self.init(format, after: &bytes)
+    }
+
+    /// A line written at the end of `lines` (a batch), in its buffer, which
+    /// the line holds until ``finish(into:)`` gives it back: nothing is
+    /// copied. (`swap`, not assignment: an array assigned from a stored
+    /// property was still shared when the line appended to it, and every
+    /// line copied the whole batch.)
+    init(_ format: LogFormat, after lines: inout [UInt8]) {
         self.format = format
         bytes = []
-        bytes.reserveCapacity(256)
+        swap(&bytes, &lines)
+        start = bytes.count
         if format == .json { bytes.append(UInt8(ascii: "{")) }
     }
 
     /// A text field (escaped, quoted in JSON, quoted in logfmt when needed).
-    mutating func add(_ key: String, _ value: String) {
+    mutating func add(_ key: StaticString, _ value: String) {
         startField(key)
         switch format {
         case .json: appendJSONString(value)
@@ -34,19 +48,33 @@ struct LogLine {
     }
 
     /// A number field, written bare in both formats.
-    mutating func add(_ key: String, number: String) {
+    mutating func add(_ key: StaticString, number: String) {
         startField(key)
         bytes.append(contentsOf: number.utf8)
     }
 
     /// A whole number field, its digits written straight into the line.
-    mutating func add(_ key: String, integer: Int) {
+    mutating func add(_ key: StaticString, integer: Int) {
         startField(key)
         appendDigits(integer)
     }
 
+    /// A time in UTC, ISO 8601 with milliseconds (`2026-11-22T10:15:02.123Z`),
+    /// from its second's text (`WallClock.secondText`) and the millisecond.
+    mutating func add(_ key: StaticString, second: [UInt8], millisecond: Int) {
+        startField(key)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        bytes.append(contentsOf: second)
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(UInt8(ascii: "0") + UInt8(millisecond / 100 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(millisecond / 10 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(millisecond % 10))
+        bytes.append(UInt8(ascii: "Z"))
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
     /// A duration in milliseconds with three decimals (microseconds).
-    mutating func add(_ key: String, milliseconds duration: Duration) {
+    mutating func add(_ key: StaticString, milliseconds duration: Duration) {
         startField(key)
         let micros = Int(clamping: duration.microseconds)
         appendDigits(micros / 1000)
@@ -77,15 +105,43 @@ struct LogLine {
         return line
     }
 
-    private mutating func startField(_ key: String) {
+    /// Ends the line (newline included) and gives the buffer back to `lines`,
+    /// the batch it was begun after.
+    mutating func finish(into lines: inout [UInt8]) {
+        if format == .json { bytes.append(UInt8(ascii: "}")) }
+        bytes.append(UInt8(ascii: "\n"))
+        swap(&bytes, &lines)
+    }
+
+    /// A text field whose key is not known until run time (a log line's
+    /// metadata): the key is escaped as a value would be.
+    mutating func add(dynamicKey key: String, _ value: String) {
         switch format {
         case .json:
-            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            if bytes.count > start + 1 { bytes.append(UInt8(ascii: ",")) }
             appendJSONString(key)
             bytes.append(UInt8(ascii: ":"))
+            appendJSONString(value)
         case .text:
-            if !bytes.isEmpty { bytes.append(UInt8(ascii: " ")) }
+            if bytes.count > start { bytes.append(UInt8(ascii: " ")) }
             bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            appendLogfmtValue(value)
+        }
+    }
+
+    /// A field's separator and key: one of ours, plain ASCII, copied as it is.
+    private mutating func startField(_ key: StaticString) {
+        switch format {
+        case .json:
+            if bytes.count > start + 1 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "\""))
+            key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
+        case .text:
+            if bytes.count > start { bytes.append(UInt8(ascii: " ")) }
+            key.withUTF8Buffer { bytes.append(contentsOf: $0) }
             bytes.append(UInt8(ascii: "="))
         }
     }
@@ -179,7 +235,7 @@ struct HostLogHandler: LogHandler {
             line.add("pid", number: String(ProcessInfo.processInfo.processIdentifier))
             line.add("message", "\(event.message)")
             for (key, value) in sorted where !["time", "level", "label", "pid", "message"].contains(key) {
-                line.add(key, "\(value)")
+                line.add(dynamicKey: key, "\(value)")
             }
             LogFile.standardError.write(line.finished())
         }

@@ -101,6 +101,31 @@ import Testing
         #expect(Self.lines(path).last?.contains("path=/after-close") == true)
     }
 
+    /// A line built in its thread's batch (after the lines before it, with
+    /// the time's second made once) is the documented line, in both formats.
+    @Test(arguments: [LogFormat.text, .json])
+    func aBatchedLineIsTheDocumentedOne(format: LogFormat) throws {
+        let path = Self.scratchFile("batched-\(format)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = AccessLog(file: try LogFile(path: path, purpose: "access log"), format: format, includesQuery: true,
+                            threads: 1, flushEvery: .seconds(3600))
+        let exchanges = [Self.exchange(path: "/notes/7", query: "a=1"), Self.exchange(path: "/two \"quoted\"", route: nil)]
+        for exchange in exchanges { log.record(exchange, worker: 0) }
+        log.close()
+        let lines = Self.lines(path)
+        try #require(lines.count == 2, "\(lines)")
+        let stamp = /(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z/
+        for (line, exchange) in zip(lines, exchanges) {
+            let time = try #require(line.firstMatch(of: stamp), "\(line)")
+            #expect(line == String(decoding: log.line(for: exchange, time: String(time.output.0)).dropLast(), as: UTF8.self))
+            let (year, month, day) = (Int(time.output.1) ?? 0, Int(time.output.2) ?? 0, Int(time.output.3) ?? 0)
+            #expect(year >= 2026 && (1...12).contains(month) && (1...31).contains(day), "\(time.output.0)")
+            if format == .json {
+                #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any], "\(line)")
+            }
+        }
+    }
+
     /// With no more requests, the flusher writes a waiting line.
     @Test func theFlusherWritesAWaitingLine() throws {
         let path = Self.scratchFile("flusher")
