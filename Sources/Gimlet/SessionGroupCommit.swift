@@ -1,4 +1,5 @@
 import Dispatch
+import GimletBackendSupport
 import Synchronization
 
 /// Group commit for a session store: the commits that arrive while one
@@ -66,6 +67,9 @@ package final class SessionGroupCommit: Sendable {
     package let batchLimit: Int
     private let queue = Mutex(Queue())
 
+    /// Commits waiting for a leader to take them (tests).
+    var waiting: Int { queue.withLock { $0.waiting.count } }
+
     /// A queue whose batches hold at most `batchLimit` commits.
     package init(batchLimit: Int = 64) {
         self.batchLimit = max(1, batchLimit)
@@ -107,6 +111,8 @@ package final class SessionGroupCommit: Sendable {
                 queued.wake.wait()
             case .lead(let others):
                 let outcomes = apply([changes] + others.map(\.changes))
+                CommitTotals.commits.add(others.count + 1, ordering: .relaxed)
+                CommitTotals.transactions.add(1, ordering: .relaxed)
                 precondition(outcomes.count == others.count + 1,
                              "a batch of \(others.count + 1) commits got \(outcomes.count) outcomes")
                 let next: Ticket? = queue.withLock { queue in

@@ -29,13 +29,15 @@ final class Scoreboard: Sendable {
     private static let headerWords = 8
     private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4 }
     // Process record words.
-    private static let processWords = 8 + SecurityEvent.allCases.count
+    private static let processWords = 10 + SecurityEvent.allCases.count
     enum ProcessWord {
         static let pid = 0, state = 1, started = 2, heartbeat = 3, baseline = 4, recycle = 5
         static let connections = 6, connectionChurn = 7  // two 32-bit halves each
+        /// Session commits and the transactions that applied them (``CommitTotals``), of every process that had the slot.
+        static let commits = 8, commitTransactions = 9
         /// One word per ``GimletHTTP/SecurityEvent`` kind, in `allCases` order:
         /// what every process that had the slot counted (a replacement adds to them).
-        static let securityEvents = 8
+        static let securityEvents = 10
     }
     // Thread record words.
     private static let threadWords = 48
@@ -55,6 +57,9 @@ final class Scoreboard: Sendable {
     // security event words so far, per kind (heartbeats and status requests
     // both write, from different threads).
     private let securityEventsWritten = Mutex([Int](repeating: 0, count: SecurityEvent.allCases.count))
+    // protected by: the mutex; what this process has added to its slot's
+    // commit words so far (as for the security events).
+    private let commitsWritten = Mutex((commits: 0, transactions: 0))
 
     /// A new, empty scoreboard for `processes` worker processes of `threads` threads.
     init(processes: Int, threads: Int) throws(HostConfigurationError) {
@@ -178,6 +183,29 @@ final class Scoreboard: Sendable {
                 words[base + index] &+= UInt64(count - written[index])
                 written[index] = count
             }
+        }
+    }
+
+    /// Adds to `slot`'s commit words what this process counted
+    /// (`CommitTotals`) since it last did.
+    func storeCommits(_ slot: Int) {
+        let commits = CommitTotals.commits.load(ordering: .relaxed)
+        let transactions = CommitTotals.transactions.load(ordering: .relaxed)
+        let base = processBase(slot)
+        commitsWritten.withLock { written in
+            if commits > written.commits { words[base + ProcessWord.commits] &+= UInt64(commits - written.commits) }
+            if transactions > written.transactions {
+                words[base + ProcessWord.commitTransactions] &+= UInt64(transactions - written.transactions)
+            }
+            written = (max(commits, written.commits), max(transactions, written.transactions))
+        }
+    }
+
+    /// The session commits of every process that ever had a slot, and the transactions that applied them.
+    func commits() -> (commits: UInt64, transactions: UInt64) {
+        (0..<processCapacity).reduce((0, 0)) { total, slot in
+            let base = processBase(slot)
+            return (total.0 &+ words[base + ProcessWord.commits], total.1 &+ words[base + ProcessWord.commitTransactions])
         }
     }
 

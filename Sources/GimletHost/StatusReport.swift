@@ -39,6 +39,9 @@ struct StatusReport {
     var workers: [Worker]
     /// Security events of every worker process, ever, per kind (``GimletHTTP/SecurityEvent``).
     var securityEvents: [SecurityEvent: UInt64]
+    /// Session commits of every worker process, ever, and the transactions
+    /// that applied them (fewer when group commit batched them).
+    var commits: (commits: UInt64, transactions: UInt64)
 
     init(scoreboard: Scoreboard, listenQueue: Int?) {
         func sum(_ word: Int) -> UInt64 { scoreboard.sum(word) }
@@ -55,6 +58,7 @@ struct StatusReport {
         self.listenQueue = listenQueue
         threadsPerWorker = scoreboard.threadCapacity
         securityEvents = scoreboard.securityEvents()
+        commits = scoreboard.commits()
         workers = (0..<scoreboard.processCapacity).compactMap { slot in
             let state = scoreboard.state(slot)
             guard state != .vacant else { return nil }
@@ -91,6 +95,7 @@ struct StatusReport {
             "session_backend": [
                 "round_trips": roundTrips, "failures": failures, "seconds": backendSeconds,
                 "connections_open": connectionsOpen, "connections_in_use": connectionsInUse,
+                "commits": commits.commits, "commit_transactions": commits.transactions,
             ] as [String: Any],
             "security_events": Dictionary(uniqueKeysWithValues: SecurityEvent.allCases.map { ($0.rawValue, securityEvents[$0, default: 0]) }),
             "workers": workers.map { worker -> [String: Any] in
@@ -161,6 +166,11 @@ struct StatusReport {
         family("gimlet_session_backend_connections", "gauge",
                "Pooled session backend connections of the live worker processes, by state.",
                [("{state=\"in_use\"}", "\(connectionsInUse)"), ("{state=\"idle\"}", "\(connectionsOpen - connectionsInUse)")])
+        family("gimlet_session_commits_total", "counter",
+               "Requests' session changes committed (or refused as conflicts) by a SQL store.", [("", "\(commits.commits)")])
+        family("gimlet_session_commit_transactions_total", "counter",
+               "Transactions that applied them: fewer than the commits when group commit batched concurrent ones.",
+               [("", "\(commits.transactions)")])
         family("gimlet_security_events_total", "counter",
                "Requests and connections refused or noticed, by kind (each is logged a few times a minute per client at most).",
                SecurityEvent.allCases.map { ("{kind=\"\($0.rawValue)\"}", "\(securityEvents[$0, default: 0])") })

@@ -48,6 +48,7 @@ struct StatusResponder: Responder {
         // This process's own figures as of now, not of its last heartbeat.
         scoreboard.storeConnections(slot)
         scoreboard.storeSecurityEvents(slot)
+        scoreboard.storeCommits(slot)
         let report = StatusReport(scoreboard: scoreboard, listenQueue: listener.queueLength())
         var response = prometheus
             ? Response.text(report.prometheus())

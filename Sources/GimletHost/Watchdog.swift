@@ -50,6 +50,7 @@ final class Watchdog: Sendable {
             scoreboard.beat(slot)
             scoreboard.storeConnections(slot)
             scoreboard.storeSecurityEvents(slot)
+            scoreboard.storeCommits(slot)
             for thread in 0..<scoreboard.threadCapacity {
                 guard let current = scoreboard.current(slot, thread) else { continue }
                 if let timeout = settings.requestTimeout?.seconds, current.seconds >= timeout {

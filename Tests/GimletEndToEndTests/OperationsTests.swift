@@ -76,6 +76,18 @@ import Testing
         #expect(lines.contains("gimlet_session_backend_connections state=idle"), "\(lines)")
         // The status page also speaks Prometheus when asked.
         #expect(try stack.client.get("/-/status?format=prometheus").text.contains("# TYPE gimlet_requests_total counter"))
+
+        // Every worker's commits, and the transactions that applied them: the
+        // other workers' as of their last heartbeat (at most 100 ms old).
+        var commits: [String: Any] = [:]
+        #expect(waitUntil(seconds: 5) {
+            commits = ((try? Self.status(stack))?["session_backend"] as? [String: Any]) ?? [:]
+            return Self.number(commits, "commits") == 90
+        }, "\(commits)")
+        #expect((1...90).contains(Self.number(commits, "commit_transactions")), "\(commits)")
+        let text = try stack.client.get("/-/metrics").text
+        #expect(text.contains("\ngimlet_session_commits_total 90\n"), "\(text)")
+        #expect(text.contains("\ngimlet_session_commit_transactions_total \(Self.number(commits, "commit_transactions"))\n"))
     }
 
     /// `--drain 2`: after SIGTERM the ping answers 503 while the app still
