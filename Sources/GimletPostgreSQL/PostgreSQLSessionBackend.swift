@@ -184,8 +184,11 @@ public final class PostgreSQLSessionBackend: SessionBackend {
         do {
             let results = try exchange { connection throws(PostgreSQLError) in try connection.runPipeline(statements) }
             return batch.indices.map { index in
-                let rows = results.indices.contains(index + 1) ? results[index + 1].rows : []
-                let changed = rows.compactMap { $0.first.flatMap { $0 }.flatMap(UTF8Text.string) }
+                // One result per statement, the lock's first, or the pipeline threw.
+                guard results.indices.contains(index + 1) else {
+                    return .failure(SessionBackendError(backend: name, message: "no answer to a commit of the batch"))
+                }
+                let changed = results[index + 1].rows.compactMap { $0.first.flatMap { $0 }.flatMap(UTF8Text.string) }
                 return changed.isEmpty ? .success(()) : .failure(SessionConflictError(backend: name, keys: changed.sorted()))
             }
         } catch let error as SessionBackendError where batch.count > 1 && ["22", "23", "40"].contains(error.code?.prefix(2)) {
