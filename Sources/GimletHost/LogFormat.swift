@@ -114,7 +114,8 @@ struct LogLine {
     }
 
     /// A text field whose key is not known until run time (a log line's
-    /// metadata): the key is escaped as a value would be.
+    /// metadata): in JSON the key is escaped as any string is; in logfmt
+    /// it is written as it is (only JSON log lines have such keys).
     mutating func add(dynamicKey key: String, _ value: String) {
         switch format {
         case .json:
