@@ -40,8 +40,13 @@ package final class StreamPump: Sendable {
 
     private let logger: Logger
     // protected by: the mutex. The epoll set (made with the pump), whether its
-    // thread runs (started with the first stream), and the streams by descriptor.
-    private let state = Mutex<(epoll: Int32, running: Bool, streams: [Int32: PumpedStream])>((-1, false, [:]))
+    // thread runs (started with the first stream), the streams by their
+    // number, and the last number given. Epoll events carry the number, not
+    // the descriptor: a descriptor closed by one thread can be a new
+    // stream's before the pump thread reads an event the old one left (at
+    // the open-file limit, the next connection takes the lowest free
+    // number), and that event would end the new stream after its first write.
+    private let state = Mutex<(epoll: Int32, running: Bool, streams: [UInt64: PumpedStream], lastID: UInt64)>((-1, false, [:], 0))
     /// Streams running now.
     package let open = Atomic<Int>(0)
     /// Streams whose web server went away before they ended (their producers cancelled).
@@ -65,13 +70,17 @@ package final class StreamPump: Sendable {
             return
         }
         _ = try? SystemCall.addFlag(O_NONBLOCK, to: descriptor, name: "O_NONBLOCK")
-        let pumped = PumpedStream(descriptor: descriptor, framing: framing, heartbeat: stream.heartbeatInterval,
-                                  heartbeatBytes: framing.frame(stream.heartbeatBytes))
-        state.withLock { $0.streams[descriptor] = pumped }
+        let pumped = state.withLock { state in
+            state.lastID += 1
+            let pumped = PumpedStream(id: state.lastID, descriptor: descriptor, framing: framing,
+                                      heartbeat: stream.heartbeatInterval, heartbeatBytes: framing.frame(stream.heartbeatBytes))
+            state.streams[pumped.id] = pumped
+            return pumped
+        }
         open.add(1, ordering: .relaxed)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        event.data.fd = descriptor
+        event.data.u64 = pumped.id
         guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else {
             end(pumped, cancelled: true)
             return
@@ -174,7 +183,7 @@ package final class StreamPump: Sendable {
             let code = errno
             if sent < 0, code == EINTR { continue }
             if sent < 0, code == EAGAIN || code == EWOULDBLOCK {
-                if !state.watchingOut { watch(stream.descriptor, out: true); state.watchingOut = true }
+                if !state.watchingOut { watch(stream, out: true); state.watchingOut = true }
                 return
             }
             state.gone = true
@@ -182,19 +191,19 @@ package final class StreamPump: Sendable {
         }
         state.pending.removeAll(keepingCapacity: state.pending.capacity <= 64 * 1024)
         state.offset = 0
-        if state.watchingOut { watch(stream.descriptor, out: false); state.watchingOut = false }
+        if state.watchingOut { watch(stream, out: false); state.watchingOut = false }
         if let waiter = state.waiter {
             state.waiter = nil
             waiter.resume()
         }
     }
 
-    private func watch(_ descriptor: Int32, out: Bool) {
+    private func watch(_ stream: PumpedStream, out: Bool) {
         let epoll = state.withLock { $0.epoll }
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (out ? EPOLLOUT.rawValue : 0)
-        event.data.fd = descriptor
-        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, descriptor, &event)
+        event.data.u64 = stream.id
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, stream.descriptor, &event)
     }
 
     /// Closes a stream's connection, once: its producer is cancelled if it still runs.
@@ -207,7 +216,7 @@ package final class StreamPump: Sendable {
             return (state.task, state.waiter, first)
         }
         guard first else { return }
-        state.withLock { _ = $0.streams.removeValue(forKey: stream.descriptor) }
+        state.withLock { _ = $0.streams.removeValue(forKey: stream.id) }
         SystemCall.close(stream.descriptor)
         open.subtract(1, ordering: .relaxed)
         if wasCancelled {
@@ -246,7 +255,8 @@ package final class StreamPump: Sendable {
             }
             for index in 0..<max(0, Int(count)) {
                 let event = events[index]
-                guard let stream = state.withLock({ $0.streams[event.data.fd] }) else { continue }
+                // A stream already ended (its number is never given again) is skipped.
+                guard let stream = state.withLock({ $0.streams[event.data.u64] }) else { continue }
                 if event.events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
                     // The web server sends nothing more on a stream's connection
                     // but an abort or its close: either way, it is gone.
@@ -304,13 +314,16 @@ private final class PumpedStream: @unchecked Sendable {
         var waiter: CheckedContinuation<Void, any Error>?
     }
 
+    /// Its number in the pump, in its epoll events; never reused.
+    let id: UInt64
     let descriptor: Int32
     let framing: any StreamFraming
     let heartbeat: Duration?
     let heartbeatBytes: [UInt8]
     let lock = Mutex(State())
 
-    init(descriptor: Int32, framing: any StreamFraming, heartbeat: Duration?, heartbeatBytes: [UInt8]) {
+    init(id: UInt64, descriptor: Int32, framing: any StreamFraming, heartbeat: Duration?, heartbeatBytes: [UInt8]) {
+        self.id = id
         self.descriptor = descriptor
         self.framing = framing
         self.heartbeat = heartbeat
