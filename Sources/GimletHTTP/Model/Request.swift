@@ -30,7 +30,7 @@ public final class Request {
     /// The raw query string without `?` (`QUERY_STRING`, else the query part of `REQUEST_URI`).
     public let queryString: String
     /// Parameters captured by the route (`:name` segments, `*` for a wildcard), percent-decoded.
-    public internal(set) var parameters: [String: String] = [:]
+    public internal(set) var parameters = RouteParameters()
     /// The options of the route that matched (empty until the router has routed the request).
     public internal(set) var routeOptions: RouteOptions = []
     /// The logger for this request; its lines carry `request_id` when the request has an ``id``.
@@ -62,9 +62,10 @@ public final class Request {
     package internal(set) var routePattern: String?
     /// The multipart form, once ``multipartForm(limits:)`` has read it.
     var parsedMultipartForm: MultipartForm?
-    /// The handler of the route that matched, when the router looked it up
-    /// before the body was read (``Router/streamsBody(_:)``).
-    var matchedHandler: Route.Handler?
+    /// The route that matched (its handler inside its groups' middleware),
+    /// when the router looked it up before the body was read
+    /// (``Router/streamsBody(_:)``).
+    var matchedRoute: MiddlewareChain?
     /// What the session layer measured of this request.
     package var measures = RequestMeasures()
     /// A mistake in the app's wiring that this request ran into, such as

@@ -1,16 +1,10 @@
-/// A registered handler and the names of its captured segments, in order.
+/// A registered handler, with its groups' middleware around it, and the
+/// names of its captured segments, in order.
 struct Route: Sendable {
     let pattern: String
     let parameterNames: [String]
     let options: RouteOptions
-    let handler: Handler
-
-    /// A synchronous handler, called directly, or an async one, run on the
-    /// worker thread's own executor.
-    enum Handler: Sendable {
-        case sync(RequestHandler)
-        case async(AsyncRequestHandler)
-    }
+    let chain: MiddlewareChain
 }
 
 /// One segment of a parsed pattern.

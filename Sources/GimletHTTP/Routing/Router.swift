@@ -1,9 +1,12 @@
 /// Routes requests by method and path pattern to handlers, through middleware.
 ///
 /// Patterns are `/`-separated segments: a literal, `:name` for one segment
-/// (percent-decoded into `request.parameters["name"]`), and a trailing `*`
-/// for the rest of the path (`request.parameters["*"]`). Literal segments win
-/// over `:name`, which wins over `*`. A path that matches no pattern is a
+/// (percent-decoded into `request.parameters["name"]`, or converted with
+/// ``RouteParameters``' `require(_:as:)`, which answers 400 for a bad value),
+/// and a trailing `*` that catches the rest of the path, however deep
+/// (`request.parameters["*"]`). Literal segments win over `:name`, which
+/// wins over `*`. Routes under a common prefix, with middleware of their
+/// own, form a group (``RouteBuilder/group(_:_:)``). A path that matches no pattern is a
 /// `404`; one that matches only with other methods is a `405` with `Allow`.
 /// `HEAD` is served by the `GET` handler (the transport sends no body).
 ///
@@ -28,105 +31,88 @@
 /// }
 /// router.get("/static/*") { request in .text(request.parameters["*"] ?? "") }
 /// router.use(SomeMiddleware())
+/// router.group("/api") { api in
+///     api.use(RequireSignIn())
+///     api.delete("/items/:id") { request in
+///         let id = try request.parameters.require("id", as: Int.self)
+///         return .text("deleted \(id)")
+///     }
+/// }
 /// ```
 ///
 /// A router is a value: configure it, then hand it to the host, which freezes
 /// it and shares it with every worker thread.
-public struct Router: Responder {
+public struct Router: Responder, RouteBuilder {
     private var root = RouteNode()
-    private var middleware: [Step] = []
+    /// The router's own middleware, outermost first.
+    private var middleware: [MiddlewareStep] = []
+    /// Every middleware, the groups' included, in the order registered.
+    private var allMiddleware: [MiddlewareStep] = []
     private var problems: [String] = []
+    /// The middleware around the routing, composed again after each
+    /// registration, so a request only calls through it.
+    private var chain: MiddlewareChain
 
     /// An empty router.
-    public init() {}
+    public init() {
+        chain = Router.compose(root: RouteNode(), middleware: [])
+    }
 
-    /// Registers `handler` for `method` and `pattern`.
-    ///
-    /// A malformed pattern or a duplicate registration is reported by
-    /// ``validate()``, which the host calls before serving.
     public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
                             _ handler: @escaping RequestHandler) {
-        add(method, pattern, options: options, .sync(handler))
+        add(method, pattern, options: options, MiddlewareChain(handler))
+        recompose()
     }
 
-    /// Registers an async `handler` for `method` and `pattern`.
-    ///
-    /// It runs on the worker thread that received the request, which waits
-    /// for it: see ``AsyncRequestHandler``.
     public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
                             _ handler: @escaping AsyncRequestHandler) {
-        add(method, pattern, options: options, .async(handler))
+        add(method, pattern, options: options, MiddlewareChain(handler))
+        recompose()
     }
 
-    private mutating func add(_ method: HTTPMethod, _ pattern: String, options: RouteOptions, _ handler: Route.Handler) {
+    private mutating func add(_ method: HTTPMethod, _ pattern: String, options: RouteOptions, _ chain: MiddlewareChain) {
         switch RoutePattern.parse(pattern) {
         case .failure(let problem):
             problems.append(problem.description)
         case .success(let parsed):
-            let route = Route(pattern: pattern, parameterNames: parsed.parameterNames, options: options, handler: handler)
+            let route = Route(pattern: pattern, parameterNames: parsed.parameterNames, options: options, chain: chain)
             if !root.insert(route, segments: parsed.segments[...], method: method) {
                 problems.append("route \(method) \(pattern) is registered twice")
             }
         }
     }
 
-    /// Registers a `GET` handler (which also serves `HEAD`).
-    public mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
-        on(.get, pattern, options: options, handler)
-    }
-    /// Registers an async `GET` handler (which also serves `HEAD`).
-    public mutating func get(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
-        on(.get, pattern, options: options, handler)
-    }
-    /// Registers a `POST` handler.
-    public mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
-        on(.post, pattern, options: options, handler)
-    }
-    /// Registers an async `POST` handler.
-    public mutating func post(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
-        on(.post, pattern, options: options, handler)
-    }
-    /// Registers a `PUT` handler.
-    public mutating func put(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
-        on(.put, pattern, options: options, handler)
-    }
-    /// Registers an async `PUT` handler.
-    public mutating func put(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
-        on(.put, pattern, options: options, handler)
-    }
-    /// Registers a `PATCH` handler.
-    public mutating func patch(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
-        on(.patch, pattern, options: options, handler)
-    }
-    /// Registers an async `PATCH` handler.
-    public mutating func patch(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
-        on(.patch, pattern, options: options, handler)
-    }
-    /// Registers a `DELETE` handler.
-    public mutating func delete(_ pattern: String, options: RouteOptions = [], _ handler: @escaping RequestHandler) {
-        on(.delete, pattern, options: options, handler)
-    }
-    /// Registers an async `DELETE` handler.
-    public mutating func delete(_ pattern: String, options: RouteOptions = [], _ handler: @escaping AsyncRequestHandler) {
-        on(.delete, pattern, options: options, handler)
-    }
-
-    /// Adds a middleware; the first added runs outermost. Middleware sees every
-    /// request, including those that end in 404 or 405.
+    /// Adds a middleware; the first added runs outermost. The router's
+    /// middleware sees every request, including those that end in 404 or
+    /// 405, wherever the routes are registered relative to it.
     public mutating func use(_ middleware: some Middleware) {
         self.middleware.append(.sync(middleware))
+        allMiddleware.append(.sync(middleware))
+        recompose()
     }
 
     /// Adds an async middleware; it takes its place in the same order as
     /// synchronous ones.
     public mutating func use(_ middleware: some AsyncMiddleware) {
         self.middleware.append(.async(middleware))
+        allMiddleware.append(.async(middleware))
+        recompose()
     }
 
-    /// One middleware of either kind.
-    private enum Step: Sendable {
-        case sync(any Middleware)
-        case async(any AsyncMiddleware)
+    public mutating func group(_ prefix: String, _ build: (inout RouteGroup) throws -> Void) rethrows {
+        let group = try RouteGroup.built(prefix, build)
+        for route in group.routes { add(route.method, route.pattern, options: route.options, route.chain) }
+        allMiddleware += group.allMiddleware
+        problems += group.problems
+        recompose()
+    }
+
+    private mutating func recompose() {
+        chain = Router.compose(root: root, middleware: middleware)
+    }
+
+    private static func compose(root: RouteNode, middleware: [MiddlewareStep]) -> MiddlewareChain {
+        MiddlewareChain(routing: { request in try Router.route(request, in: root) }).wrapped(in: middleware)
     }
 
     /// - Throws: ``RouterConfigurationError`` listing every malformed or duplicate route.
@@ -134,26 +120,18 @@ public struct Router: Responder {
         if !problems.isEmpty { throw RouterConfigurationError(problems: problems) }
     }
 
-    /// Reloads every middleware, in order (see ``Responder/reload()``).
+    /// Reloads every middleware, the groups' included, in the order they
+    /// were registered (see ``Responder/reload()``).
     ///
     /// - Throws: the first middleware's error; those after it are not reloaded.
     public func reload() throws {
-        for step in middleware {
-            switch step {
-            case .sync(let middleware): try middleware.reload()
-            case .async(let middleware): try middleware.reload()
-            }
-        }
+        for step in allMiddleware { try step.reload() }
     }
 
-    /// Shuts every middleware down, innermost first (see ``Responder/shutdown()``).
+    /// Shuts every middleware down, the groups' included, the last
+    /// registered first (see ``Responder/shutdown()``).
     public func shutdown() {
-        for step in middleware.reversed() {
-            switch step {
-            case .sync(let middleware): middleware.shutdown()
-            case .async(let middleware): middleware.shutdown()
-            }
-        }
+        for step in allMiddleware.reversed() { step.shutdown() }
     }
 
     /// Runs the middleware and the matching handler; errors become responses
@@ -166,7 +144,7 @@ public struct Router: Responder {
     /// middleware) answers a logged 500, and the process goes on serving.
     public func respond(to request: Request) -> Response {
         do {
-            let response = try run(request, middlewareIndex: 0)
+            let response = try chain.call(request)
             if let wiringError = request.wiringError { return miswired(request, wiringError) }
             if let cancellation = request.cancellation { return cancelled(request, cancellation) }
             return response
@@ -193,65 +171,19 @@ public struct Router: Responder {
         return response
     }
 
-    /// Runs middleware `middlewareIndex` and everything inside it; an
-    /// ``HTTPError`` from any level becomes a response before the next level
-    /// out sees it.
-    private func run(_ request: Request, middlewareIndex: Int) throws -> Response {
-        do {
-            guard middlewareIndex < middleware.count else {
-                switch try route(request) {
-                case .sync(let handler): return try handler(request)
-                case .async(let handler): return try WorkerThreadExecutor.run(request, handler)
-                }
-            }
-            switch middleware[middlewareIndex] {
-            case .sync(let step):
-                return try step.handle(request) { request in try run(request, middlewareIndex: middlewareIndex + 1) }
-            case .async:
-                return try WorkerThreadExecutor.run(request) { request in
-                    try await runAsync(request, middlewareIndex: middlewareIndex)
-                }
-            }
-        } catch let error as HTTPError {
-            return error.response(for: request)
-        }
-    }
-
-    /// ``run(_:middlewareIndex:)`` from async code: async steps are awaited,
-    /// synchronous ones called as they are.
-    private func runAsync(_ request: Request, middlewareIndex: Int) async throws -> Response {
-        do {
-            guard middlewareIndex < middleware.count else {
-                switch try route(request) {
-                case .sync(let handler): return try handler(request)
-                case .async(let handler): return try await handler(request)
-                }
-            }
-            switch middleware[middlewareIndex] {
-            case .sync(let step):
-                return try step.handle(request) { request in try run(request, middlewareIndex: middlewareIndex + 1) }
-            case .async(let step):
-                return try await step.handle(request) { request in
-                    try await runAsync(request, middlewareIndex: middlewareIndex + 1)
-                }
-            }
-        } catch let error as HTTPError {
-            return error.response(for: request)
-        }
-    }
-
     /// Whether the route `request` matches has ``RouteOptions/streamBody``.
     /// The match is kept on the request, so it is not looked up twice.
     public func streamsBody(_ request: Request) -> Bool {
-        guard let handler = try? route(request) else { return false }
-        request.matchedHandler = handler
+        guard let chain = try? Router.route(request, in: root) else { return false }
+        request.matchedRoute = chain
         return request.routeOptions.contains(.streamBody)
     }
 
-    /// The handler of the route `request` matches, with its parameters and
-    /// options set on the request; 404, 405 or 400 thrown otherwise.
-    private func route(_ request: Request) throws -> Route.Handler {
-        if let handler = request.matchedHandler { return handler }
+    /// The chain of the route `request` matches in `root`, with its
+    /// parameters and options set on the request; 404, 405 or 400 thrown
+    /// otherwise.
+    private static func route(_ request: Request, in root: RouteNode) throws -> MiddlewareChain {
+        if let chain = request.matchedRoute { return chain }
         guard let segments = RoutePattern.decodedSegments(of: request.path) else {
             throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
         }
@@ -267,11 +199,9 @@ public struct Router: Responder {
             request.routeOptions = route.options
             request.routePattern = route.pattern
             if !route.parameterNames.isEmpty {
-                var parameters: [String: String] = [:]
-                for (name, value) in zip(route.parameterNames, values) { parameters[name] = value }
-                request.parameters = parameters
+                request.parameters = RouteParameters(names: route.parameterNames, values: values)
             }
-            return route.handler
+            return route.chain
         }
         var allowed = Set<HTTPMethod>()
         root.collectMethods(segments[...], into: &allowed)
