@@ -212,52 +212,6 @@ public struct Router: Responder, RouteBuilder {
     }
 }
 
-/// How the session middleware may treat a route's handler.
-///
-/// When a concurrent request of the same session changed a server-side key
-/// that this request read and then wrote, the session middleware stores
-/// nothing and either runs the handler again on the stored data or answers
-/// `409 Conflict`. It re-runs handlers of idempotent methods (`GET`, `HEAD`,
-/// `OPTIONS`, `PUT`, `DELETE`: clients may repeat those by themselves anyway)
-/// and answers 409 for the others, unless the route says otherwise:
-///
-/// ```swift
-/// router.post("/cart/add", options: .rerunOnSessionConflict) { request in
-///     request.session["cart"]?.append(.string(request.form["item"] ?? ""))
-///     return .text("added")
-/// }
-/// router.get("/confirm", options: .neverRerun) { request in … }   // sends a mail
-/// ```
-public struct RouteOptions: OptionSet, Sendable {
-    public let rawValue: Int
-
-    public init(rawValue: Int) { self.rawValue = rawValue }
-
-    /// Re-run the handler on a session conflict whatever the method: its
-    /// effects outside the session are none, or may happen twice.
-    public static let rerunOnSessionConflict = RouteOptions(rawValue: 1 << 0)
-
-    /// Never re-run the handler, even for an idempotent method: it has
-    /// effects outside the session (a mail, a payment) that must not repeat.
-    /// A conflict answers 409.
-    public static let neverRerun = RouteOptions(rawValue: 1 << 1)
-
-    /// The handler reads the request body as it arrives
-    /// (``RequestBody/chunks``, ``RequestBody/forEachChunk(_:)``): the host
-    /// does not read it first, nor keep it in memory or a file, and only
-    /// `--max-body` bounds it. Such a handler is never re-run on a session
-    /// conflict (its body is gone); a conflict answers 409.
-    ///
-    /// ```swift
-    /// router.post("/upload", options: .streamBody) { request async throws in
-    ///     var size = 0
-    ///     for try await chunk in request.body.chunks { size += chunk.count }
-    ///     return .text("\(size) bytes")
-    /// }
-    /// ```
-    public static let streamBody = RouteOptions(rawValue: 1 << 2)
-}
-
 /// Routes that could not be registered.
 public struct RouterConfigurationError: Error, Sendable, CustomStringConvertible {
     /// One line per problem.
