@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    install what is missing, build, serve examples/notes behind nginx on :8080 (sessions in SQLite)
-#   make test   install what is missing, build, run every test, build the API docs,
+#   make test   install what is missing, build, run the unit tests, then the end-to-end tests, build the API docs,
 #               the session-lab suites again with async handlers, all tests again under AddressSanitizer, then
 #               each fuzz target for a minute (CI runs this)
 #   make fuzz   the libFuzzer targets in Fuzz/, FUZZ_SECONDS each (default 60)
@@ -9,7 +9,7 @@
 
 SWIFT ?= swift
 
-.PHONY: deps build run test test-async-lab test-asan fuzz docs bench clean
+.PHONY: deps build run test test-e2e test-async-lab test-asan fuzz docs bench clean
 
 deps:
 	@scripts/install-deps
@@ -22,11 +22,18 @@ run: build
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip '^GimletEndToEndTests\.'
+	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory test-async-lab
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+
+# The end-to-end suites (real nginx, Apache, Redis, PostgreSQL, spawn-fcgi and
+# the apps as processes), in a phase of their own: they time real servers,
+# and two cores shared with the unit suites made them wait on each other.
+test-e2e:
+	$(SWIFT) test --skip-build --filter '^GimletEndToEndTests\.'
 
 # The suites that drive session-lab, in-process and behind nginx and Apache,
 # again with every lab handler and the lab's own middleware async: an
@@ -35,7 +42,7 @@ LAB_SUITES = SessionBehaviour|MinimalIO|HostileCookies|SessionLabBehindNginx|Bac
 test-async-lab:
 	GIMLET_LAB_STYLE=async $(SWIFT) test --skip-build --filter '$(LAB_SUITES)'
 
-# Every test again, built with AddressSanitizer in .build-asan, the end-to-end
+# Every test again (unit, then end to end), built with AddressSanitizer in .build-asan, the end-to-end
 # tests starting the ASan builds of the apps too. Each process writes its
 # reports to $(ASAN_LOGS)/report.EXECUTABLE.PID; any report fails the run,
 # even one from a process whose failure no test noticed. Reports are written
@@ -43,12 +50,14 @@ test-async-lab:
 # symbolized afterwards by scripts/asan-symbolize. (LeakSanitizer is off:
 # leaks are not checked by this pass yet.)
 ASAN_LOGS = $(CURDIR)/.build-asan/reports
+ASAN_TEST = GIMLET_BIN_DIR=$(CURDIR)/.build-asan/debug \
+	ASAN_OPTIONS=detect_leaks=0:symbolize=0:log_exe_name=1:log_path=$(ASAN_LOGS)/report \
+	$(SWIFT) test --skip-build --scratch-path .build-asan
 test-asan: deps
 	$(SWIFT) build --build-tests -Xswiftc -sanitize=address --scratch-path .build-asan
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	GIMLET_BIN_DIR=$(CURDIR)/.build-asan/debug \
-	ASAN_OPTIONS=detect_leaks=0:symbolize=0:log_exe_name=1:log_path=$(ASAN_LOGS)/report \
-		$(SWIFT) test --skip-build --scratch-path .build-asan
+	$(ASAN_TEST) --skip '^GimletEndToEndTests\.'
+	$(ASAN_TEST) --filter '^GimletEndToEndTests\.'
 	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then scripts/asan-symbolize $(ASAN_LOGS)/*; echo "AddressSanitizer reported the errors above"; exit 1; fi
 	@echo "AddressSanitizer: no reports"
 

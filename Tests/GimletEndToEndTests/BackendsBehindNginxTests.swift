@@ -298,6 +298,7 @@ import Testing
             """ + Wrk.reporting(["failedBefore", "failedAfter", "okAfter"])
         let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 8,
                                                    headers: ["Cookie": stack.cookieHeader], script: script)
+        // The point: the outage's shape under load: 2.5 s up, 1 s down, then up again.
         usleep(2_500_000)
         stop()
         usleep(1_000_000)
@@ -356,7 +357,7 @@ import Testing
             end
             """ + Wrk.reporting(["failedBefore", "failedAfter", "okAfter"])
         let load = Wrk(scratch: setup.files).start(stack.nginx.baseURL + "/", seconds: 15, connections: 8, script: script)
-        usleep(1_500_000)
+        usleep(1_500_000)  // the point: the load runs against the first master for a while
         let old = try cluster.masterPort()
         let clock = ContinuousClock()
         let start = clock.now
@@ -428,7 +429,8 @@ import Testing
         // an old master still up has been demoted (and resynced, losing what it took alone).
         if how != .kill {
             #expect(waitUntil(seconds: 30) { (try? cluster.cli(old, "ROLE"))?.hasPrefix("slave") == true })
-            usleep(1_000_000)
+            #expect(waitUntil(seconds: 30) { (try? cluster.cli(old, "INFO", "replication"))?.contains("master_link_status:up") == true },
+                    "the demoted master has resynced")
         }
         let written = try String(contentsOfFile: cookies, encoding: .utf8).split(separator: "\n")
         let sessions = written.compactMap { line in
@@ -480,8 +482,8 @@ import Testing
                                                    headers: ["Cookie": stack.cookieHeader], script: script)
         var killed: [Int32] = []
         for _ in 0..<3 {
-            usleep(1_500_000)
-            guard let worker = childPIDs(of: stack.app.process.processIdentifier).min() else { continue }
+            usleep(1_500_000)  // the point: a worker killed every 1.5 s under load
+            guard let worker = childPIDs(of: stack.app.pid).min() else { continue }
             kill(worker, SIGKILL)
             killed.append(worker)
         }

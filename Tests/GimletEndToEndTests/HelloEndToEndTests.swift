@@ -145,8 +145,10 @@ import Testing
         guard let app = stack.app else { throw SetupError("no app process") }
         let client = stack.client
         let total = 3000
+        let loadEnded = Handoff<Bool>()
         let load = Thread {
             _ = try? client.parallelGets(count: total, connections: 16) { "/hello/n\($0)" }
+            loadEnded.put(true)
         }
         // Wait until the load is under way, then ask hello to stop.
         let marker = stack.directory.file("par-100")
@@ -158,8 +160,7 @@ import Testing
 
         // Collect: every answer is either complete and right, or nginx's own
         // 502 for a connection hello no longer accepted.
-        #expect(waitUntil(seconds: 60) { FileManager.default.fileExists(atPath: stack.directory.file("par-\(total - 1)")) })
-        usleep(500_000)
+        #expect(loadEnded.take(seconds: 60) == true, "every request of the load has its answer")
         var succeeded = 0, refused = 0
         for index in 0..<total {
             let body = (try? String(contentsOfFile: stack.directory.file("par-\(index)"), encoding: .utf8)) ?? ""

@@ -55,7 +55,7 @@ final class Handoff<Value: Sendable>: Sendable {
         var router = Router()
         router.get("/slow") { _ in
             handlerStarted.signal()
-            Thread.sleep(forTimeInterval: 1.5)
+            Thread.sleep(forTimeInterval: 1.5)  // the point: a request still in flight when stop is asked
             return .text("done slowly")
         }
         let running = try start(router, threads: 2, in: directory)
@@ -84,7 +84,7 @@ final class Handoff<Value: Sendable>: Sendable {
         var router = Router()
         router.get("/slow") { _ in
             handlerStarted.signal()
-            Thread.sleep(forTimeInterval: 1)
+            Thread.sleep(forTimeInterval: 1)  // the point: a request in flight beside the miswired one
             return .text("done slowly")
         }
         router.get("/visit") { request in
@@ -110,7 +110,7 @@ final class Handoff<Value: Sendable>: Sendable {
         let written = DispatchSemaphore(value: 0)
         var router = Router()
         router.get("/big-and-late") { _ in
-            Thread.sleep(forTimeInterval: 1.0)
+            Thread.sleep(forTimeInterval: 1.0)  // the point: the client has gone by the time the answer is written
             defer { written.signal() }
             return .bytes([UInt8](repeating: 0x61, count: 4 << 20), contentType: "text/plain")
         }

@@ -37,6 +37,8 @@ import Testing
         #expect(try client.get("/hello").status == 200)
         let slow = Handoff<Result<HTTPResult, any Error>>()
         Thread { slow.put(Result { try client.get("/async/slow-set/k/v") }) }.start()
+        // Time for the slow request to reach the app first; were it late, the
+        // test would pass without proving anything, never fail wrongly.
         Thread.sleep(forTimeInterval: 0.05)
         var quick = HTTPClient(baseURL: setup.recipe.baseURL, scratch: setup.recipe.directory, insecure: true)
         quick.maxTime = 5

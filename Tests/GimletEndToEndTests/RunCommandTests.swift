@@ -74,12 +74,19 @@ import Testing
 
     func stop(_ run: ManagedProcess, directory: TemporaryDirectory) { Self.stop(run, directory: directory) }
 
-    /// The script stops its children on SIGTERM, but under a test runner it
-    /// inherits a blocked SIGTERM: stop each by its PID file as well.
+    /// Stops the script with SIGTERM, which must stop its nginx and app too
+    /// (what a user's Ctrl-C or `kill` does); whatever is left is stopped by
+    /// its PID file, so a failing test leaves nothing behind.
     static func stop(_ run: ManagedProcess, directory: TemporaryDirectory, app: String = "notes") {
+        let children = ["nginx.pid", app + ".pid"].compactMap { file in
+            (try? String(contentsOfFile: directory.file(file), encoding: .utf8))
+                .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
         run.stop()
-        for file in ["nginx.pid", app + ".pid"] {
-            if let process = try? PIDFileProcess(pidFile: directory.file(file)) { process.stop() }
+        #expect(waitUntil(seconds: 10) { children.allSatisfy { !processIsAlive($0) } },
+                "SIGTERM to the run command stops its nginx and app: \(children)")
+        for pid in children where processIsAlive(pid) {
+            kill(pid, SIGKILL)
         }
     }
 

@@ -8,22 +8,13 @@ import Testing
     func run(_ binary: String, _ arguments: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"],
              directory: String? = nil, absolute: Bool = false) throws -> (status: Int32?, output: String) {
         let scratch = try TemporaryDirectory("gimlet-startup")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: absolute ? binary : try Repository.binary(binary))
-        process.arguments = arguments
-        process.environment = environment
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let outputPath = scratch.file("out")
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+        let process = try ManagedProcess("startup", executable: absolute ? binary : try Repository.binary(binary),
+                                         arguments: arguments, outputPath: outputPath,
+                                         environment: environment, directory: directory)
+        let status = process.waitForExit(seconds: 15)
+        process.stop()
+        return (status, process.output)
     }
 
     @Test func anUnbindableFastCGISocketIsNamed() throws {

@@ -115,7 +115,7 @@ import Testing
         #expect(reload.answered == 2000)
         #expect(reload.failed == 0, "\(reload.failed) requests failed after a bad reload")
         #expect(waitUntil(seconds: 10) { stack.supervisor.output.contains("reload abandoned") }, "\(stack.supervisor.output)")
-        usleep(1_500_000)
+        usleep(1_500_000)  // the point: time for a crash loop to show, were there one
         #expect(stack.workers == before, "the old workers still serve")
         let output = stack.supervisor.output
         #expect(output.components(separatedBy: "reload abandoned").count - 1 == 1, "said once: \(output)")

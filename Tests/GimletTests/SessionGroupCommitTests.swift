@@ -29,7 +29,7 @@ import Testing
                             overlapped.store(true, ordering: .relaxed)
                         }
                         defer { running.subtract(1, ordering: .sequentiallyConsistent) }
-                        usleep(200)
+                        usleep(200)  // the point: a transaction that lasts, so commits queue behind it
                         sizes.withLock { $0.append(batch.count) }
                         return batch.map { changes in
                             guard let (key, value) = changes.first?.upserts.first else { return .success(()) }

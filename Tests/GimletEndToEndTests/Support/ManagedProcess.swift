@@ -1,57 +1,58 @@
 import Foundation
+import Synchronization
 
-/// A child process the test started: output to files, stopped by PID when the
-/// test ends, even when it fails.
-final class ManagedProcess: @unchecked Sendable {
-    // @unchecked: Foundation's Process is thread-safe for the calls made here
-    // (isRunning, terminationStatus, processIdentifier); the rest is immutable.
+/// A child process the test started: output to a file, stopped by PID when
+/// the test ends, even when it fails. It starts with an empty signal mask
+/// (``spawnChild(_:_:environment:directory:streams:)``), so `SIGTERM` stops it.
+final class ManagedProcess: Sendable {
     let name: String
-    let process = Process()
+    let pid: Int32
     let outputPath: String
+    /// The exit status once reaped (``exitStatus(_:)``); -1 if someone else reaped it.
+    private let ended = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath`.
     init(_ name: String, executable: String, arguments: [String], outputPath: String,
          environment: [String: String]? = nil, directory: String? = nil) throws {
         self.name = name
         self.outputPath = outputPath
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        try process.run()
+        pid = try spawnChild(executable, arguments, environment: environment, directory: directory,
+                             streams: ChildStreams(output: .file(outputPath)))
     }
 
     deinit { stop() }
 
-    var pid: Int32 { process.processIdentifier }
-
-    /// Whether the process still runs: asked of the kernel, as Foundation's
-    /// own flag can lag behind an exit.
-    var isRunning: Bool { process.isRunning && processIsAlive(process.processIdentifier) }
+    /// Whether the process still runs (a zombie has ended: it is reaped here).
+    var isRunning: Bool {
+        ended.withLock { ended in
+            guard ended == nil else { return false }
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid {
+                ended = exitStatus(status)
+            } else if reaped < 0 && errno == ECHILD {
+                ended = -1
+            }
+            return ended == nil
+        }
+    }
 
     /// What it printed so far.
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Sends `signal` to the process.
     func send(_ signal: Int32) {
-        if isRunning { kill(process.processIdentifier, signal) }
+        if isRunning { kill(pid, signal) }
     }
 
-    /// Waits for exit; returns the exit status, or `nil` if it is still running after `seconds`.
+    /// Waits for exit; returns the exit status (the signal's number if a
+    /// signal ended it), or `nil` if it is still running after `seconds`.
     func waitForExit(seconds: Double) -> Int32? {
         guard waitUntil(seconds: seconds, { !isRunning }) else { return nil }
-        // Foundation reaps the child and records its status; give it a moment.
-        _ = waitUntil(seconds: 5) { !process.isRunning }
-        return process.isRunning ? nil : process.terminationStatus
+        return ended.withLock { $0 }
     }
 
-    /// SIGTERM, then SIGKILL if it has not gone within five seconds. Only
-    /// the kernel is asked: stopping needs no exit status.
+    /// SIGTERM, then SIGKILL if it has not gone within five seconds.
     func stop() {
         guard isRunning else { return }
         send(SIGTERM)
@@ -63,23 +64,9 @@ final class ManagedProcess: @unchecked Sendable {
 }
 
 /// Runs a program that forks a daemon and exits (spawn-fcgi), returning its
-/// exit status. Foundation's Process would wait for the daemon too: the
-/// daemon inherits the descriptor Process watches for the exit.
+/// exit status once the program itself has ended.
 func runDaemonizer(_ executable: String, _ arguments: [String], outputPath: String) throws -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    guard spawned == 0 else { throw SetupError("cannot start \(executable): errno \(spawned)") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status >> 8) & 0xFF
+    waitForChild(try spawnChild(executable, arguments, streams: ChildStreams(output: .file(outputPath))))
 }
 
 /// A process known only by a PID file (spawn-fcgi's child), stopped by that PID.

@@ -38,9 +38,8 @@ final class RedisServer: @unchecked Sendable {
         return process
     }
 
-    /// Kills the server (as a crash would). SIGKILL, because a child of the
-    /// test runner inherits its blocked SIGTERM, and redis-server does not
-    /// unblock it; there is no persistence to lose.
+    /// Kills the server, as a crash would (SIGKILL): the tests that stop it
+    /// mean an outage, and there is no persistence to lose.
     func stop() {
         process.send(SIGKILL)
         _ = waitUntil(seconds: 5) { !process.isRunning }
@@ -52,15 +51,9 @@ final class RedisServer: @unchecked Sendable {
     /// Runs redis-cli against this server and returns its output.
     @discardableResult
     func cli(_ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Tool.path("redis-cli", package: "redis-tools"))
-        process.arguments = ["-p", "\(port)"] + (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let arguments = ["-p", "\(port)"] + (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + arguments
+        return String(decoding: try runToCompletion(try Tool.path("redis-cli", package: "redis-tools"), arguments).output,
+                      as: UTF8.self)
     }
 
     /// Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.

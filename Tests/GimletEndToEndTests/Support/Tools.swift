@@ -45,7 +45,6 @@ enum Tool {
     static func wrk() throws -> String { try path("wrk", package: "wrk") }
 }
 
-/// Runs a program to its end; its exit status, standard output and standard error.
 /// Copies an executable with `cp`, so that this process never holds it open
 /// for writing: a child another test spawns meanwhile would inherit that
 /// descriptor, and executing the copy would then fail with "Text file busy".
@@ -54,22 +53,6 @@ func copyExecutable(_ source: String, to destination: String) throws {
     guard copied.status == 0 else {
         throw SetupError("cp \(source) \(destination) failed: \(String(decoding: copied.errors, as: UTF8.self))")
     }
-}
-
-func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: [UInt8], errors: [UInt8]) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let stdout = Pipe(), stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    // Standard error is read on another thread: a full pipe would block the program.
-    let errors = Handoff<Data>()
-    Thread { errors.put(stderr.fileHandleForReading.readDataToEndOfFile()) }.start()
-    let data = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, Array(data), Array(errors.take(seconds: 10) ?? Data()))
 }
 
 /// A temporary directory removed when the value goes away.
