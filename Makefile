@@ -20,14 +20,25 @@ build: deps
 run: build
 	scripts/run-example notes
 
+# Each phase says when it starts, for the README's time budget.
+PHASE = @echo "== make test: $(1) at $$(date -u +%T)"
+
 test: deps
+	$(call PHASE,build)
 	$(SWIFT) build --build-tests
+	$(call PHASE,unit tests)
 	$(SWIFT) test --skip-build --skip '^GimletEndToEndTests\.'
+	$(call PHASE,end-to-end tests)
 	$(MAKE) --no-print-directory test-e2e
+	$(call PHASE,docs)
 	$(MAKE) --no-print-directory docs
+	$(call PHASE,async lab)
 	$(MAKE) --no-print-directory test-async-lab
+	$(call PHASE,AddressSanitizer)
 	$(MAKE) --no-print-directory test-asan
+	$(call PHASE,fuzz)
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(call PHASE,done)
 
 # The end-to-end suites (real nginx, Apache, Redis, PostgreSQL, spawn-fcgi and
 # the apps as processes), in a phase of their own: they time real servers,
