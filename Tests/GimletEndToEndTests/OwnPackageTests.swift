@@ -1,9 +1,12 @@
 import Foundation
+import GimletHost
 import GimletSQLite
 import Testing
 
 /// A new user's own package, exactly as the README gives it: its commands
-/// (the clone made a link to this checkout), its Package.swift, the Quick
+/// (the clone made from this checkout's git repository, its commit tagged
+/// with ``Host/version`` as a release would be), its Package.swift
+/// depending on that clone by URL and version, the Quick
 /// Start's three files (routes, main.swift, tests), built in a temporary
 /// directory; its own `swift test`; then the binary deployed with
 /// deploy/README's spawn-fcgi recipe behind nginx, with only a secret file
@@ -24,16 +27,26 @@ import Testing
 
     @Test func theReadmesPackageBuildsTestsAndDeploysBehindNginx() throws {
         let directory = try TemporaryDirectory("gimlet-own-package")
-        // The README's commands, the clone a link to this checkout.
+        // The README's commands, the clone made from this checkout (its
+        // last commit: what CI's fresh clone has). Its tags are replaced by
+        // one, the version this commit declares, so `from:` resolves to
+        // this commit whether or not a tag travelled with the clone.
         let commands = try Self.readmeBlock("own-app-commands", language: "sh")
         let clone = try #require(commands.split(separator: "\n").first { $0.hasPrefix("git clone ") })
-        let script = commands.replacingOccurrences(of: String(clone), with: "ln -s '\(Repository.root.path)' gimlet")
+        let script = commands.replacingOccurrences(of: String(clone), with: """
+            git clone -q '\(Repository.root.path)' gimlet
+            git -C gimlet tag -l | xargs -r git -C gimlet tag -d >/dev/null
+            git -C gimlet tag '\(Host.version)'
+            """)
         #expect(try runDaemonizer("/bin/bash", ["-euc", "cd '\(directory.path)'\n" + script], outputPath: directory.file("commands.log")) == 0,
                 "\((try? String(contentsOfFile: directory.file("commands.log"), encoding: .utf8)) ?? "")")
         let package = directory.file("myapp")
         // The manifest as given, plus a second target for the README's first
         // app (async handler and middleware), built in the same build.
-        let manifest = try Self.readmeBlock("package-manifest")
+        let readmeManifest = try Self.readmeBlock("package-manifest")
+        #expect(readmeManifest.contains(".package(url: \"<Gimlet's git URL>\", from: \"\(Host.version)\")"),
+                "the README depends on this version, by URL: \(readmeManifest)")
+        let manifest = readmeManifest.replacingOccurrences(of: "<Gimlet's git URL>", with: "file://" + directory.file("gimlet"))
         let withAnApp = manifest.replacingOccurrences(of: "\n    ]\n)", with: """
 
                     .executableTarget(name: "anapp", dependencies: [
