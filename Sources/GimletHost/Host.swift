@@ -91,7 +91,7 @@ public struct Host: Sendable {
         let supervised = Supervisor.isWorker(environment)
         if supervised {
             // Started by a supervisor: serve the socket it passed on fd 0.
-            if configuration.scgi != nil { configuration.scgi = .inherited } else { configuration.fastcgi = nil }
+            configuration.transport = configuration.transport.inherited
             configuration.workers = 0
             logger[metadataKey: "worker"] = "\(SystemCall.processID)"
         }
@@ -128,12 +128,13 @@ public struct Host: Sendable {
                                      listener: listener)
         }
         let server: any TransportServer
-        if configuration.scgi != nil {
+        switch configuration.transport {
+        case .scgi:
             let scgi = try SCGIServer(configuration: configuration.scgiConfiguration, responder: served, logger: logger,
                                       observer: monitor)
             listener.set(scgi.listenDescriptor)
             server = scgi
-        } else {
+        case .fastCGI:
             let fastCGI = try FastCGIServer(configuration: configuration.fastCGI, responder: served, logger: logger,
                                             observer: monitor)
             listener.set(fastCGI.listenDescriptor)
@@ -240,7 +241,7 @@ public struct Host: Sendable {
 
     /// Opens the socket and runs the supervisor of `configuration.workers` worker processes.
     private static func supervise(_ configuration: HostConfiguration, logger: Logger) throws {
-        let address = configuration.scgi ?? configuration.fastcgi ?? .inherited
+        let address = configuration.transport.address
         let listener = try ListeningSocket.open(address, backlog: 1024, socketMode: configuration.socketMode)
         let owned: OwnedSocketFile? = if case .unix(let path) = address { OwnedSocketFile(path: path) } else { nil }
         defer {
@@ -250,7 +251,7 @@ public struct Host: Sendable {
         // Checked here too, so a socket open to strangers stops the start
         // with one line rather than every worker failing in turn.
         try ListeningSocket.requireAllowList(for: listener, allowed: configuration.allowedClients)
-        logger.info("listening", metadata: ["address": "\(address)", "protocol": "\(configuration.scgi != nil ? "SCGI" : "FastCGI")"])
+        logger.info("listening", metadata: ["address": "\(address)", "protocol": "\(configuration.transport.protocolName)"])
         let operations = configuration.operations
         // Room for every worker twice over: a reload runs old and new side by side.
         let scoreboard = operations.isOn

@@ -151,18 +151,21 @@ extension HostConfiguration {
         source: String
     ) throws {
         func name(_ key: String) -> String { source == "--" ? "--" + key : Self.variable(for: key) }
-        if let fastcgi, !fastcgi.isEmpty {
-            do { self.fastcgi = try ListenAddress(parsing: fastcgi) } catch {
+        // One source names one transport; a later source (options after
+        // variables) replaces what an earlier one named.
+        let fastcgi = fastcgi.flatMap { $0.isEmpty ? nil : $0 }, scgi = scgi.flatMap { $0.isEmpty ? nil : $0 }
+        if fastcgi != nil && scgi != nil {
+            throw HostConfigurationError("both \(name("fastcgi")) and \(name("scgi")) are set; pick one")
+        }
+        if let fastcgi {
+            do { transport = .fastCGI(try ListenAddress(parsing: fastcgi)) } catch {
                 throw HostConfigurationError("\(name("fastcgi")): \(error)")
             }
         }
-        if let scgi, !scgi.isEmpty {
-            do { self.scgi = try ListenAddress(parsing: scgi) } catch {
+        if let scgi {
+            do { transport = .scgi(try ListenAddress(parsing: scgi)) } catch {
                 throw HostConfigurationError("\(name("scgi")): \(error)")
             }
-        }
-        if self.fastcgi != nil && self.scgi != nil {
-            throw HostConfigurationError("both a FastCGI and an SCGI address are set; pick one (--fastcgi or --scgi)")
         }
         if let workers, !workers.isEmpty {
             guard let value = Int(workers), (0...256).contains(value) else {

@@ -10,10 +10,9 @@ import Logging
 /// Fill it from the command line and environment with ``HostOptions``, from
 /// the environment alone with ``init(environment:)``, or by hand.
 public struct HostConfiguration: Sendable, Equatable {
-    /// The FastCGI address; `nil` (and no ``scgi``) serves the socket on fd 0 (spawn-fcgi).
-    public var fastcgi: ListenAddress?
-    /// The SCGI address; when set, the host speaks SCGI instead of FastCGI.
-    public var scgi: ListenAddress?
+    /// The protocol the host speaks and where it listens: FastCGI on the
+    /// socket on fd 0 (spawn-fcgi's) unless told otherwise.
+    public var transport: Transport
     /// Worker processes under a supervisor; 0 serves in this process.
     public var workers: Int
     /// Worker threads (per worker process).
@@ -69,12 +68,11 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
-        fastcgi: ListenAddress? = nil, scgi: ListenAddress? = nil, workers: Int = 0,
+        transport: Transport = .fastCGI(.inherited), workers: Int = 0,
         threads: Int = FastCGIConfiguration.defaultThreads,
         maxBodyBytes: Int = BodyLimits().maxBytes, socketMode: UInt32? = nil, logLevel: Logger.Level = .info
     ) {
-        self.fastcgi = fastcgi
-        self.scgi = scgi
+        self.transport = transport
         self.workers = workers
         self.threads = threads
         self.bodyLimits = BodyLimits(maxBytes: maxBodyBytes)
@@ -84,7 +82,7 @@ public struct HostConfiguration: Sendable, Equatable {
 
     /// The SCGI transport's share of the configuration.
     public var scgiConfiguration: SCGIConfiguration {
-        var configuration = SCGIConfiguration(listen: scgi ?? .inherited, threads: threads, socketMode: socketMode,
+        var configuration = SCGIConfiguration(listen: transport.address, threads: threads, socketMode: socketMode,
                                               allowedClients: allowedClients, readTimeout: readTimeout)
         configuration.bodyLimits = bodyLimits
         return configuration
@@ -100,10 +98,42 @@ public struct HostConfiguration: Sendable, Equatable {
     /// The transport's share of the configuration.
     public var fastCGI: FastCGIConfiguration {
         var configuration = FastCGIConfiguration(
-            listen: fastcgi ?? .inherited, threads: threads, socketMode: socketMode,
+            listen: transport.address, threads: threads, socketMode: socketMode,
             allowedClients: allowedClients, readTimeout: readTimeout)
         configuration.bodyLimits = bodyLimits
         return configuration
+    }
+}
+
+/// The protocol the host speaks to the web server, and where it listens.
+public enum Transport: Sendable, Equatable {
+    /// FastCGI (`fastcgi_pass`, `mod_proxy_fcgi`) on `address`;
+    /// `.inherited` serves the socket on fd 0, as spawn-fcgi leaves it.
+    case fastCGI(ListenAddress)
+    /// SCGI (`scgi_pass`, `mod_proxy_scgi`) on `address`.
+    case scgi(ListenAddress)
+
+    /// Where it listens.
+    public var address: ListenAddress {
+        switch self {
+        case .fastCGI(let address), .scgi(let address): address
+        }
+    }
+
+    /// The same protocol on the socket a supervisor passed on fd 0.
+    var inherited: Transport {
+        switch self {
+        case .fastCGI: .fastCGI(.inherited)
+        case .scgi: .scgi(.inherited)
+        }
+    }
+
+    /// `FastCGI` or `SCGI`, for log lines.
+    var protocolName: String {
+        switch self {
+        case .fastCGI: "FastCGI"
+        case .scgi: "SCGI"
+        }
     }
 }
 

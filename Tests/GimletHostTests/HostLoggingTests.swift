@@ -13,7 +13,7 @@ import Testing
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         // A socket in a directory that does not exist: the host gets past
         // its logging and the app's responder, then fails to bind.
-        let configuration = HostConfiguration(fastcgi: .unix(path: "/nonexistent-gimlet-dir/app.sock"), threads: 1)
+        let configuration = HostConfiguration(transport: .fastCGI(.unix(path: "/nonexistent-gimlet-dir/app.sock")), threads: 1)
         var given: Logger?
         let error = #expect(throws: TransportError.self) {
             try Host.run(configuration: configuration) { logger in

@@ -16,7 +16,8 @@ import Testing
     }
 
     static let cases: [Case] = [
-        Case(option: "fastcgi", value: "127.0.0.1:9000", other: "unix:/run/app.sock") { "\($0.fastcgi.map { "\($0)" } ?? "-")" },
+        Case(option: "fastcgi", value: "127.0.0.1:9000", other: "unix:/run/app.sock") { "\($0.transport)" },
+        Case(option: "scgi", value: "127.0.0.1:4000", other: "unix:/run/app.sock") { "\($0.transport)" },
         Case(option: "workers", value: "4", other: "2") { "\($0.workers)" },
         Case(option: "threads", value: "8", other: "3") { "\($0.threads)" },
         Case(option: "socket-mode", value: "660", other: "600") { "\($0.socketMode.map { String($0, radix: 8) } ?? "-")" },
@@ -74,9 +75,17 @@ import Testing
         #expect(try HostOptions.parse(["--max-requests", "100", "--workers", "2"]).configuration(environment: [:]).maxRequests == 100)
     }
 
-    @Test func scgiReplacesFastCGI() throws {
-        let configuration = try HostOptions.parse(["--scgi", "127.0.0.1:4000"]).configuration(environment: [:])
-        #expect(configuration.scgi != nil)
-        #expect(try HostOptions.parse([]).configuration(environment: [:]).scgi == nil, "FastCGI by default")
+    @Test func oneTransportFromEachSourceTheOptionsWinning() throws {
+        #expect(try HostOptions.parse([]).configuration(environment: [:]).transport == .fastCGI(.inherited), "spawn-fcgi's socket by default")
+        let scgi = try HostOptions.parse(["--scgi", "127.0.0.1:4000"]).configuration(environment: ["GIMLET_FASTCGI": "127.0.0.1:9000"])
+        #expect(scgi.transport == .scgi(.tcp(host: "127.0.0.1", port: 4000)), "the option replaces the variable's FastCGI")
+        #expect(scgi.scgiConfiguration.listen == .tcp(host: "127.0.0.1", port: 4000))
+        let both = #expect(throws: HostConfigurationError.self) {
+            try HostOptions.parse(["--scgi", "127.0.0.1:4000", "--fastcgi", "127.0.0.1:9000"]).configuration(environment: [:])
+        }
+        #expect(both?.message == "both --fastcgi and --scgi are set; pick one")
+        #expect(throws: HostConfigurationError.self) {
+            try HostConfiguration(environment: ["GIMLET_FASTCGI": "127.0.0.1:9000", "GIMLET_SCGI": "127.0.0.1:4000"])
+        }
     }
 }

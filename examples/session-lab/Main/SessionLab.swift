@@ -82,7 +82,7 @@ struct SessionLab: ParsableCommand {
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
             let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, .postgresql, logger: logger))
-            let severalProcesses = hostConfiguration.workers > 0 || (hostConfiguration.fastcgi == nil && hostConfiguration.scgi == nil)
+            let severalProcesses = hostConfiguration.workers > 0 || hostConfiguration.transport.address == .inherited
             if let backend = sessions.backend, !backend.sharesAcrossProcesses, severalProcesses {
                 FileHandle.standardError.write(Data(
                     "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
