@@ -108,38 +108,10 @@ public struct Host: Sendable {
         let responder = try makeResponder(logger)
         // After the last request: the responder's background work stops.
         defer { responder.shutdown() }
-        // The operator's tools, when any is configured: the scoreboard (the
-        // supervisor's, or this process's own), the monitor, the watchdog, the status paths.
-        var served: any Responder = responder
-        var monitor: RequestMonitor?
-        var watchdog: Watchdog?
-        let listener = ListenerHandle()
-        let accessLog = try operations.openAccessLog(threads: configuration.threads)
-        // Its last lines are written after the last request.
-        defer { accessLog?.close() }
-        if operations.isOn {
-            let (scoreboard, slot) = try Self.scoreboard(environment: environment, supervised: supervised,
-                                                          threads: configuration.threads)
-            monitor = RequestMonitor(scoreboard: scoreboard, slot: slot, settings: operations, logger: logger,
-                                     accessLog: accessLog)
-            watchdog = Watchdog(scoreboard: scoreboard, slot: slot, settings: operations, supervised: supervised,
-                                logger: logger)
-            served = StatusResponder(app: responder, scoreboard: scoreboard, slot: slot, settings: operations,
-                                     listener: listener)
-        }
-        let server: any TransportServer
-        switch configuration.transport {
-        case .scgi:
-            let scgi = try SCGIServer(configuration: configuration.scgiConfiguration, responder: served, logger: logger,
-                                      observer: monitor)
-            listener.set(scgi.listenDescriptor)
-            server = scgi
-        case .fastCGI:
-            let fastCGI = try FastCGIServer(configuration: configuration.fastCGI, responder: served, logger: logger,
-                                            observer: monitor)
-            listener.set(fastCGI.listenDescriptor)
-            server = fastCGI
-        }
+        let process = try ServingProcess(configuration: configuration, responder: responder, environment: environment,
+                                         supervised: supervised, logger: logger)
+        defer { process.close() }
+        let (server, monitor, watchdog) = (process.server, process.monitor, process.watchdog)
         // A parent may have left it blocked (a test runner, a shell's
         // background job): a blocked stack-capture signal would leave the
         // logs without stacks. Worker threads, made after this, inherit the mask.
@@ -158,8 +130,8 @@ public struct Host: Sendable {
                 DispatchQueue.global().asyncAfter(deadline: .now() + drain.seconds) { server.stop() }
             }
         }
-        let reopening = Self.reopenLogsOnSIGUSR1(accessLog: accessLog, logFile: configuration.logFile, logger: logger)
-        let reloading = Self.reloadOnSIGHUP(served, logger: logger)
+        let reopening = Self.reopenLogsOnSIGUSR1(accessLog: process.accessLog, logFile: configuration.logFile, logger: logger)
+        let reloading = Self.reloadOnSIGHUP(process.served, logger: logger)
         watchdog?.start()
         Self.prepareTimers()
         if let monitor { monitor.scoreboard.setState(monitor.slot, .serving) }
@@ -219,24 +191,6 @@ public struct Host: Sendable {
                 logger.error("SIGUSR1: \(error); logging goes on to the file already open")
             }
         }
-    }
-
-    /// The scoreboard this process writes to, and its slot there: the
-    /// supervisor's (fd 4, slot from the environment) or a new one of its own.
-    private static func scoreboard(environment: [String: String], supervised: Bool,
-                                   threads: Int) throws -> (Scoreboard, Int) {
-        if supervised, environment["GIMLET_SCOREBOARD_FD"] == String(ProcessCalls.scoreboardDescriptor),
-           let slot = environment[ProcessCalls.slotVariable].flatMap(Int.init) {
-            let scoreboard = try Scoreboard(inherited: ProcessCalls.scoreboardDescriptor)
-            guard slot >= 0, slot < scoreboard.processCapacity, threads <= scoreboard.threadCapacity else {
-                throw HostConfigurationError("the supervisor's scoreboard has no slot \(slot) for \(threads) threads")
-            }
-            return (scoreboard, slot)
-        }
-        let scoreboard = try Scoreboard(processes: 1, threads: threads)
-        scoreboard.claim(0)
-        scoreboard.assign(0, pid: SystemCall.processID)
-        return (scoreboard, 0)
     }
 
     /// Opens the socket and runs the supervisor of `configuration.workers` worker processes.
