@@ -1,18 +1,11 @@
 import Foundation
 
-/// Where a spawned child's standard streams go.
+/// Where a spawned child's standard output and error go; its standard
+/// input is `/dev/null`.
 struct ChildStreams {
-    /// A file opened for the child's standard input (`/dev/null` unless told).
-    var input: Source = .file("/dev/null")
     /// Standard output; standard error goes with it unless `errors` says otherwise.
     var output: Sink
     var errors: Sink?
-
-    enum Source {
-        case file(String)
-        /// The descriptor's copy becomes the child's fd 0.
-        case descriptor(Int32)
-    }
 
     enum Sink {
         /// The file, created or truncated.
@@ -36,10 +29,7 @@ func spawnChild(_ executable: String, _ arguments: [String], environment: [Strin
     defer { posix_spawn_file_actions_destroy(&actions) }
     // The directory first: relative paths below are the child's.
     if let directory { _ = GNUSpawnActions.addChdir(&actions, directory) }
-    switch streams.input {
-    case .file(let path): posix_spawn_file_actions_addopen(&actions, 0, path, O_RDONLY, 0)
-    case .descriptor(let descriptor): posix_spawn_file_actions_adddup2(&actions, descriptor, 0)
-    }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     switch streams.output {
     case .file(let path): posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     case .descriptor(let descriptor): posix_spawn_file_actions_adddup2(&actions, descriptor, 1)
@@ -96,20 +86,16 @@ func exitStatus(_ status: Int32) -> Int32 {
 }
 
 /// Runs a program to its end with its output in pipes; its exit status and
-/// what it wrote to each. `input` is written to its standard input first.
-func runToCompletion(_ executable: String, _ arguments: [String], input: [UInt8]? = nil) throws
+/// what it wrote to each.
+func runToCompletion(_ executable: String, _ arguments: [String]) throws
     -> (status: Int32, output: [UInt8], errors: [UInt8]) {
-    let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
+    let stdout = Pipe(), stderr = Pipe()
     let pid = try spawnChild(executable, arguments, streams: ChildStreams(
-        input: input == nil ? .file("/dev/null") : .descriptor(stdin.fileHandleForReading.fileDescriptor),
         output: .descriptor(stdout.fileHandleForWriting.fileDescriptor),
         errors: .descriptor(stderr.fileHandleForWriting.fileDescriptor)))
     // Our copies of the child's ends: the reads below end when the child's do.
     try stdout.fileHandleForWriting.close()
     try stderr.fileHandleForWriting.close()
-    try stdin.fileHandleForReading.close()
-    if let input { try stdin.fileHandleForWriting.write(contentsOf: input) }
-    try stdin.fileHandleForWriting.close()
     // Standard error is read on another thread: a full pipe would block the program.
     let errors = Handoff<Data>()
     Thread { errors.put(stderr.fileHandleForReading.readDataToEndOfFile()) }.start()
