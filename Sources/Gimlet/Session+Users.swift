@@ -170,9 +170,9 @@ extension Session {
     func makeRoomInIndex(of user: String, backend: any SessionBackend) throws {
         let limit = context.configuration.maximumSessionsPerUser
         let listed: [UserSession]
-        measures.backendRoundTrips += 1
+        measures.roundTrips += 1
         do { listed = try SessionRegistry(backend: backend).sessions(ofUser: user) } catch {
-            measures.backendFailures += 1
+            measures.failures += 1
             let failed = SessionError.backendUnavailable(SessionBackendError(error, backend: backend.name))
             recordFailure(failed)
             throw failed

@@ -36,7 +36,7 @@ public final class Session {
     /// Ids whose server-side data is deleted at commit (invalidate, regenerate).
     var deletedIDs: [SessionID] = []
     /// The backend round trips this session made (for the host's figures).
-    var measures = RequestMeasures()
+    var measures = BackendMeasures()
     /// A backend failure seen during the request.
     private(set) var failure: SessionError?
     /// Keys whose server-side value the handler read (present or not): if it
@@ -296,10 +296,10 @@ public final class Session {
         var loaded: [SessionID: [String: SessionValue]] = [:]
         if !ids.isEmpty {
             let started = ContinuousClock.now
-            measures.backendRoundTrips += 1
-            defer { measures.sessionLoad += .now - started }
+            measures.roundTrips += 1
+            defer { measures.load += .now - started }
             do { loaded = try backend.load(ids) } catch {
-                measures.backendFailures += 1
+                measures.failures += 1
                 let failed = SessionError.backendUnavailable(SessionBackendError(error, backend: backend.name))
                 failure = failed
                 throw failed

@@ -197,12 +197,12 @@ public struct SessionMiddleware: Middleware {
         }
         if !outcome.changes.isEmpty, let backend = context.backend {
             let started = ContinuousClock.now
-            session.measures.backendRoundTrips += 1
-            defer { session.measures.sessionCommit += .now - started }
+            session.measures.roundTrips += 1
+            defer { session.measures.commit += .now - started }
             do { try backend.commit(outcome.changes) } catch let conflict as SessionConflictError {
                 return .conflicted(conflict)
             } catch {
-                session.measures.backendFailures += 1
+                session.measures.failures += 1
                 return .answered(unavailable(.backendUnavailable(SessionBackendError(error, backend: backend.name)),
                                              request: request))
             }

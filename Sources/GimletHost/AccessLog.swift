@@ -148,7 +148,7 @@ final class AccessLog: Sendable {
         line.add("status", integer: exchange.status)
         line.add("bytes", integer: exchange.bytes)
         line.add("duration_ms", milliseconds: exchange.written - exchange.began)
-        line.add("backend_ms", milliseconds: exchange.measures.backendTime)
-        line.add("backend_round_trips", integer: exchange.measures.backendRoundTrips)
+        line.add("backend_ms", milliseconds: exchange.measures.time)
+        line.add("backend_round_trips", integer: exchange.measures.roundTrips)
     }
 }

@@ -38,7 +38,7 @@ public struct Host: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then returns once in-flight requests
-    /// have finished and the responder has shut down (`Responder.shutdown()`).
+    /// have finished and the responder has shut down (`HostLifecycle.shutdown()`).
     ///
     /// - Throws: the responder's configuration error, or a `TransportError` if
     ///   the socket cannot be opened — before any request is accepted.

@@ -48,8 +48,8 @@ final class RequestMonitor: ExchangeObserver {
         if worker < scoreboard.threadCapacity {
             scoreboard.end(slot, worker, Scoreboard.Outcome(
                 status: exchange.status, durationMicros: duration.microseconds,
-                roundTrips: exchange.measures.backendRoundTrips, failures: exchange.measures.backendFailures,
-                backendMicros: exchange.measures.backendTime.microseconds, slow: slow))
+                roundTrips: exchange.measures.roundTrips, failures: exchange.measures.failures,
+                backendMicros: exchange.measures.time.microseconds, slow: slow))
         }
         let count = served.add(1, ordering: .relaxed).newValue
         if let recycleAfter, count == recycleAfter {
@@ -60,12 +60,12 @@ final class RequestMonitor: ExchangeObserver {
 
     /// One line for a request that took longer than `--slow-request`, with where its time went.
     private func logSlow(_ exchange: FinishedExchange, duration: Duration) {
-        let handler = (exchange.responded - exchange.bodyRead) - exchange.measures.backendTime
+        let handler = (exchange.responded - exchange.bodyRead) - exchange.measures.time
         logger.warning("slow request", metadata: [
             "method": "\(exchange.method)", "path": "\(exchange.path)", "request_id": "\(exchange.requestID)",
             "route": "\(exchange.route ?? "-")",
             "status": "\(exchange.status)", "duration_ms": "\(duration.milliseconds)",
-            "phases_ms": "body \((exchange.bodyRead - exchange.began).milliseconds), session load \(exchange.measures.sessionLoad.milliseconds), handler \(handler.milliseconds), session commit \(exchange.measures.sessionCommit.milliseconds), writing \((exchange.written - exchange.responded).milliseconds)",
+            "phases_ms": "body \((exchange.bodyRead - exchange.began).milliseconds), session load \(exchange.measures.load.milliseconds), handler \(handler.milliseconds), session commit \(exchange.measures.commit.milliseconds), writing \((exchange.written - exchange.responded).milliseconds)",
         ])
     }
 }

@@ -127,26 +127,63 @@ import Testing
         #expect(problems.contains("route GET /ok/dup is registered twice"))
     }
 
-    final class Lifecycle: Middleware {
+    /// A part that logs its host lifecycle calls; `failing` makes its validate throw.
+    final class Part: HostLifecycle {
+        struct Invalid: Error {}
         let name: String
         let log: Log
-        init(_ name: String, _ log: Log) { self.name = name; self.log = log }
-        func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response { try next(request) }
+        let failing: Bool
+        init(_ name: String, _ log: Log, failing: Bool = false) { self.name = name; self.log = log; self.failing = failing }
+        func validate() throws {
+            log.add("validate " + name)
+            if failing { throw Invalid() }
+        }
         func reload() throws { log.add("reload " + name) }
         func shutdown() { log.add("shutdown " + name) }
     }
 
-    @Test func reloadAndShutdownReachTheGroupsMiddleware() throws {
+    final class Lifecycle: Middleware {
+        let part: Part
+        init(_ name: String, _ log: Log) { part = Part(name, log) }
+        func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response { try next(request) }
+        func validate() throws { try part.validate() }
+        func reload() throws { try part.reload() }
+        func shutdown() { part.shutdown() }
+    }
+
+    final class AsyncLifecycle: AsyncMiddleware {
+        let part: Part
+        init(_ name: String, _ log: Log) { part = Part(name, log) }
+        func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response {
+            try await next(request)
+        }
+        func reload() throws { try part.reload() }
+        func shutdown() { part.shutdown() }
+    }
+
+    @Test func theHostLifecycleReachesTheGroupsMiddlewareAndManagedParts() throws {
         let log = Log()
         var router = Router()
         router.use(Lifecycle("router", log))
+        router.manage(Part("cache", log))
         router.group("/a") { group in
-            group.use(Lifecycle("group", log))
+            group.use(AsyncLifecycle("group", log))
             group.group("/b") { $0.use(Lifecycle("inner", log)) }
         }
+        try router.validate()
         try router.reload()
         router.shutdown()
-        #expect(log.all == ["reload router", "reload group", "reload inner",
-                            "shutdown inner", "shutdown group", "shutdown router"])
+        #expect(log.all == ["validate router", "validate cache", "validate inner",
+                            "reload router", "reload cache", "reload group", "reload inner",
+                            "shutdown inner", "shutdown group", "shutdown cache", "shutdown router"])
+    }
+
+    @Test func aPartThatFailsValidationStopsTheRest() {
+        let log = Log()
+        var router = Router()
+        router.manage(Part("first", log, failing: true))
+        router.use(Lifecycle("second", log))
+        #expect(throws: Part.Invalid.self) { try router.validate() }
+        #expect(log.all == ["validate first"])
     }
 }

@@ -7,9 +7,9 @@ import Testing
 @Suite struct LogLineTests {
     static func exchange(path: String, query: String = "", route: String? = "/notes/:id") -> FinishedExchange {
         let start = ContinuousClock.now
-        var measures = RequestMeasures()
-        measures.backendRoundTrips = 1
-        measures.sessionLoad = .microseconds(412)
+        var measures = BackendMeasures()
+        measures.roundTrips = 1
+        measures.load = .microseconds(412)
         return FinishedExchange(
             method: .get, path: path, query: query, requestID: "5f0c", route: route, status: 200, bytes: 512,
             began: start, bodyRead: start, responded: start + .microseconds(3000),

@@ -31,11 +31,11 @@ package struct FinishedExchange: Sendable {
     /// When the responder returned.
     package var responded: ContinuousClock.Instant
     package var written: ContinuousClock.Instant
-    package var measures: RequestMeasures
+    package var measures: BackendMeasures
 
     package init(method: HTTPMethod, path: String, query: String, requestID: String, route: String?, status: Int,
                  bytes: Int, began: ContinuousClock.Instant, bodyRead: ContinuousClock.Instant,
-                 responded: ContinuousClock.Instant, written: ContinuousClock.Instant, measures: RequestMeasures) {
+                 responded: ContinuousClock.Instant, written: ContinuousClock.Instant, measures: BackendMeasures) {
         self.method = method
         self.path = path
         self.query = query
@@ -51,27 +51,33 @@ package struct FinishedExchange: Sendable {
     }
 }
 
-/// What the session layer adds to a request's figures.
-package struct RequestMeasures: Sendable, Equatable {
-    /// Round trips to the session backend (a load, a commit).
-    package var backendRoundTrips = 0
+/// What a request spent on backing stores: round trips, failures, and the
+/// time to load before its handler and to commit after it.
+///
+/// Any layer between the transport and the handler may add to it (today
+/// the session middleware, for its store); the host reports it in the
+/// access log, the slow log and the scoreboard, without knowing which
+/// layer or store it came from.
+package struct BackendMeasures: Sendable, Equatable {
+    /// Round trips to a backing store (a load, a commit).
+    package var roundTrips = 0
     /// Round trips that failed (the store unreachable, an error reply; not a conflict).
-    package var backendFailures = 0
-    /// Time spent loading server-side session data.
-    package var sessionLoad: Duration = .zero
-    /// Time spent storing the session's changes.
-    package var sessionCommit: Duration = .zero
+    package var failures = 0
+    /// Time spent loading, before the handler.
+    package var load: Duration = .zero
+    /// Time spent committing changes, after the handler.
+    package var commit: Duration = .zero
 
     package init() {}
 
-    package var backendTime: Duration { sessionLoad + sessionCommit }
+    package var time: Duration { load + commit }
 
-    /// Adds `other`'s round trips and times (a re-run's session to the request's).
-    package static func += (total: inout RequestMeasures, other: RequestMeasures) {
-        total.backendRoundTrips += other.backendRoundTrips
-        total.backendFailures += other.backendFailures
-        total.sessionLoad += other.sessionLoad
-        total.sessionCommit += other.sessionCommit
+    /// Adds `other`'s round trips and times (a re-run's to the request's).
+    package static func += (total: inout BackendMeasures, other: BackendMeasures) {
+        total.roundTrips += other.roundTrips
+        total.failures += other.failures
+        total.load += other.load
+        total.commit += other.commit
     }
 }
 
@@ -91,7 +97,7 @@ package struct ObservedExchange {
         let requestID = RequestID.of(environ)
         finished = FinishedExchange(
             method: method, path: path, query: environ["QUERY_STRING"] ?? "", requestID: requestID, route: nil,
-            status: 0, bytes: 0, began: now, bodyRead: now, responded: now, written: now, measures: RequestMeasures())
+            status: 0, bytes: 0, began: now, bodyRead: now, responded: now, written: now, measures: BackendMeasures())
         observer.began(worker: worker, method: method, path: path, requestID: requestID)
     }
 

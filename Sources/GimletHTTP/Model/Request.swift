@@ -66,8 +66,9 @@ public final class Request {
     /// when the router looked it up before the body was read
     /// (``Router/streamsBody(_:)``).
     var matchedRoute: MiddlewareChain?
-    /// What the session layer measured of this request.
-    package var measures = RequestMeasures()
+    /// What this request spent on backing stores (the session's store);
+    /// the host reports it.
+    package var measures = BackendMeasures()
     /// A mistake in the app's wiring that this request ran into, such as
     /// `request.session` without the session middleware: the router logs it
     /// and answers 500 for this request alone, whatever the handler returned.

@@ -3,27 +3,9 @@
 ///
 /// ``Router`` is the usual responder; transports (FastCGI, SCGI) and the
 /// host take any responder.
-public protocol Responder: Sendable {
+public protocol Responder: HostLifecycle {
     /// Answers `request`.
     func respond(to request: Request) -> Response
-
-    /// Checks the configuration before the first request is accepted.
-    ///
-    /// - Throws: an error that says what is wrong and how to fix it.
-    func validate() throws
-
-    /// Re-reads what the responder reads from files (a secret file after a
-    /// rotation). The host calls it on `SIGHUP` when it serves in one
-    /// process; under `--workers`, `SIGHUP` starts fresh workers instead.
-    ///
-    /// - Throws: an error that says what could not be read; what was in
-    ///   use stays in use.
-    func reload() throws
-
-    /// Stops the responder's background work (a backend's sweeper) and
-    /// closes what it holds, once the last request has been answered. The
-    /// host calls it once, when it stops serving; nothing by default.
-    func shutdown()
 
     /// Whether the handler of `request` reads its body as it arrives
     /// (``RouteOptions/streamBody``), so the transport must not read it
@@ -34,9 +16,6 @@ public protocol Responder: Sendable {
 
 extension Responder {
     public func streamsBody(_ request: Request) -> Bool { false }
-    public func validate() throws {}
-    public func reload() throws {}
-    public func shutdown() {}
 }
 
 /// A step around every request: it may inspect or change the request, answer
@@ -53,22 +32,15 @@ extension Responder {
 /// }
 /// router.use(Timing())
 /// ```
-public protocol Middleware: Sendable {
+///
+/// A middleware takes part in the host's start, reload and stop
+/// (``HostLifecycle``, nothing by default): the router it is added to calls
+/// its `validate`, `reload` and `shutdown`.
+public protocol Middleware: HostLifecycle {
     /// Handles `request`, usually by calling `next`.
     ///
     /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
     func handle(_ request: Request, next: (Request) throws -> Response) throws -> Response
-
-    /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
-    func reload() throws
-
-    /// Stops the middleware's background work (see ``Responder/shutdown()``); nothing by default.
-    func shutdown()
-}
-
-extension Middleware {
-    public func reload() throws {}
-    public func shutdown() {}
 }
 
 /// A step around every request, in async code: it may await before and
@@ -88,23 +60,13 @@ extension Middleware {
 /// ```
 ///
 /// Like an async handler, it runs on the worker thread that received the
-/// request (see ``AsyncRequestHandler``).
-public protocol AsyncMiddleware: Sendable {
+/// request (see ``AsyncRequestHandler``). It takes part in the host's start,
+/// reload and stop as a synchronous middleware does (``HostLifecycle``).
+public protocol AsyncMiddleware: HostLifecycle {
     /// Handles `request`, usually by awaiting `next`.
     ///
     /// - Throws: ``HTTPError`` for a chosen status; any other error becomes a logged 500.
     func handle(_ request: Request, next: (Request) async throws -> Response) async throws -> Response
-
-    /// Re-reads what the middleware reads from files (see ``Responder/reload()``); nothing by default.
-    func reload() throws
-
-    /// Stops the middleware's background work (see ``Responder/shutdown()``); nothing by default.
-    func shutdown()
-}
-
-extension AsyncMiddleware {
-    public func reload() throws {}
-    public func shutdown() {}
 }
 
 /// A route handler.

@@ -2,20 +2,6 @@
 enum MiddlewareStep: Sendable {
     case sync(any Middleware)
     case async(any AsyncMiddleware)
-
-    func reload() throws {
-        switch self {
-        case .sync(let middleware): try middleware.reload()
-        case .async(let middleware): try middleware.reload()
-        }
-    }
-
-    func shutdown() {
-        switch self {
-        case .sync(let middleware): middleware.shutdown()
-        case .async(let middleware): middleware.shutdown()
-        }
-    }
 }
 
 /// A chain of middleware around a handler, from some level inward, composed

@@ -116,8 +116,9 @@ public struct RouteGroup: RouteBuilder {
     private let prefixIsValid: Bool
     private(set) var routes: [Pending] = []
     private var middleware: [MiddlewareStep] = []
-    /// Every middleware of this group and the groups inside it, for reload and shutdown.
-    private(set) var allMiddleware: [MiddlewareStep] = []
+    /// Every middleware of this group and the groups inside it, for the
+    /// host's start, reload and stop (``HostLifecycle``).
+    private(set) var lifecycle: [any HostLifecycle] = []
     private(set) var problems: [String] = []
 
     init(prefix: String) {
@@ -148,18 +149,18 @@ public struct RouteGroup: RouteBuilder {
 
     public mutating func use(_ middleware: some Middleware) {
         self.middleware.append(.sync(middleware))
-        allMiddleware.append(.sync(middleware))
+        lifecycle.append(middleware)
     }
 
     public mutating func use(_ middleware: some AsyncMiddleware) {
         self.middleware.append(.async(middleware))
-        allMiddleware.append(.async(middleware))
+        lifecycle.append(middleware)
     }
 
     public mutating func group(_ prefix: String, _ build: (inout RouteGroup) throws -> Void) rethrows {
         let inner = try RouteGroup.built(prefix, build)
         routes += inner.routes
-        allMiddleware += inner.allMiddleware
+        lifecycle += inner.lifecycle
         problems += inner.problems
     }
 

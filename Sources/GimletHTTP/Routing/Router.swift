@@ -46,8 +46,9 @@ public struct Router: Responder, RouteBuilder {
     private var root = RouteNode()
     /// The router's own middleware, outermost first.
     private var middleware: [MiddlewareStep] = []
-    /// Every middleware, the groups' included, in the order registered.
-    private var allMiddleware: [MiddlewareStep] = []
+    /// Every middleware, the groups' included, and every part given to
+    /// ``manage(_:)``, in the order registered.
+    private var lifecycle: [any HostLifecycle] = []
     private var problems: [String] = []
     /// The middleware around the routing, composed again after each
     /// registration, so a request only calls through it.
@@ -87,7 +88,7 @@ public struct Router: Responder, RouteBuilder {
     /// 405, wherever the routes are registered relative to it.
     public mutating func use(_ middleware: some Middleware) {
         self.middleware.append(.sync(middleware))
-        allMiddleware.append(.sync(middleware))
+        lifecycle.append(middleware)
         recompose()
     }
 
@@ -95,14 +96,14 @@ public struct Router: Responder, RouteBuilder {
     /// synchronous ones.
     public mutating func use(_ middleware: some AsyncMiddleware) {
         self.middleware.append(.async(middleware))
-        allMiddleware.append(.async(middleware))
+        lifecycle.append(middleware)
         recompose()
     }
 
     public mutating func group(_ prefix: String, _ build: (inout RouteGroup) throws -> Void) rethrows {
         let group = try RouteGroup.built(prefix, build)
         for route in group.routes { add(route.method, route.pattern, options: route.options, route.chain) }
-        allMiddleware += group.allMiddleware
+        lifecycle += group.lifecycle
         problems += group.problems
         recompose()
     }
@@ -115,23 +116,34 @@ public struct Router: Responder, RouteBuilder {
         MiddlewareChain(routing: { request in try Router.route(request, in: root) }).wrapped(in: middleware)
     }
 
-    /// - Throws: ``RouterConfigurationError`` listing every malformed or duplicate route.
+    /// Adds a part that is not a middleware to the host's start, reload and
+    /// stop (see ``HostLifecycle``), in its place among the middleware.
+    public mutating func manage(_ part: some HostLifecycle) {
+        lifecycle.append(part)
+    }
+
+    /// Checks the routes, then validates every middleware, the groups'
+    /// included, and every managed part, in the order they were registered.
+    ///
+    /// - Throws: ``RouterConfigurationError`` listing every malformed or
+    ///   duplicate route; otherwise the first part's error.
     public func validate() throws {
         if !problems.isEmpty { throw RouterConfigurationError(problems: problems) }
+        for part in lifecycle { try part.validate() }
     }
 
-    /// Reloads every middleware, the groups' included, in the order they
-    /// were registered (see ``Responder/reload()``).
+    /// Reloads every middleware, the groups' included, and every managed
+    /// part, in the order they were registered (see ``HostLifecycle/reload()``).
     ///
-    /// - Throws: the first middleware's error; those after it are not reloaded.
+    /// - Throws: the first part's error; those after it are not reloaded.
     public func reload() throws {
-        for step in allMiddleware { try step.reload() }
+        for part in lifecycle { try part.reload() }
     }
 
-    /// Shuts every middleware down, the groups' included, the last
-    /// registered first (see ``Responder/shutdown()``).
+    /// Shuts every middleware, the groups' included, and every managed part
+    /// down, the last registered first (see ``HostLifecycle/shutdown()``).
     public func shutdown() {
-        for step in allMiddleware.reversed() { step.shutdown() }
+        for part in lifecycle.reversed() { part.shutdown() }
     }
 
     /// Runs the middleware and the matching handler; errors become responses
