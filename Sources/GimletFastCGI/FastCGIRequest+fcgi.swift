@@ -36,6 +36,13 @@ final class FastCGIRequest: ExchangeChannel {
     /// ended once its body is read (or drained).
     var reading: (gate: ConnectionGate, lease: ReadDeadlines.Lease)?
 
+    /// Whether the request came in the FastCGI `AUTHORIZER` role (libfcgi's
+    /// `role`; no environ search). Such a request has no input stream at
+    /// all: the web server sends no body, and (as Apache's mod_authnz_fcgi)
+    /// not even the empty `FCGI_STDIN` record that ends one, so reading
+    /// would wait for the server's timeout.
+    private(set) var isAuthorizerRole = false
+
     /// Ends the read deadline, if one is armed.
     func endReading() {
         guard let reading else { return }
@@ -77,7 +84,10 @@ final class FastCGIRequest: ExchangeChannel {
     /// closed it and, its listener never listening, accepted nothing else.
     func accept() -> AcceptResult {
         let result = FCGX_Accept_r(raw)
-        if result >= 0 { return .accepted }
+        if result >= 0 {
+            isAuthorizerRole = raw.pointee.role == FCGI_AUTHORIZER
+            return .accepted
+        }
         let code = -result
         if code == EAGAIN || code == EWOULDBLOCK || code == EINTR || code == EINVAL { return .noConnection }
         return .failed(errno: code)
@@ -164,6 +174,10 @@ final class FastCGIRequest: ExchangeChannel {
     /// (ECONNRESET) and Apache, still sending that record, failed the
     /// request (EPIPE, "sending empty stdin").
     func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead {
+        if isAuthorizerRole {
+            endReading()
+            return .end
+        }
         let wanted = Int32(clamping: min(maximum, scratch.count))
         let got = scratch.withUnsafeMutableBufferPointer { scratch -> Int32 in
             guard let base = scratch.baseAddress else { return 0 }
@@ -187,6 +201,7 @@ final class FastCGIRequest: ExchangeChannel {
     /// still sends.
     func drainBody() {
         defer { endReading() }
+        if isAuthorizerRole { return }
         var total = 0
         while total < 64 << 20 {
             let count = scratch.withUnsafeMutableBufferPointer { buffer -> Int32 in

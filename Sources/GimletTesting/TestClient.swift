@@ -108,7 +108,7 @@ public final class TestClient {
     /// `Content-Length`) is the 502 nginx would answer.
     private static func exchange(environ: [String: String], body: [UInt8], responder: any Responder,
                                  limits: BodyLimits, logger: Logger) -> Response {
-        let channel = BufferChannel(body: body)
+        let channel = BufferChannel(body: body, authorizerRole: environ["FCGI_ROLE"] == "AUTHORIZER")
         var unobserved: ObservedExchange? = nil
         CGIExchange.serve(environ: CGIEnvironment(environ), channel: channel, limits: limits,
                           responder: responder, logger: logger, observed: &unobserved)
@@ -186,8 +186,13 @@ private final class BufferChannel: ExchangeChannel {
     let body: [UInt8]
     var offset = 0
     var written: [UInt8] = []
+    /// An environ with `FCGI_ROLE=AUTHORIZER` asks as a FastCGI authorizer would.
+    let isAuthorizerRole: Bool
 
-    init(body: [UInt8]) { self.body = body }
+    init(body: [UInt8], authorizerRole: Bool) {
+        self.body = body
+        isAuthorizerRole = authorizerRole
+    }
 
     func readBody(into buffer: inout [UInt8], maximum: Int) -> BodyChunkRead {
         guard offset < body.count else { return .end }

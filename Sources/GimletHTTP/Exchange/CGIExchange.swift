@@ -28,6 +28,14 @@ package protocol ExchangeChannel: AnyObject {
     /// ends the response; the worker thread is free as soon as this returns.
     /// The connection is not used for another request.
     func startStream(head: [UInt8], stream: ResponseStream, logger: Logger)
+    /// Whether the request came in the FastCGI `AUTHORIZER` role: it has no
+    /// body (the web server may send no input stream at all), and the router
+    /// sends it to its access check. `false` by default.
+    var isAuthorizerRole: Bool { get }
+}
+
+extension ExchangeChannel {
+    package var isAuthorizerRole: Bool { false }
 }
 
 /// What one read of a request's body gave.
@@ -88,7 +96,9 @@ package enum CGIExchange {
         responder: some Responder, logger: Logger, observed: inout ObservedExchange?, contentLength: String? = nil
     ) {
         let expected: Int?
-        switch bodyPlan(contentLength: contentLength ?? environ["CONTENT_LENGTH"], limit: limits.maxBytes) {
+        // An authorizer gets no body, whatever CONTENT_LENGTH the server passed on.
+        let authorizerRole = channel.isAuthorizerRole
+        switch bodyPlan(contentLength: authorizerRole ? "0" : contentLength ?? environ["CONTENT_LENGTH"], limit: limits.maxBytes) {
         case .read(let length): expected = length
         case .readToEnd: expected = nil
         case .tooLarge:
@@ -108,6 +118,7 @@ package enum CGIExchange {
         let stream = BodyStream(channel: channel, expected: expected, limit: limits.maxBytes)
         let request = Request(environ: environ, body: RequestBody(stream: stream, limits: limits), logger: logger)
         request.connectionWatch = channel.connectionWatch
+        request.isAuthorizerRole = authorizerRole
         if expected == 0 || !responder.streamsBody(request) {
             do {
                 try request.body.load(memoryOnly: BodyLimits.isParsedInMemory(environ["CONTENT_TYPE"]))

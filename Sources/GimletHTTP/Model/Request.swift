@@ -66,6 +66,11 @@ public final class Request {
     /// when the router looked it up before the body was read
     /// (``Router/streamsBody(_:)``).
     var matchedRoute: MiddlewareChain?
+    /// Whether the request came in the FastCGI `AUTHORIZER` role (Apache's
+    /// `mod_authnz_fcgi`): an access check for the resource at its path,
+    /// with no body. The transport knows it from the FastCGI record (no
+    /// environ search); a request made from an environ reads `FCGI_ROLE`.
+    public internal(set) var isAuthorizerRole = false
     /// What this request spent on backing stores (the session's store);
     /// the host reports it.
     package var measures = BackendMeasures()
@@ -82,6 +87,7 @@ public final class Request {
     ///   - logger: the logger handlers should use.
     public convenience init(environ: CGIEnvironment, body: [UInt8] = [], logger: Logger = Request.defaultLogger) {
         self.init(environ: environ, body: RequestBody(body), logger: logger)
+        isAuthorizerRole = environ["FCGI_ROLE"] == "AUTHORIZER"
     }
 
     /// Creates a request whose body is read from its transport (see ``RequestBody``).

@@ -50,13 +50,16 @@ public struct Router: Responder, RouteBuilder {
     /// ``manage(_:)``, in the order registered.
     private var lifecycle: [any HostLifecycle] = []
     private var problems: [String] = []
+    /// The access check that FastCGI `AUTHORIZER` requests go to, whatever
+    /// their path (`authorizer(_:_:)`).
+    private var authorizer: Route?
     /// The middleware around the routing, composed again after each
     /// registration, so a request only calls through it.
     private var chain: MiddlewareChain
 
     /// An empty router.
     public init() {
-        chain = Router.compose(root: RouteNode(), middleware: [])
+        chain = Router.compose(root: RouteNode(), authorizer: nil, middleware: [])
     }
 
     public mutating func on(_ method: HTTPMethod, _ pattern: String, options: RouteOptions = [],
@@ -108,12 +111,54 @@ public struct Router: Responder, RouteBuilder {
         recompose()
     }
 
-    private mutating func recompose() {
-        chain = Router.compose(root: root, middleware: middleware)
+    /// Registers an access check for the web server in front (see
+    /// ``AccessDecision``): a `GET` route at `pattern`, for nginx's
+    /// `auth_request`, which also answers every request in the FastCGI
+    /// `AUTHORIZER` role (Apache's `mod_authnz_fcgi`), whatever its path.
+    /// The router's middleware (the session's) runs around it as around any
+    /// route. A second registration is reported by ``validate()``.
+    ///
+    /// ```swift
+    /// router.authorizer { request in
+    ///     guard let user = try request.session.get("user", clientside: true)?.stringValue else {
+    ///         return .deny(.unauthorized)
+    ///     }
+    ///     return .allow(["GIMLET_USER": user])
+    /// }
+    /// ```
+    ///
+    /// A check that reads only client-side keys makes no store round trip.
+    /// A session change it makes reaches the browser only under Apache
+    /// (nginx drops the subrequest's headers).
+    public mutating func authorizer(_ pattern: String = "/-/authorize",
+                                    _ check: @escaping @Sendable (Request) throws -> AccessDecision) {
+        addAuthorizer(pattern, MiddlewareChain { request in
+            try check(request).response(authorizerRole: request.isAuthorizerRole)
+        })
     }
 
-    private static func compose(root: RouteNode, middleware: [MiddlewareStep]) -> MiddlewareChain {
-        MiddlewareChain(routing: { request in try Router.route(request, in: root) }).wrapped(in: middleware)
+    /// Registers an async access check (see the synchronous `authorizer(_:_:)`).
+    public mutating func authorizer(_ pattern: String = "/-/authorize",
+                                    _ check: @escaping @Sendable (Request) async throws -> AccessDecision) {
+        addAuthorizer(pattern, MiddlewareChain { request async throws -> Response in
+            try await check(request).response(authorizerRole: request.isAuthorizerRole)
+        })
+    }
+
+    private mutating func addAuthorizer(_ pattern: String, _ chain: MiddlewareChain) {
+        if authorizer != nil { problems.append("an authorizer is registered twice") }
+        authorizer = Route(pattern: pattern, parameterNames: [], options: [], chain: chain)
+        add(.get, pattern, options: [], chain)
+        recompose()
+    }
+
+    private mutating func recompose() {
+        chain = Router.compose(root: root, authorizer: authorizer, middleware: middleware)
+    }
+
+    private static func compose(root: RouteNode, authorizer: Route?, middleware: [MiddlewareStep]) -> MiddlewareChain {
+        MiddlewareChain(routing: { request in try Router.route(request, in: root, authorizer: authorizer) })
+            .wrapped(in: middleware)
     }
 
     /// Adds a part that is not a middleware to the host's start, reload and
@@ -186,16 +231,22 @@ public struct Router: Responder, RouteBuilder {
     /// Whether the route `request` matches has ``RouteOptions/streamBody``.
     /// The match is kept on the request, so it is not looked up twice.
     public func streamsBody(_ request: Request) -> Bool {
-        guard let chain = try? Router.route(request, in: root) else { return false }
+        guard let chain = try? Router.route(request, in: root, authorizer: authorizer) else { return false }
         request.matchedRoute = chain
         return request.routeOptions.contains(.streamBody)
     }
 
     /// The chain of the route `request` matches in `root`, with its
     /// parameters and options set on the request; 404, 405 or 400 thrown
-    /// otherwise.
-    private static func route(_ request: Request, in root: RouteNode) throws -> MiddlewareChain {
+    /// otherwise. A request in the FastCGI `AUTHORIZER` role goes to
+    /// `authorizer` (a flag the transport set, no environ search).
+    private static func route(_ request: Request, in root: RouteNode, authorizer: Route?) throws -> MiddlewareChain {
         if let chain = request.matchedRoute { return chain }
+        // The flag first: binding the route would retain its parts on every request.
+        if request.isAuthorizerRole, let authorizer {
+            request.routePattern = authorizer.pattern
+            return authorizer.chain
+        }
         guard let segments = RoutePattern.decodedSegments(of: request.path) else {
             throw HTTPError(.badRequest, "malformed path: its percent-encoding is not UTF-8")
         }

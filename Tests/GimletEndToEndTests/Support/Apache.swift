@@ -10,7 +10,8 @@ final class Apache: @unchecked Sendable {
     let process: ManagedProcess
 
     /// Apache from `deploy/apache/<config>` in front of `socket`; with
-    /// `tcpPort`, the recipe's unix socket target becomes that TCP port.
+    /// `tcpPort`, the recipe's unix socket target becomes that TCP port. An
+    /// empty `socket`: the recipe names no unix socket (`edit` sets its targets).
     /// `edit` changes the virtual host further, before the test's own substitutions.
     init(socket: String, config: String, tcpPort: Int? = nil, edit: (String) -> String = { $0 }) throws {
         let apache = try Tool.path("apache2", package: "apache2")
@@ -21,7 +22,8 @@ final class Apache: @unchecked Sendable {
         directory = try TemporaryDirectory("gimlet-apache")
         port = try freeLoopbackPort()
         let template = try String(contentsOf: Repository.root.appendingPathComponent("deploy/apache/" + config), encoding: .utf8)
-        for placeholder in ["<VirtualHost *:8080>", "unix:/run/gimlet/app.sock"] where !template.contains(placeholder) {
+        let placeholders = ["<VirtualHost *:8080>"] + (socket.isEmpty ? [] : ["unix:/run/gimlet/app.sock"])
+        for placeholder in placeholders where !template.contains(placeholder) {
             throw SetupError("deploy/apache/\(config) no longer contains \(placeholder); update the test template")
         }
         var vhost = edit(template).replacingOccurrences(of: "<VirtualHost *:8080>", with: "<VirtualHost 127.0.0.1:\(port)>")
@@ -47,9 +49,13 @@ final class Apache: @unchecked Sendable {
             Listen 127.0.0.1:\(port)
             LoadModule mpm_event_module \(modules)/mod_mpm_event.so
             LoadModule authz_core_module \(modules)/mod_authz_core.so
+            LoadModule authn_core_module \(modules)/mod_authn_core.so
+            LoadModule authz_user_module \(modules)/mod_authz_user.so
+            LoadModule authnz_fcgi_module \(modules)/mod_authnz_fcgi.so
             LoadModule proxy_module \(modules)/mod_proxy.so
             LoadModule proxy_fcgi_module \(modules)/mod_proxy_fcgi.so
             LoadModule proxy_scgi_module \(modules)/mod_proxy_scgi.so
+            LoadModule proxy_http_module \(modules)/mod_proxy_http.so
             LoadModule alias_module \(modules)/mod_alias.so
             LoadModule headers_module \(modules)/mod_headers.so
             LoadModule mime_module \(modules)/mod_mime.so

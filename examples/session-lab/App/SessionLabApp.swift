@@ -231,6 +231,15 @@ public enum SessionLabApp {
                                      recording: ["agent": request.headers["User-Agent"] ?? ""])
             return .text("ok")
         }
+        // An access check for the web server in front (nginx's
+        // auth_request, Apache's mod_authnz_fcgi): a bound session is let
+        // through as its user, anything else is 401. Unbound sessions cost
+        // no store round trip; a bound one loads its server-side data once
+        // (none more under RevocationCheck.everyRequest, which loaded it).
+        router.router.authorizer { request in
+            guard let user = try request.session.boundUser else { return .deny(.unauthorized) }
+            return .allow(["GIMLET_USER": user])
+        }
         router.get("/whoami") { request in
             guard let user = try request.session.boundUser else { throw HTTPError(.notFound, "not signed in") }
             return .text(user)
