@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // The app's and libraries' metrics, kept in the host's scoreboard (CoreMetrics: no dependencies).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // `make docs`: DocC through `swift package generate-documentation`.
         // A plugin only: nothing of it is linked into any product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -131,6 +133,7 @@ let package = Package(
                 "CStackCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
 
@@ -142,7 +145,7 @@ let package = Package(
 
         .target(
             name: "SessionLabApp",
-            dependencies: ["Gimlet", "GimletHTTP"],
+            dependencies: ["Gimlet", "GimletHTTP", .product(name: "Metrics", package: "swift-metrics")],
             path: "examples/session-lab/App"
         ),
         .executableTarget(
@@ -150,6 +153,7 @@ let package = Package(
             dependencies: [
                 "Gimlet", "GimletHost", "GimletSQLite", "GimletRedis", "GimletPostgreSQL", "SessionLabApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "examples/session-lab/Main",
             // Function names in the slow-request and timeout logs' stacks.
@@ -179,7 +183,10 @@ let package = Package(
         .testTarget(name: "GimletSCGITests", dependencies: ["GimletSCGI", "GimletHTTP"]),
         .testTarget(
             name: "GimletHostTests",
-            dependencies: ["GimletHost", "GimletHTTP", "GimletTransport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "GimletHost", "GimletHTTP", "GimletTransport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "GimletSQLiteTests",

@@ -27,7 +27,7 @@ final class Scoreboard: Sendable {
     // Header words.
     private static let magicValue: UInt64 = 0x4749_4D4C_4554_0001
     private static let headerWords = 8
-    private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4 }
+    private enum Header { static let magic = 0, processes = 1, threads = 2, startTime = 3, draining = 4, series = 5 }
     // Process record words.
     private static let processWords = 10 + SecurityEvent.allCases.count
     enum ProcessWord {
@@ -53,6 +53,8 @@ final class Scoreboard: Sendable {
     let words: SharedWords
     let processCapacity: Int
     let threadCapacity: Int
+    /// The app's metric series (``MetricSeries``), after the process records.
+    let series: MetricSeries
     // protected by: the mutex; what this process has added to its slot's
     // security event words so far, per kind (heartbeats and status requests
     // both write, from different threads).
@@ -61,14 +63,17 @@ final class Scoreboard: Sendable {
     // commit words so far (as for the security events).
     private let commitsWritten = Mutex((commits: 0, transactions: 0))
 
-    /// A new, empty scoreboard for `processes` worker processes of `threads` threads.
-    init(processes: Int, threads: Int) throws(HostConfigurationError) {
-        let count = Self.headerWords + processes * (Self.processWords + threads * Self.threadWords)
-        words = try SharedWords(count: count)
+    /// A new, empty scoreboard for `processes` worker processes of `threads`
+    /// threads, with room for `series` metric series of the app.
+    init(processes: Int, threads: Int, series: Int = MetricSeries.defaultCapacity) throws(HostConfigurationError) {
+        let records = Self.headerWords + processes * (Self.processWords + threads * Self.threadWords)
+        words = try SharedWords(count: records + MetricSeries.words(capacity: series, processes: processes))
         processCapacity = processes
         threadCapacity = threads
+        self.series = MetricSeries(words: words, base: records, capacity: series, processes: processes)
         words[Header.processes] = UInt64(processes)
         words[Header.threads] = UInt64(threads)
+        words[Header.series] = UInt64(series)
         words[Header.startTime] = UInt64(SystemCall.wallClockSeconds())
         words.publish(Header.magic, Self.magicValue)
     }
@@ -83,9 +88,12 @@ final class Scoreboard: Sendable {
         }
         processCapacity = Int(words[Header.processes])
         threadCapacity = Int(words[Header.threads])
-        guard Self.headerWords + processCapacity * (Self.processWords + threadCapacity * Self.threadWords) <= count else {
+        let seriesCapacity = Int(words[Header.series])
+        let records = Self.headerWords + processCapacity * (Self.processWords + threadCapacity * Self.threadWords)
+        guard records + MetricSeries.words(capacity: seriesCapacity, processes: processCapacity) <= count else {
             throw HostConfigurationError("the inherited status scoreboard is smaller than its header says")
         }
+        series = MetricSeries(words: words, base: records, capacity: seriesCapacity, processes: processCapacity)
     }
 
     /// When the scoreboard was made (Unix seconds): the start of the service.
@@ -112,6 +120,7 @@ final class Scoreboard: Sendable {
     /// Readies `slot` for a process about to start, before it can write there;
     /// ``assign(_:pid:)`` names the process once it exists.
     func claim(_ slot: Int) {
+        series.clearGauges(of: slot)
         let base = processBase(slot)
         words[base + ProcessWord.recycle] = 0
         words[base + ProcessWord.connections] = 0
@@ -129,6 +138,7 @@ final class Scoreboard: Sendable {
     /// Frees `slot` after its process ended: its threads are idle (a killed
     /// worker left them busy); its counters stay.
     func release(_ slot: Int) {
+        series.clearGauges(of: slot)
         let base = processBase(slot)
         words[base + ProcessWord.state] = ProcessState.vacant.rawValue
         words[base + ProcessWord.pid] = 0

@@ -42,6 +42,8 @@ struct ServingProcess {
         if operations.isOn {
             let (scoreboard, slot) = try Self.scoreboard(environment: environment, supervised: supervised,
                                                           threads: configuration.threads)
+            // The app's swift-metrics (if it bootstrapped ScoreboardMetrics) record here from now on.
+            ScoreboardMetrics.shared.attach(scoreboard.series, slot: slot, logger: logger)
             monitor = RequestMonitor(scoreboard: scoreboard, slot: slot, settings: operations, logger: logger,
                                      accessLog: accessLog)
             watchdog = Watchdog(scoreboard: scoreboard, slot: slot, settings: operations, supervised: supervised,

@@ -88,6 +88,14 @@ final class SharedWords: @unchecked Sendable {
         words[index].add(amount, ordering: .relaxed)
     }
 
+    /// Replaces `expected` with `desired` if the word still holds it
+    /// (acquiring and releasing); whether it did. Where several writers may
+    /// race: claiming a free record, adding to a floating-point sum.
+    func compareExchange(_ index: Int, expected: UInt64, desired: UInt64) -> Bool {
+        guard index >= 0, index < count else { return false }
+        return words[index].compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing).exchanged
+    }
+
     /// Stores with release ordering (the end of a seqlock write).
     func publish(_ index: Int, _ value: UInt64) {
         guard index >= 0, index < count else { return }

@@ -4,9 +4,11 @@ import GimletHTTP
 /// The status page's figures, read from the ``Scoreboard`` at one moment,
 /// as JSON or in the Prometheus text exposition format.
 ///
-/// Not swift-metrics: its registry lives in one process, and these figures
+/// Not swift-metrics' registry: it lives in one process, and these figures
 /// are the sum over every worker process, which the shared scoreboard
-/// already holds; rendering the text format takes a page of code.
+/// already holds; rendering the text format takes a page of code. The
+/// app's swift-metrics land in the same scoreboard (``ScoreboardMetrics``)
+/// and follow Gimlet's series.
 struct StatusReport {
     struct Worker {
         var slot: Int
@@ -42,6 +44,10 @@ struct StatusReport {
     /// Session commits of every worker process, ever, and the transactions
     /// that applied them (fewer when group commit batched them).
     var commits: (commits: UInt64, transactions: UInt64)
+    /// The app's metrics (``ScoreboardMetrics``) in the Prometheus text format.
+    var appMetrics: String
+    var appSeriesUsed: Int
+    var appSeriesCapacity: Int
 
     init(scoreboard: Scoreboard, listenQueue: Int?) {
         func sum(_ word: Int) -> UInt64 { scoreboard.sum(word) }
@@ -59,6 +65,9 @@ struct StatusReport {
         threadsPerWorker = scoreboard.threadCapacity
         securityEvents = scoreboard.securityEvents()
         commits = scoreboard.commits()
+        appMetrics = scoreboard.series.prometheus()
+        appSeriesUsed = scoreboard.series.used
+        appSeriesCapacity = scoreboard.series.capacity
         workers = (0..<scoreboard.processCapacity).compactMap { slot in
             let state = scoreboard.state(slot)
             guard state != .vacant else { return nil }
@@ -178,6 +187,8 @@ struct StatusReport {
                workers.map { ("{pid=\"\($0.pid)\"}", "\($0.requests)") })
         family("gimlet_worker_busy_threads", "gauge", "Busy threads of each live worker process.",
                workers.map { ("{pid=\"\($0.pid)\"}", "\($0.busyThreads)") })
-        return out
+        family("gimlet_metric_series", "gauge", "Series of the app's metrics (ScoreboardMetrics) the scoreboard holds, of its capacity.",
+               [("{state=\"used\"}", "\(appSeriesUsed)"), ("{state=\"capacity\"}", "\(appSeriesCapacity)")])
+        return out + appMetrics
     }
 }

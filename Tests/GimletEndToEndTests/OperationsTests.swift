@@ -74,6 +74,10 @@ import Testing
         #expect(lines.contains("gimlet_request_duration_seconds_bucket le=+Inf \(Double(before + 2 + 90))"), "\(lines)")
         #expect(lines.contains("gimlet_session_backend_round_trips_total  90.0"), "\(lines)")
         #expect(lines.contains("gimlet_session_backend_connections state=idle"), "\(lines)")
+        // The app's own swift-metrics counter (session-lab bootstraps
+        // ScoreboardMetrics), counted in three processes, summed: one per /set.
+        #expect(lines.contains("lab_sets_total  90.0"), "\(lines)")
+        #expect(lines.contains("gimlet_metric_series state=used 1.0"), "\(lines)")
         // The status page also speaks Prometheus when asked.
         #expect(try stack.client.get("/-/status?format=prometheus").text.contains("# TYPE gimlet_requests_total counter"))
 

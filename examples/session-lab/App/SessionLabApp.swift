@@ -3,6 +3,7 @@
 import Foundation
 import Gimlet
 import GimletHTTP
+import Metrics
 import Synchronization
 
 /// The conformance app: the session API over HTTP, text/plain.
@@ -43,7 +44,11 @@ public enum SessionLabApp {
 
         router.get("/hello") { _ in .text("hello") }
 
+        // Summed over every worker on the Prometheus endpoint, when the
+        // lab's main bootstraps ScoreboardMetrics (a no-op otherwise).
+        let sets = Counter(label: "lab_sets_total")
         router.get("/set/:key/:value") { request in
+            sets.increment()
             let (key, value) = (request.parameters["key"] ?? "", request.parameters["value"] ?? "")
             let (permanent, clientside) = try options(request)
             if permanent == nil && clientside == nil {

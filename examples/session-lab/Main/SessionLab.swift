@@ -10,6 +10,7 @@ import GimletHTTP
 import GimletPostgreSQL
 import GimletRedis
 import GimletSQLite
+import Metrics
 import SessionLabApp
 
 @main
@@ -79,6 +80,8 @@ struct SessionLab: ParsableCommand {
         let downloadsDirectory = downloads ?? (environment["GIMLET_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data") + "/downloads"
         let files = SessionLabApp.Downloads(directory: downloadsDirectory, offload: offload)
         let style = try SessionLabApp.Style(environment: environment)
+        // swift-metrics into the host's scoreboard (lab_sets_total), once, as swift-log would be.
+        MetricsSystem.bootstrap(ScoreboardMetrics.shared)
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
             let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, .postgresql, logger: logger))
