@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // The app's and libraries' metrics, kept in the host's scoreboard (CoreMetrics: no dependencies).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // The app's long-running clients, run in each serving process (ServingApp).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // `make docs`: DocC through `swift package generate-documentation`.
         // A plugin only: nothing of it is linked into any product.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -134,6 +136,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -154,6 +157,8 @@ let package = Package(
                 "Gimlet", "GimletHost", "GimletSQLite", "GimletRedis", "GimletPostgreSQL", "SessionLabApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "examples/session-lab/Main",
             // Function names in the slow-request and timeout logs' stacks.

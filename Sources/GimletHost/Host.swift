@@ -67,7 +67,9 @@ public struct Host: Sendable {
     /// - Throws: what `makeResponder` throws, the responder's configuration
     ///   error, or a `TransportError` — before any request is accepted.
     ///   Under `--workers`, a worker that cannot build its responder exits
-    ///   with the error, and the supervisor exits 1 saying so.
+    ///   with the error, and the supervisor exits 1 saying so. After
+    ///   serving: ``ServiceFailure`` if a service of a ``ServingApp`` ended
+    ///   early (its one log line is written).
     public static func run(configuration: HostConfiguration, _ makeResponder: (Logger) throws -> some Responder) throws {
         try serve(configuration) { logger in
             let responder = try makeResponder(logger)
@@ -105,12 +107,15 @@ public struct Host: Sendable {
             try supervise(configuration, logger: logger)
             return
         }
-        let responder = try makeResponder(logger)
+        let (responder, services) = ServingApp.split(try makeResponder(logger))
         // After the last request: the responder's background work stops.
         defer { responder.shutdown() }
         let process = try ServingProcess(configuration: configuration, responder: responder, environment: environment,
                                          supervised: supervised, logger: logger)
         defer { process.close() }
+        // The app's services (ServingApp): running before the first request,
+        // finished after the last one and before the backends shut down.
+        let runner = services.isEmpty ? nil : ServiceRunner(services: services, logger: logger)
         let (server, monitor, watchdog) = (process.server, process.monitor, process.watchdog)
         // A parent may have left it blocked (a test runner, a shell's
         // background job): a blocked stack-capture signal would leave the
@@ -135,6 +140,7 @@ public struct Host: Sendable {
         watchdog?.start()
         Self.prepareTimers()
         if let monitor { monitor.scoreboard.setState(monitor.slot, .serving) }
+        runner?.start { server.stop() }
         // Router, configuration and socket are fine: a supervisor may now stop the worker this one replaces.
         ProcessCalls.announceReady(environment: environment)
         server.run()
@@ -142,6 +148,7 @@ public struct Host: Sendable {
         sources.forEach { $0.cancel() }
         reopening.cancel()
         reloading.cancel()
+        try runner?.stop()
     }
 
     /// Makes libdispatch's event loop and its timers now, before the first
@@ -269,6 +276,8 @@ public struct Host: Sendable {
             let configuration = try options.configuration()
             try Host.run(configuration: configuration) { logger in try makeResponder(ProcessInfoEnvironment.current, logger) }
             exit(0)
+        } catch is ServiceFailure {
+            exit(1)  // the one line saying why is in the log already
         } catch {
             fail("\(error)")
         }

@@ -10,8 +10,11 @@ import GimletHTTP
 import GimletPostgreSQL
 import GimletRedis
 import GimletSQLite
+import Logging
 import Metrics
+import ServiceLifecycle
 import SessionLabApp
+import Synchronization
 
 @main
 struct SessionLab: ParsableCommand {
@@ -90,7 +93,51 @@ struct SessionLab: ParsableCommand {
                 FileHandle.standardError.write(Data(
                     "warning: the \(backend.name) backend keeps sessions inside one process; with --workers or spawn-fcgi -F each process has its own\n".utf8))
             }
-            return try SessionLabApp.router(sessions, style: style, downloads: files)
+            var router = try SessionLabApp.router(sessions, style: style, downloads: files)
+            // A service run beside the routes (ServingApp), and a line when the backends shut down,
+            // so a test sees the order: last request, service stopped, backends shut down.
+            let service = LabService(fails: environment["GIMLET_LAB_SERVICE"] == "fail", logger: logger)
+            router.get("/service") { _ in .text(service.isRunning ? "running" : "stopped") }
+            router.manage(ShutdownNote(logger: logger))
+            return ServingApp(router, services: [service])
         }
     }
+}
+
+/// The lab's service: running from before the first request until the
+/// host's graceful stop; with `GIMLET_LAB_SERVICE=fail` it throws after
+/// 100 ms instead, which stops the process that runs it.
+final class LabService: Service, Sendable {
+    struct Failed: Error, CustomStringConvertible {
+        var description: String { "the lab service failed on purpose (GIMLET_LAB_SERVICE=fail)" }
+    }
+
+    private let running = Atomic<Bool>(false)
+    private let fails: Bool
+    private let logger: Logger
+
+    init(fails: Bool, logger: Logger) {
+        self.fails = fails
+        self.logger = logger
+    }
+
+    var isRunning: Bool { running.load(ordering: .relaxed) }
+
+    func run() async throws {
+        running.store(true, ordering: .relaxed)
+        logger.info("lab service: running")
+        if fails {
+            try await Task.sleep(for: .milliseconds(100))
+            throw Failed()
+        }
+        try? await gracefulShutdown()
+        running.store(false, ordering: .relaxed)
+        logger.info("lab service: stopped")
+    }
+}
+
+/// Says when the host shuts the responder (its backends) down.
+struct ShutdownNote: HostLifecycle {
+    let logger: Logger
+    func shutdown() { logger.info("lab: the responder and its backends shut down") }
 }
