@@ -223,7 +223,7 @@ public struct Host: Sendable {
     }
 
     /// This version of Gimlet.
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 
     /// Parses the host options from the command line and environment, serves
     /// `responder`, and exits: 0 after a clean stop, non-zero with a one-line
