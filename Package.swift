@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // The app's and libraries' metrics, kept in the host's scoreboard (CoreMetrics: no dependencies).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // A span per request when the app bootstraps a tracer (Tracing: no dependencies of its own).
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // The app's long-running clients, run in each serving process (ServingApp).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // `make docs`: DocC through `swift package generate-documentation`.
@@ -73,7 +75,10 @@ let package = Package(
         // Exchange (a CGI exchange with a transport), Execution (worker threads).
         .target(
             name: "GimletHTTP",
-            dependencies: ["CLinuxEvents", "GimletSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CLinuxEvents", "GimletSystem", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
         // What only session stores use: the bounded pool and its process
         // totals, periodic background work, the redaction of backend URLs.
@@ -84,6 +89,7 @@ let package = Package(
             dependencies: [
                 "GimletHTTP", "GimletBackendSupport", "GimletSystem", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The server-side backends.
@@ -159,6 +165,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "examples/session-lab/Main",
             // Function names in the slow-request and timeout logs' stacks.

@@ -298,7 +298,11 @@ public final class Session {
             let started = ContinuousClock.now
             measures.roundTrips += 1
             defer { measures.load += .now - started }
-            do { loaded = try backend.load(ids) } catch {
+            do {
+                // Checked here, not only inside: the closure call cost an untraced request some instructions.
+                loaded = RequestTracing.isOn
+                    ? try SessionTracing.span("session load", backend: backend) { try backend.load(ids) } : try backend.load(ids)
+            } catch {
                 measures.failures += 1
                 let failed = SessionError.backendUnavailable(SessionBackendError(error, backend: backend.name))
                 failure = failed

@@ -199,7 +199,13 @@ public struct SessionMiddleware: Middleware {
             let started = ContinuousClock.now
             session.measures.roundTrips += 1
             defer { session.measures.commit += .now - started }
-            do { try backend.commit(outcome.changes) } catch let conflict as SessionConflictError {
+            do {
+                if RequestTracing.isOn {
+                    try SessionTracing.span("session commit", backend: backend) { try backend.commit(outcome.changes) }
+                } else {
+                    try backend.commit(outcome.changes)
+                }
+            } catch let conflict as SessionConflictError {
                 return .conflicted(conflict)
             } catch {
                 session.measures.failures += 1

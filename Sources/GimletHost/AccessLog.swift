@@ -150,5 +150,6 @@ final class AccessLog: Sendable {
         line.add("duration_ms", milliseconds: exchange.written - exchange.began)
         line.add("backend_ms", milliseconds: exchange.measures.time)
         line.add("backend_round_trips", integer: exchange.measures.roundTrips)
+        if let traceID = exchange.traceID { line.add("trace_id", traceID) }
     }
 }

@@ -98,3 +98,19 @@ import Testing
         #expect(AccessDecision.isVariableName("A_1") && !AccessDecision.isVariableName("A-1") && !AccessDecision.isVariableName(""))
     }
 }
+
+@Suite struct TraceContextParsing {
+    @Test func theTraceIDOfATraceparent() {
+        #expect(RequestTracing.traceID(of: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(RequestTracing.traceID(of: "00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil, "all zero is invalid")
+        #expect(RequestTracing.traceID(of: "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01") == nil, "lower-case hex only")
+        #expect(RequestTracing.traceID(of: "garbage") == nil)
+        #expect(RequestTracing.traceID(of: "00-4bf9-00f067aa0ba902b7-01") == nil)
+    }
+
+    @Test func headersAreReadFromTheEnviron() {
+        let environ: CGIEnvironment = ["HTTP_TRACEPARENT": "a", "HTTP_TRACESTATE": "b"]
+        #expect(RequestTracing.EnvironExtractor().extract(key: "traceparent", from: environ) == "a")
+        #expect(RequestTracing.EnvironExtractor().extract(key: "tracestate", from: environ) == "b")
+    }
+}

@@ -1,4 +1,4 @@
-import Gimlet
+@testable import Gimlet
 import GimletHTTP
 import GimletTesting
 import Testing
@@ -46,5 +46,15 @@ import Testing
         #expect(bound == (1, 0), "one load of the bound session (the revocation check's), no commit")
         _ = lab.get("/invalidate")
         #expect(lab.get("/-/authorize").status == 401)
+    }
+}
+
+@Suite struct SessionSpans {
+    @Test func dbSystemFromTheBackendsName() {
+        #expect(SessionTracing.system(of: "sqlite:/var/lib/app/sessions.sqlite") == "sqlite")
+        #expect(SessionTracing.system(of: "redis+sentinel://mymaster@10.0.0.5:26379/0") == "redis")
+        #expect(SessionTracing.system(of: "redis://127.0.0.1:6379/0") == "redis")
+        #expect(SessionTracing.system(of: "postgresql://app@db/sessions") == "postgresql")
+        #expect(SessionTracing.system(of: "memory:") == "memory")
     }
 }

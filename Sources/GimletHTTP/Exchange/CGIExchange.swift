@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Tracing
 
 /// How one request's bytes move on a transport: what ``CGIExchange`` asks of
 /// FastCGI's request slot, SCGI's connection and `TestClient`'s buffers.
@@ -234,11 +235,18 @@ package enum CGIExchange {
     /// returns the CGI response bytes, and the file to send after them.
     private static func respond(to request: Request, responder: some Responder, observed: inout ObservedExchange?) -> Answer {
         observed?.prepare(request)
-        var response = responder.respond(to: request)
+        var response: Response
+        var span: (any Span)?
+        if RequestTracing.isOn {
+            (response, span) = RequestTracing.respond(to: request, responder: responder)
+        } else {
+            response = responder.respond(to: request)
+        }
         if let id = request.id, response.headers["X-Request-Id"] == nil { response.headers["X-Request-Id"] = id }
         let (bytes, status) = answer(for: response, method: request.method, logger: request.logger,
                                      errorFormat: ErrorFormat(accept: request.headers["Accept"], contentType: request.headers["Content-Type"]))
         observed?.responded(request, status: status)
+        if let span { RequestTracing.end(span, request: request, status: status) }
         // A response replaced by a 500 (unsafe headers) sends neither its file nor its stream.
         let own = status == response.status.code
         return (bytes, own ? response.file : nil, own ? response.stream : nil)

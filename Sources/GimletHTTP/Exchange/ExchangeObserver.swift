@@ -32,6 +32,8 @@ package struct FinishedExchange: Sendable {
     package var responded: ContinuousClock.Instant
     package var written: ContinuousClock.Instant
     package var measures: BackendMeasures
+    /// The request's trace id, when a tracer propagates W3C trace context.
+    package var traceID: String?
 
     package init(method: HTTPMethod, path: String, query: String, requestID: String, route: String?, status: Int,
                  bytes: Int, began: ContinuousClock.Instant, bodyRead: ContinuousClock.Instant,
@@ -118,6 +120,7 @@ package struct ObservedExchange {
         finished.status = status
         finished.route = request.routePattern
         finished.measures = request.measures
+        finished.traceID = request.traceID
     }
 
     /// The transport answered by itself (413, 400), without running the responder.

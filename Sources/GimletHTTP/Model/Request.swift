@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 
 /// One HTTP request, as the web server handed it over in a CGI environ.
 ///
@@ -71,6 +72,16 @@ public final class Request {
     /// with no body. The transport knows it from the FastCGI record (no
     /// environ search); a request made from an environ reads `FCGI_ROLE`.
     public internal(set) var isAuthorizerRole = false
+    /// The context of the request's server span, when the app bootstrapped a
+    /// tracer (see swift-distributed-tracing): the parent of the spans a
+    /// handler starts (it is also `InstrumentationContext.current` while the
+    /// responder runs); `nil` without a tracer.
+    public var traceContext: InstrumentationContext? { trace?.context }
+    /// The request's trace id (32 hex digits) when a tracer propagates W3C
+    /// trace context: on its log lines and in the access log.
+    package var traceID: String? { trace?.traceID }
+    /// The two above, set when a tracer is bootstrapped.
+    var trace: RequestTrace?
     /// What this request spent on backing stores (the session's store);
     /// the host reports it.
     package var measures = BackendMeasures()

@@ -15,6 +15,7 @@ import Metrics
 import ServiceLifecycle
 import SessionLabApp
 import Synchronization
+import Tracing
 
 @main
 struct SessionLab: ParsableCommand {
@@ -85,6 +86,9 @@ struct SessionLab: ParsableCommand {
         let style = try SessionLabApp.Style(environment: environment)
         // swift-metrics into the host's scoreboard (lab_sets_total), once, as swift-log would be.
         MetricsSystem.bootstrap(ScoreboardMetrics.shared)
+        // Spans kept in memory and listed by GET /-/spans, for the tests (GIMLET_LAB_TRACER=memory).
+        let tracer = environment["GIMLET_LAB_TRACER"] == "memory" ? LabTracer() : nil
+        if let tracer { InstrumentationSystem.bootstrap(tracer) }
         // Built in each process that serves: a supervisor opens no backend.
         try Host.run(configuration: hostConfiguration) { logger in
             let sessions = try SessionConfiguration(environment: environment, backends: SessionBackends(.sqlite, .redis, .postgresql, logger: logger))
@@ -99,6 +103,9 @@ struct SessionLab: ParsableCommand {
             let service = LabService(fails: environment["GIMLET_LAB_SERVICE"] == "fail", logger: logger)
             router.get("/service") { _ in .text(service.isRunning ? "running" : "stopped") }
             router.manage(ShutdownNote(logger: logger))
+            if let tracer {
+                router.get("/-/spans") { _ in .text(tracer.finished.withLock { $0.joined(separator: "\n") }) }
+            }
             return ServingApp(router, services: [service])
         }
     }
