@@ -70,6 +70,9 @@ import Testing
         let other = try client.get("/other/page?x=1", headers: ["X-Gimlet-User": "mallory"])
         #expect(other.status == 200)
         #expect(other.text == "user=frodo path=/page?x=1", "the server sets the user, never the client")
+        // Any method is checked (nginx's subrequest carries the client's): the
+        // other app itself answers this POST (Python's server: 501, it has no do_POST).
+        #expect(try client.request("POST", "/other/form", body: Array("a=1".utf8)).status == 501)
 
         #expect(try client.get("/invalidate").status == 200)
         signIn(try client.get("/private/secret.txt"), "/private/secret.txt")

@@ -62,6 +62,18 @@ import Testing
         #expect(header(sent, "Location") == "/sign-in?next=/files/a?go=1")
     }
 
+    @Test func theCheckAnswersAnyMethodAtItsPath() {
+        for method in ["POST", "DELETE", "PROPFIND", "HEAD"] {
+            let response = respond(router, ["REQUEST_METHOD": method, "REQUEST_URI": "/-/authorize?user=pip"])
+            #expect(response.status == .ok && header(response, "X-Gimlet-User") == "pip", "\(method)")
+        }
+        #expect(respond(router, ["REQUEST_METHOD": "POST", "REQUEST_URI": "/private/page"]).status == .methodNotAllowed)
+        var bad = Router()
+        bad.authorizer("/-/authorize/:realm") { _ in .allow }
+        let error = #expect(throws: RouterConfigurationError.self) { try bad.validate() }
+        #expect(error?.problems.first?.contains("must be a literal path") == true)
+    }
+
     @Test func withoutAnAuthorizerTheRoleIsRoutedByPath() {
         var router = Router()
         router.get("/a") { _ in .text("a") }

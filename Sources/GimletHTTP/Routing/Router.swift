@@ -112,8 +112,9 @@ public struct Router: Responder, RouteBuilder {
     }
 
     /// Registers an access check for the web server in front (see
-    /// ``AccessDecision``): a `GET` route at `pattern`, for nginx's
-    /// `auth_request`, which also answers every request in the FastCGI
+    /// ``AccessDecision``): a route at `pattern` (a literal path) that
+    /// answers any method, for nginx's `auth_request` (whose subrequest
+    /// carries the client's method), and also every request in the FastCGI
     /// `AUTHORIZER` role (Apache's `mod_authnz_fcgi`), whatever its path.
     /// The router's middleware (the session's) runs around it as around any
     /// route. A second registration is reported by ``validate()``.
@@ -147,6 +148,9 @@ public struct Router: Responder, RouteBuilder {
 
     private mutating func addAuthorizer(_ pattern: String, _ chain: MiddlewareChain) {
         if authorizer != nil { problems.append("an authorizer is registered twice") }
+        if pattern.contains(":") || pattern.contains("*") {
+            problems.append("the authorizer's pattern \(String(reflecting: pattern)) must be a literal path")
+        }
         authorizer = Route(pattern: pattern, parameterNames: [], options: [], chain: chain)
         add(.get, pattern, options: [], chain)
         recompose()
@@ -265,6 +269,13 @@ public struct Router: Responder, RouteBuilder {
                 request.parameters = RouteParameters(names: route.parameterNames, values: values)
             }
             return route.chain
+        }
+        // nginx's auth subrequest carries the client's method (a POST to a
+        // protected location asks the check with POST): the check answers
+        // any method. Looked at only here, where a request found no route.
+        if let authorizer, request.path == authorizer.pattern {
+            request.routePattern = authorizer.pattern
+            return authorizer.chain
         }
         var allowed = Set<HTTPMethod>()
         root.collectMethods(segments[...], into: &allowed)
