@@ -40,6 +40,14 @@ import Testing
             #expect(servers.contains { ($0["span_id"] as? String) == (client["parent_span_id"] as? String) }, "\(client)")
             #expect((client["attributes"] as? [String: String])?["db.system"] == "sqlite", "\(client)")
         }
+        // An async handler: its session load, on the worker thread's task, is the request span's child too.
+        let asyncTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+        #expect(try stack.client.get("/async/read/k", headers: ["traceparent": "00-\(asyncTrace)-\(parent)-01"]).text == "v")
+        let asyncSpans = try spans(stack).filter { ($0["trace_id"] as? String) == asyncTrace }
+        let asyncServer = try #require(asyncSpans.first { ($0["kind"] as? String) == "server" }, "\(asyncSpans)")
+        #expect(asyncServer["name"] as? String == "GET /async/read/:key")
+        #expect(asyncSpans.contains { ($0["name"] as? String) == "session load"
+            && ($0["parent_span_id"] as? String) == (asyncServer["span_id"] as? String) }, "\(asyncSpans)")
         // A handler's error: a 500, an error span, and the log line carries the trace id.
         #expect(try stack.client.get("/async/crash", headers: headers).status == 500)
         let crash = try #require(try spans(stack).last { ($0["name"] as? String) == "GET /async/crash" })
