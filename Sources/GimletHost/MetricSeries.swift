@@ -1,3 +1,4 @@
+@_spi(GimletInlined) import GimletSystem
 import Synchronization
 
 /// The app's metric series in the scoreboard's shared memory: what
@@ -5,10 +6,12 @@ import Synchronization
 /// shown on the Prometheus endpoint beside Gimlet's own series.
 ///
 /// A fixed table of records, one per series (a name and its labels). A
-/// process that makes a metric finds the record of its series or claims a
-/// free one (a compare-and-exchange on the record's state word: no lock
-/// across processes); two processes that race for the same new series may
-/// claim two records, which the report adds together. Recording is one
+/// process that makes a metric finds the record of its series or claims the
+/// first free one (a compare-and-exchange on the record's state word: no
+/// lock across processes; processes racing for the same new series meet at
+/// that record, ``resolve(kind:key:)``). Should a series still have two
+/// records (a claimer died while writing one), the report adds them
+/// together. Recording is one
 /// atomic add (counters, histograms) or store (gauges, one word per worker
 /// slot) on a word found when the metric was made: no lock, no system call.
 final class MetricSeries: Sendable {
@@ -64,7 +67,8 @@ final class MetricSeries: Sendable {
         recordWords = Self.recordWords(processes: processes)
     }
 
-    private func record(_ index: Int) -> Int { base + index * recordWords }
+    /// The first word of record `index` (its state).
+    func record(_ index: Int) -> Int { base + index * recordWords }
 
     // MARK: - Finding a series (when a metric is made)
 
@@ -79,23 +83,53 @@ final class MetricSeries: Sendable {
     }
 
     /// The record of the series `key` (``key(name:labels:)``), found or claimed.
+    ///
+    /// Records are claimed in index order and never freed, so the table is
+    /// a prefix of claimed records: a process walks it from the start,
+    /// waits for a record another process is still writing, and claims the
+    /// first free one only when no record before it holds the series. Two
+    /// processes that make the same series at once (workers starting
+    /// together) meet at that free record: one claims it, the other waits
+    /// for it and finds the series there. Only a claimer that died while
+    /// writing leaves a record that is skipped after ``claimWait``.
     func resolve(kind: Kind, key: [UInt8]) -> Result<Int, Refusal> {
         guard key.count <= Self.keyBytes else { return .failure(.tooLong) }
         let packed = Self.pack(key)
-        for index in 0..<capacity where words.acquire(record(index)) == State.ready && matches(index, packed, key.count) {
+        for index in 0..<capacity {
+            var state = words.acquire(record(index))
+            if state == State.free {
+                if words.compareExchange(record(index), expected: State.free, desired: State.claimed) {
+                    let start = record(index)
+                    words[start + 1] = kind.rawValue | UInt64(key.count) << 8
+                    for (offset, word) in packed.enumerated() { words[start + 2 + offset] = word }
+                    for offset in 0..<(recordWords - Self.valuesStart) { words[start + Self.valuesStart + offset] = 0 }
+                    words.publish(start, State.ready)
+                    return .success(index)
+                }
+                state = State.claimed  // another process got it first: it may be this series
+            }
+            if state == State.claimed { state = waitWhileClaimed(index) }
+            guard state == State.ready, matches(index, packed, key.count) else { continue }
             let stored = storedKind(index)
             return stored == kind ? .success(index) : .failure(.otherKind(stored ?? kind))
         }
-        for index in 0..<capacity where words[record(index)] == State.free {
-            guard words.compareExchange(record(index), expected: State.free, desired: State.claimed) else { continue }
-            let start = record(index)
-            words[start + 1] = kind.rawValue | UInt64(key.count) << 8
-            for (offset, word) in packed.enumerated() { words[start + 2 + offset] = word }
-            for offset in 0..<(recordWords - Self.valuesStart) { words[start + Self.valuesStart + offset] = 0 }
-            words.publish(start, State.ready)
-            return .success(index)
-        }
         return .failure(.full)
+    }
+
+    /// How long a process waits for another to finish writing a record it
+    /// claimed (some twenty stores: far less, unless that process was
+    /// descheduled or died meanwhile).
+    static let claimWait = Duration.milliseconds(100)
+
+    /// The state of record `index` once its claimer has published it, or
+    /// `claimed` still after ``claimWait``.
+    private func waitWhileClaimed(_ index: Int) -> UInt64 {
+        let deadline = ContinuousClock.now + Self.claimWait
+        while true {
+            let state = words.acquire(record(index))
+            if state != State.claimed || ContinuousClock.now > deadline { return state }
+            SystemCall.sleep(microseconds: 50)
+        }
     }
 
     private func storedKind(_ index: Int) -> Kind? { Kind(rawValue: words[record(index) + 1] & 0xFF) }

@@ -140,4 +140,59 @@ import Testing
         factory.makeCounter(label: "x_total", dimensions: []).increment(by: 3)
         #expect(board.series.prometheus() == "# TYPE x_total counter\nx_total 5\n")
     }
+
+    /// Workers that start together make the same series at once: each
+    /// series still takes one record, not one per worker (a defect found by
+    /// the ASan run of the operations test: three workers, two records).
+    /// Threads on one table stand for processes: the words and their atomic
+    /// operations are the same.
+    @Test func workersMakingTheSameSeriesAtOnceShareOneRecord() throws {
+        let workers = 8, names = 40
+        let board = try Scoreboard(processes: workers, threads: 1)
+        let keys = (0..<names).map { MetricSeries.key(name: "start_\($0)_total", labels: [("worker", "any")]) }
+        let found = Mutex<[[Int]]>([])
+        let ready = Atomic<Int>(0)
+        let threads = (0..<workers).map { _ in
+            Thread {
+                ready.add(1, ordering: .relaxed)
+                while ready.load(ordering: .relaxed) < workers {}  // all at once
+                let indexes = keys.map { key -> Int in
+                    guard case .success(let index) = board.series.resolve(kind: .counter, key: key) else { return -1 }
+                    board.series.add(index, 1)
+                    return index
+                }
+                found.withLock { $0.append(indexes) }
+            }
+        }
+        threads.forEach { $0.start() }
+        #expect(waitFor { found.withLock { $0.count } == workers })
+        let all = found.withLock { $0 }
+        #expect(board.series.used == names, "one record per series")
+        #expect(all.allSatisfy { $0 == all[0] }, "every worker found the same records: \(all)")
+        #expect(board.series.prometheus().split(separator: "\n").filter { $0.hasSuffix(" \(workers)") }.count == names)
+    }
+
+    /// A claimer that died before publishing its record: the others wait for
+    /// it a moment (``MetricSeries/claimWait``), then pass it by.
+    @Test func aRecordLeftHalfWrittenIsPassedBy() throws {
+        let board = try Scoreboard(processes: 1, threads: 1, series: 4)
+        board.words[board.series.record(0)] = 1  // claimed, never published
+        let factory = ScoreboardMetrics()
+        factory.attach(board.series, slot: 0, logger: Lines().logger)
+        let started = ContinuousClock.now
+        factory.makeCounter(label: "after_total", dimensions: []).increment(by: 2)
+        #expect(ContinuousClock.now - started >= MetricSeries.claimWait)
+        #expect(board.series.prometheus() == "# TYPE after_total counter\nafter_total 2\n")
+        #expect(board.series.used == 1)
+    }
+
+    /// Waits up to 10 s for `condition`.
+    func waitFor(_ condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return false
+    }
 }
