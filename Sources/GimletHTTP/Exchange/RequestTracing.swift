@@ -21,7 +21,7 @@ import Tracing
 ///   access log (`trace_id`).
 package enum RequestTracing {
     /// The bootstrapped tracer, looked up once, at the first request; `nil`
-    /// without one, so that a request pays one load and a branch.
+    /// without one. A request checks ``isOn`` first, not this.
     package static let tracer: (any Tracer)? = {
         let tracer = InstrumentationSystem.tracer
         return tracer is NoOpTracer ? nil : tracer
