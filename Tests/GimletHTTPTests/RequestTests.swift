@@ -173,6 +173,29 @@ import Testing
         #expect(request.headers["Accept"] == "text/html, */*")
     }
 
+    /// The one-pass request line finds what a lookup of each parameter
+    /// finds, whatever the order, the duplicates, the look-alike keys and the
+    /// missing ones: environs made at random from a small alphabet of them.
+    @Test func theRequestLineFindsWhatEachLookupFinds() {
+        let keys = ["REQUEST_METHOD", "QUERY_STRING", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "HTTP_X_REQUEST_ID",
+                    "REQUEST_METHOX", "QUERY_STRINGS", "RREQUEST_URI", "SCRIPT_NAMF", "PATH_INFP", "HTTP_X_REQUEST_IE",
+                    "R", "", "HTTP_HOST", "CONTENT_TYPE"]
+        let values = ["", "GET", "POST", "/a/b?c=d#e", "x=1", "/s", "/p", "http://h/x?y", "id-1", "bad id", "é?"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var environ = CGIEnvironment()
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                environ.append(key: keys.randomElement(using: &generator) ?? "", value: values.randomElement(using: &generator) ?? "")
+            }
+            let line = RequestLine(environ)
+            #expect(line.method == HTTPMethod(environ["REQUEST_METHOD"] ?? "GET"), "\(environ)")
+            #expect(line.queryString == environ["QUERY_STRING"] ?? Request.queryPart(of: environ["REQUEST_URI"]), "\(environ)")
+            #expect(line.path == Request.routedPath(uri: environ["REQUEST_URI"], scriptName: environ["SCRIPT_NAME"],
+                                                    pathInfo: environ["PATH_INFO"]), "\(environ)")
+            #expect(line.requestIDHeader(in: environ) == environ["HTTP_X_REQUEST_ID"], "\(environ)")
+        }
+    }
+
     @Test func dictionaryRoundTrip() {
         let environ: CGIEnvironment = ["REQUEST_METHOD": "GET", "HTTP_X": "é"]
         #expect(environ["HTTP_X"] == "é")

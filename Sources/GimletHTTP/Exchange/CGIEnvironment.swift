@@ -153,13 +153,58 @@ public struct CGIEnvironment: Sendable, Sequence, ExpressibleByDictionaryLiteral
         while index >= 0 {
             let start = layout[index * 3]
             // Length and first byte rule out nearly every entry before a full compare.
-            if layout[index * 3 + 1] == length, bytes[start] == first {
-                var offset = 1
-                while offset < length, bytes[start + offset] == wanted[offset] { offset += 1 }
-                if offset == length { return index }
-            }
+            if layout[index * 3 + 1] == length, bytes[start] == first, Self.matches(bytes, start, wanted) { return index }
             index -= 1
         }
         return nil
+    }
+
+    /// Where the parameters ``RequestLine`` reads are: the last entry of
+    /// each name (the one the subscript takes; -1 for none), found in one
+    /// pass; how many `HTTP_X_REQUEST_ID` entries there are (several are
+    /// joined, as the subscript joins a repeated header).
+    struct RequestLineEntries {
+        var method = -1, query = -1, uri = -1, scriptName = -1, pathInfo = -1, requestID = -1, requestIDs = 0
+    }
+
+    /// Finds ``RequestLineEntries``; no value is copied out yet.
+    func requestLineEntries() -> RequestLineEntries {
+        var found = RequestLineEntries()
+        let bytes = bytes.span
+        let layout = entries.values.span
+        for index in 0..<(layout.count / 3) {
+            let start = layout[index * 3]
+            // The length picks the candidates, the first byte nearly always rules them out.
+            switch layout[index * 3 + 1] {
+            case 14 where Self.isKey(bytes, start, "REQUEST_METHOD"): found.method = index
+            case 12 where Self.isKey(bytes, start, "QUERY_STRING"): found.query = index
+            case 11 where Self.isKey(bytes, start, "REQUEST_URI"): found.uri = index
+            case 11 where Self.isKey(bytes, start, "SCRIPT_NAME"): found.scriptName = index
+            case 9 where Self.isKey(bytes, start, "PATH_INFO"): found.pathInfo = index
+            case 17 where Self.isKey(bytes, start, "HTTP_X_REQUEST_ID"):
+                found.requestID = index
+                found.requestIDs += 1
+            default: break
+            }
+        }
+        return found
+    }
+
+    /// The value of entry `index` (from ``requestLineEntries()``), `nil` for -1.
+    func value(ofEntry index: Int) -> String? { index < 0 ? nil : value(at: index) }
+
+    /// Whether the key at `start` in `bytes` is `key`, whose length the
+    /// caller has compared already: its first byte first, which rules out
+    /// nearly every other key of that length.
+    private static func isKey(_ bytes: Span<UInt8>, _ start: Int, _ key: String) -> Bool {
+        bytes[start] == key.utf8.first && matches(bytes, start, key.utf8.span)
+    }
+
+    /// Whether the key at `start` in `bytes` is `wanted`, whose length and
+    /// first byte the caller has compared already.
+    private static func matches(_ bytes: Span<UInt8>, _ start: Int, _ wanted: Span<UInt8>) -> Bool {
+        var offset = 1
+        while offset < wanted.count, bytes[start + offset] == wanted[offset] { offset += 1 }
+        return offset == wanted.count
     }
 }

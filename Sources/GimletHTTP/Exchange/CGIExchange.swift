@@ -117,7 +117,8 @@ package enum CGIExchange {
             return refuse(limits.tooLargeForMemory, environ: environ, channel: channel, logger: logger, observed: &observed)
         }
         let stream = BodyStream(channel: channel, expected: expected, limit: limits.maxBytes)
-        let request = Request(environ: environ, body: RequestBody(stream: stream, limits: limits), logger: logger)
+        let request = Request(environ: environ, line: observed?.line ?? RequestLine(environ),
+                              body: RequestBody(stream: stream, limits: limits), logger: logger)
         request.connectionWatch = channel.connectionWatch
         request.isAuthorizerRole = authorizerRole
         if expected == 0 || !responder.streamsBody(request) {

@@ -88,19 +88,20 @@ package struct ObservedExchange {
     private let observer: any ExchangeObserver
     private let worker: Int
     private var finished: FinishedExchange
+    /// The request's method, path and query, found once for the monitor and the request.
+    let line: RequestLine
 
     /// Starts observing: the head has arrived.
     package init(observer: any ExchangeObserver, worker: Int, environ: CGIEnvironment) {
         self.observer = observer
         self.worker = worker
         let now = ContinuousClock.now
-        let method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
-        let path = Request.routedPath(environ)
-        let requestID = RequestID.of(environ)
+        line = RequestLine(environ)
+        let requestID = RequestID.of(line, in: environ)
         finished = FinishedExchange(
-            method: method, path: path, query: environ["QUERY_STRING"] ?? "", requestID: requestID, route: nil,
+            method: line.method, path: line.path, query: line.queryString, requestID: requestID, route: nil,
             status: 0, bytes: 0, began: now, bodyRead: now, responded: now, written: now, measures: BackendMeasures())
-        observer.began(worker: worker, method: method, path: path, requestID: requestID)
+        observer.began(worker: worker, method: line.method, path: line.path, requestID: requestID)
     }
 
     /// The request's id: on its log lines and in its `X-Request-Id` response header.

@@ -102,13 +102,19 @@ public final class Request {
     }
 
     /// Creates a request whose body is read from its transport (see ``RequestBody``).
-    package init(environ: CGIEnvironment, body: RequestBody, logger: Logger) {
+    package convenience init(environ: CGIEnvironment, body: RequestBody, logger: Logger) {
+        self.init(environ: environ, line: RequestLine(environ), body: body, logger: logger)
+    }
+
+    /// Creates a request whose method, path and query string the transport
+    /// has found already (``RequestLine``, shared with the host's monitor).
+    package init(environ: CGIEnvironment, line: RequestLine, body: RequestBody, logger: Logger) {
         self.environ = environ
         self.body = body
         self.logger = logger
-        self.method = HTTPMethod(environ["REQUEST_METHOD"] ?? "GET")
-        self.queryString = environ["QUERY_STRING"] ?? Self.queryPart(of: environ["REQUEST_URI"])
-        self.path = Self.routedPath(environ)
+        self.method = line.method
+        self.queryString = line.queryString
+        self.path = line.path
     }
 
     /// Creates a request from a CGI environ given as a dictionary.
@@ -165,8 +171,9 @@ public final class Request {
         return String(Substring(query[..<end]))
     }
 
-    package static func routedPath(_ environ: CGIEnvironment) -> String {
-        if let uri = environ["REQUEST_URI"], !uri.isEmpty {
+    /// The routed path of a request with these parameters (see ``path``).
+    static func routedPath(uri: String?, scriptName: String?, pathInfo: String?) -> String {
+        if let uri, !uri.isEmpty {
             let utf8 = uri.utf8
             var end = utf8.endIndex
             if let stop = utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = stop }
@@ -178,7 +185,7 @@ public final class Request {
             }
             return path.isEmpty ? "/" : (end == utf8.endIndex && path.utf8.count == utf8.count ? uri : String(path))
         }
-        let joined = (environ["SCRIPT_NAME"] ?? "") + (environ["PATH_INFO"] ?? "")
+        let joined = (scriptName ?? "") + (pathInfo ?? "")
         return joined.isEmpty ? "/" : joined
     }
 }

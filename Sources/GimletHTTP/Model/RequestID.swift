@@ -12,9 +12,10 @@ package enum RequestID {
     /// The longest id taken from a request header.
     package static let maximumLength = 64
 
-    /// The id for a request with CGI environ `environ`.
-    package static func of(_ environ: CGIEnvironment) -> String {
-        accepted(environ["HTTP_X_REQUEST_ID"]) ?? make()
+    /// The id for the request of `environ`, whose request line is `line`:
+    /// the web server's, if acceptable, else a new one.
+    package static func of(_ line: RequestLine, in environ: CGIEnvironment) -> String {
+        accepted(line.requestIDHeader(in: environ)) ?? make()
     }
 
     /// `header`, if it is safe to put in a log line and a response header:
