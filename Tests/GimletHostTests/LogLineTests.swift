@@ -1,6 +1,7 @@
 import Foundation
 @testable import GimletHost
 import GimletHTTP
+import Logging
 import Testing
 
 /// The access log's line format and the request id, without a server.
@@ -58,6 +59,24 @@ import Testing
             let id = RequestID.of(RequestLine(environ), in: environ)
             #expect(expected.map { id == $0 } ?? (id.count == 32), "\(header): \(id)")
         }
+    }
+
+    /// The host's log handler keeps the request id apart from its other
+    /// metadata (a cheaper set on every request); whichever way it is set or
+    /// read, it is metadata like any other.
+    @Test func theRequestIDIsMetadataLikeAnyOther() {
+        var handler = HostLogHandler(label: "test", format: .text)
+        handler[metadataKey: "request_id"] = "r1"
+        handler[metadataKey: "worker"] = "7"
+        #expect(handler.metadata == ["request_id": "r1", "worker": "7"])
+        #expect(handler[metadataKey: "request_id"] == "r1" && handler[metadataKey: "worker"] == "7")
+        handler.metadata = ["request_id": "r2", "trace_id": "t"]
+        #expect(handler[metadataKey: "request_id"] == "r2" && handler[metadataKey: "worker"] == nil)
+        handler[metadataKey: "request_id"] = nil
+        #expect(handler.metadata == ["trace_id": "t"])
+        var logger = Logger(label: "test") { _ in handler }
+        logger[metadataKey: "request_id"] = "r3"
+        #expect(logger[metadataKey: "request_id"] == "r3" && logger[metadataKey: "trace_id"] == "t")
     }
 
     /// A path for a log file of this test's own, in the temporary directory.
