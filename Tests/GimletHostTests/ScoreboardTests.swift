@@ -42,6 +42,13 @@ import Testing
         #expect(board.current(0, 0)?.path == String(path.prefix(Scoreboard.pathBytes)))
         board.begin(0, 0, method: "GET", path: "/short", requestID: "r", thread: 0)
         #expect(board.current(0, 0)?.path == "/short", "nothing of the longer path before it is left")
+        // Around the 8-byte words the text is packed into, and non-ASCII.
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64] {
+            let text = String(repeating: "p", count: length)
+            board.begin(0, 0, method: "DELETE", path: text, requestID: "é-\(length)", thread: 0)
+            #expect(board.current(0, 0)?.path == text && board.current(0, 0)?.requestID == "é-\(length)", "\(length)")
+            #expect(board.current(0, 0)?.method == "DELETE")
+        }
     }
 
     @Test func aReplacedWorkerCountsItsOwnRequestsOnly() throws {
