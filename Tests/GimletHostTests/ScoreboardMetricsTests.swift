@@ -152,6 +152,7 @@ import Testing
         let keys = (0..<names).map { MetricSeries.key(name: "start_\($0)_total", labels: [("worker", "any")]) }
         let found = Mutex<[[Int]]>([])
         let ready = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
         let threads = (0..<workers).map { _ in
             Thread {
                 ready.add(1, ordering: .relaxed)
@@ -162,10 +163,11 @@ import Testing
                     return index
                 }
                 found.withLock { $0.append(indexes) }
+                done.signal()
             }
         }
         threads.forEach { $0.start() }
-        #expect(waitFor { found.withLock { $0.count } == workers })
+        for _ in 0..<workers { #expect(done.wait(timeout: .now() + 10) == .success, "every worker finished") }
         let all = found.withLock { $0 }
         #expect(board.series.used == names, "one record per series")
         #expect(all.allSatisfy { $0 == all[0] }, "every worker found the same records: \(all)")
@@ -184,15 +186,5 @@ import Testing
         #expect(ContinuousClock.now - started >= MetricSeries.claimWait)
         #expect(board.series.prometheus() == "# TYPE after_total counter\nafter_total 2\n")
         #expect(board.series.used == 1)
-    }
-
-    /// Waits up to 10 s for `condition`.
-    func waitFor(_ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return false
     }
 }
