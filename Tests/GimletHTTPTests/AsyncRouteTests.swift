@@ -207,5 +207,73 @@ import Testing
         }
         #expect(statuses.withLock { $0 } == [.forbidden, .ok])
     }
-}
 
+    /// The worker thread, and the executor a request ran on without
+    /// keeping it alive. (`@unchecked Sendable`: written by the worker
+    /// thread, read by it or after it ended.)
+    final class Seen: @unchecked Sendable {
+        var worker: pthread_t?
+        weak var executor: WorkerThreadExecutor?
+    }
+
+    /// Runs `body` on a thread of its own, as a transport's worker, without
+    /// blocking a thread of Swift's pool meanwhile (the late tasks below need one).
+    static func onAWorkerThread<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
+    }
+
+    /// A worker thread runs its next async request on the same executor
+    /// (making one per request was a tenth of an async request's
+    /// instructions), but never on one that something of an earlier request
+    /// still holds: a ``WorkerThread`` kept past its request, or a task
+    /// started with the executor's preference that is still running.
+    @Test func aThreadKeepsItsExecutorUnlessSomethingOfAnEarlierRequestHoldsIt() async {
+        let seen = Seen()
+        let kept = Mutex<WorkerThread?>(nil)
+        let late = Mutex<Task<Bool, Never>?>(nil)
+        var router = Router()
+        router.get("/same") { _ in
+            try await Task.sleep(for: .milliseconds(1))
+            let same = seen.executor != nil && seen.executor === WorkerThreadExecutor.current
+            seen.executor = WorkerThreadExecutor.current
+            return .text(same ? "same" : "new")
+        }
+        router.get("/keep") { _ in
+            await Task.yield()
+            kept.withLock { $0 = WorkerThread.current }
+            seen.executor = WorkerThreadExecutor.current
+            return .text("kept")
+        }
+        router.get("/late") { _ in
+            await Task.yield()
+            guard let executor = WorkerThreadExecutor.current else { return .text("none") }
+            seen.executor = executor
+            late.withLock {
+                $0 = Task(executorPreference: executor) {
+                    try? await Task.sleep(for: .milliseconds(50))
+                    return seen.worker.map { Self.isThread($0) } ?? true
+                }
+            }
+            return .text("started")
+        }
+        let frozen = router
+        let answers = await Self.onAWorkerThread {
+            seen.worker = pthread_self()
+            return ["/same", "/same", "/same", "/keep", "/same", "/same", "/late", "/same", "/same"].map {
+                String(decoding: frozen.respond(to: Request(environ: ["REQUEST_METHOD": "GET", "REQUEST_URI": $0])).body, as: UTF8.self)
+            }
+        }
+        #expect(answers == ["new", "same", "same", "kept", "new", "same", "started", "new", "same"])
+        // The kept handle runs nothing on the worker thread any more.
+        let handle = kept.withLock { $0 }
+        #expect(handle != nil)
+        let ran = Mutex(false)
+        let value: Void? = try? await handle?.run { ran.withLock { $0 = true } }
+        #expect(value == nil && !ran.withLock { $0 })
+        // The late task ended elsewhere: its executor was closed to it.
+        let onTheWorker = await late.withLock { $0 }?.value
+        #expect(onTheWorker == false)
+    }
+}

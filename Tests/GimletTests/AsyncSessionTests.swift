@@ -113,6 +113,33 @@ enum Leaked {
         await #expect(throws: SessionError.usedOutsideItsRequest) { try await untied.set("n", 1) }
     }
 
+    /// The thread's next request must not take a kept shared session for
+    /// its own: the worker thread keeps its executor from request to
+    /// request, but not one that a kept session still holds.
+    @Test func aSharedSessionKeptPastItsRequestIsRefusedInTheNextOnTheSameThread() throws {
+        let kept = Mutex<SharedSession?>(nil)
+        var router = Router()
+        router.use(try SessionMiddleware(SessionConfiguration(secrets: ["async-session-secret-0123456"], backend: RecordingBackend())))
+        router.get("/keep") { request in
+            request.session["n"] = 1
+            kept.withLock { $0 = request.session.shared }
+            return .text("kept")
+        }
+        router.get("/use-kept") { _ in
+            guard let session = kept.withLock({ $0 }) else { return .text("nothing kept") }
+            do {
+                try await session.set("n", 2)
+                return .text("reached the earlier request's session")
+            } catch let error as SessionError where error == .usedOutsideItsRequest {
+                return .text("refused")
+            }
+        }
+        let client = TestClient(router)
+        #expect(client.get("/keep").text == "kept")
+        #expect(client.get("/use-kept").text == "refused")
+        #expect(client.get("/use-kept").text == "refused")
+    }
+
     @Test func aRequestPastItsDeadlineIsCancelledAndStoresNothing() throws {
         let backend = RecordingBackend()
         let client = try client(backend)

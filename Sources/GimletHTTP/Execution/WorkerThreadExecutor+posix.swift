@@ -16,21 +16,40 @@ struct ThreadIdentity: Sendable {
     var isCurrent: Bool { pthread_equal(pthread_self(), id) != 0 }
 }
 
-/// The executor whose jobs the calling thread runs, in a thread-specific
-/// variable. Unretained: ``WorkerThreadExecutor/run(_:_:)`` holds it while set.
-enum RunningExecutor {
+/// The calling thread's executor for async requests, in a thread-specific
+/// variable: made on the thread's first async request, kept for the next
+/// ones, released when the thread ends.
+enum ThreadExecutor {
+    /// What a thread keeps. Used only by its own thread (it is reached only
+    /// through the thread-specific variable), so it needs no lock.
+    final class Slot {
+        /// The executor the thread's next request runs on.
+        var executor = WorkerThreadExecutor()
+        /// Whether the thread runs `executor`'s jobs now (a request's async code).
+        var running = false
+    }
+
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
-        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        // The thread's end releases what it kept.
+        precondition(pthread_key_create(&key) { $0.map { Unmanaged<Slot>.fromOpaque($0).release() } } == 0,
+                     "pthread_key_create failed")
         return key
     }()
 
-    static var current: WorkerThreadExecutor? {
-        pthread_getspecific(key).map { Unmanaged<WorkerThreadExecutor>.fromOpaque($0).takeUnretainedValue() }
+    /// The calling thread's slot, made the first time.
+    static var slot: Slot {
+        if let kept = pthread_getspecific(key) { return Unmanaged<Slot>.fromOpaque(kept).takeUnretainedValue() }
+        let slot = Slot()
+        pthread_setspecific(key, Unmanaged.passRetained(slot).toOpaque())
+        return slot
     }
 
-    static func set(_ executor: WorkerThreadExecutor?) {
-        pthread_setspecific(key, executor.map { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) })
+    /// The executor whose jobs the calling thread runs now, if any.
+    static var running: WorkerThreadExecutor? {
+        guard let kept = pthread_getspecific(key) else { return nil }
+        let slot = Unmanaged<Slot>.fromOpaque(kept).takeUnretainedValue()
+        return slot.running ? slot.executor : nil
     }
 }
 

@@ -30,6 +30,13 @@ import Synchronization
 /// this executor's preference, a ``WorkerThread/run(_:)`` that came too
 /// late) runs on Swift's global executor instead of waiting forever.
 ///
+/// Each worker thread keeps its executor for its next request (making one,
+/// and its end, cost an async request a tenth of its instructions), unless
+/// something of the request still holds it then (such a task, a
+/// ``WorkerThread`` kept in a ``SharedSession``): then that one stays closed
+/// for good and the thread makes a new one. So a request never shares its
+/// executor with anything of an earlier request.
+///
 /// Code that runs on an actor (`@MainActor`, a custom actor) runs there and
 /// comes back here afterwards, as Swift's rules say.
 final class WorkerThreadExecutor: TaskExecutor, Sendable {
@@ -42,7 +49,7 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         var nestedTasks: [Task<Void, Never>] = []
         /// Whether the worker thread is blocked in ``WakeUp/wait(watching:until:)``.
         var sleeping = false
-        var closed = false
+        var closed = true
         /// What the worker thread waits on, made the first time it has to wait.
         var wakeUp = WakeUp()
     }
@@ -57,9 +64,10 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
     /// the worker thread while it runs a request's async code (a thread
     /// variable, not a task-local one: pushing a task-local value cost every
     /// async request a few thousand instructions).
-    static var current: WorkerThreadExecutor? { RunningExecutor.current }
+    static var current: WorkerThreadExecutor? { ThreadExecutor.running }
 
-    private init() {}
+    /// Made by ``ThreadExecutor``, closed until a request opens it.
+    init() {}
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
@@ -87,9 +95,20 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         _ request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success
     ) throws -> Success {
         if let current { return try current.wait(for: request, operation, outermost: false) }
-        let executor = WorkerThreadExecutor()
-        RunningExecutor.set(executor)
-        defer { RunningExecutor.set(nil) }
+        let slot = ThreadExecutor.slot
+        // Still held by something of an earlier request: left closed to it.
+        if !isKnownUniquelyReferenced(&slot.executor) { slot.executor = WorkerThreadExecutor() }
+        let executor = slot.executor
+        executor.state.withLock { $0.closed = false }
+        slot.running = true
+        defer {
+            slot.running = false
+            // The tasks are over; their handles would keep the executor.
+            executor.state.withLock { state in
+                state.task = nil
+                state.nestedTasks.removeAll(keepingCapacity: true)
+            }
+        }
         return try executor.wait(for: request, operation, outermost: true)
     }
 
@@ -97,28 +116,20 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
     private func wait<Success: Sendable>(
         for request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success, outermost: Bool
     ) throws -> Success {
-        let carried = ThreadBound(request)
-        let outcome = Outcome<Success>()
-        let task = Task(executorPreference: self) {
-            let result: Result<Success, any Error>
-            do {
-                result = .success(try await operation(carried.value))
-            } catch {
-                result = .failure(error)
-            }
-            self.finish(outcome, with: result)
-        }
+        let call = Call(self, request, operation)
+        // The closure holds the call alone: no context of its own to allocate.
+        let task = Task(executorPreference: self) { await call.perform() }
         if request.cancellation != nil { task.cancel() }
         state.withLock { state in
             if state.task == nil { state.task = task } else { state.nestedTasks.append(task) }
         }
-        return try runJobs(until: outcome, drain: outermost, request: request).get()
+        return try runJobs(until: call, drain: outermost, request: request).get()
     }
 
     /// Hands the task's result to the waiting worker thread.
-    private func finish<Success>(_ outcome: Outcome<Success>, with result: Result<Success, any Error>) {
+    fileprivate func finish<Success>(_ call: Call<Success>, with result: Result<Success, any Error>) {
         state.withLock { state in
-            outcome.result = result
+            call.result = result
             if state.sleeping { state.wakeUp.signal() }
         }
     }
@@ -129,17 +140,17 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
         case sleep(WakeUp)
     }
 
-    /// Runs jobs as they come until `outcome` is set (and, with `drain`, no
+    /// Runs jobs as they come until `call` has its result (and, with `drain`, no
     /// job is left; then the executor closes). With no job ready it waits,
     /// watching the request's connection and deadline.
     private func runJobs<Success>(
-        until outcome: Outcome<Success>, drain: Bool, request: Request
+        until call: Call<Success>, drain: Bool, request: Request
     ) -> Result<Success, any Error> {
         let unowned = asUnownedTaskExecutor()
         var watch = request.connectionWatch
         while true {
             let step = state.withLock { state -> Step<Success> in
-                if let result = outcome.result, !drain || state.jobs.isEmpty {
+                if let result = call.result, !drain || state.jobs.isEmpty {
                     if drain { state.closed = true }
                     return .done(result)
                 }
@@ -183,22 +194,35 @@ final class WorkerThreadExecutor: TaskExecutor, Sendable {
     }
 }
 
-/// Where a task on ``WorkerThreadExecutor`` leaves its result.
+/// One call of ``WorkerThreadExecutor/run(_:_:)``: what its task runs, and
+/// where the task leaves the result for the waiting worker thread.
 ///
-/// `@unchecked Sendable`: `result` is written and read only with the
-/// executor's state lock held.
-private final class Outcome<Success>: @unchecked Sendable {
+/// `@unchecked Sendable`: `request`, which is not `Sendable`, is used only
+/// by the task, which runs only on the thread that made the call while that
+/// thread runs nothing but that executor's jobs, so it is never used by two
+/// threads; `result` is written and read only with the executor's state
+/// lock held.
+private final class Call<Success: Sendable>: @unchecked Sendable {
+    private let executor: WorkerThreadExecutor
+    private let request: Request
+    private let operation: @Sendable (Request) async throws -> Success
     // protected by: the executor's state lock
     var result: Result<Success, any Error>?
-}
 
-/// A value that is not `Sendable`, carried into a task that runs only on the
-/// thread that made it (see ``WorkerThreadExecutor``).
-///
-/// `@unchecked Sendable`: the task runs only on the thread that created the
-/// box, while that thread runs nothing but that executor's jobs, so the
-/// value is never used by two threads.
-private struct ThreadBound<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+    init(_ executor: WorkerThreadExecutor, _ request: Request, _ operation: @escaping @Sendable (Request) async throws -> Success) {
+        self.executor = executor
+        self.request = request
+        self.operation = operation
+    }
+
+    /// The task's body: the operation, then its result handed over.
+    func perform() async {
+        let result: Result<Success, any Error>
+        do {
+            result = .success(try await operation(request))
+        } catch {
+            result = .failure(error)
+        }
+        executor.finish(self, with: result)
+    }
 }
