@@ -53,7 +53,8 @@ import Testing
         }
         let made = (0..<1000).map { _ in RequestID.make() }
         #expect(Set(made).count == 1000)
-        #expect(made.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+        #expect(made.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
+        #expect(Set(made.map { $0.prefix(16) }).count == 1, "the process's half is the same in every id")
         for (header, expected) in [("from-nginx", "from-nginx"), ("bad id", nil)] {
             let environ = CGIEnvironment(["HTTP_X_REQUEST_ID": header])
             let id = RequestID.of(RequestLine(environ), in: environ)

@@ -40,16 +40,31 @@ package enum RequestID {
 
     // protected by: atomic increments; requests that got a made id.
     private static let counter = Atomic<UInt64>(0)
-    private static let processPart = UInt64.random(in: .min ... .max)
     private static let mixerKey = UInt64.random(in: .min ... .max)
+    /// The process's half of every id it makes, in hex digits.
+    private static let processDigits: InlineArray<16, UInt8> = {
+        let value = UInt64.random(in: .min ... .max)
+        var digits = InlineArray<16, UInt8>(repeating: 0)
+        for index in 0..<16 { digits[index] = hexDigit(value, at: index) }
+        return digits
+    }()
 
     /// A new id, unique in this process, with 64 random bits per process.
+    ///
+    /// Made in a fixed-size buffer on the stack: the string is the one
+    /// allocation (an array first, then the string, cost an id 1.8k
+    /// instructions, a fifth of what the operator's tools add to a request).
     package static func make() -> String {
         let count = counter.add(1, ordering: .relaxed).newValue
-        var bytes = [UInt8](repeating: 0, count: 32)
-        write(processPart, into: &bytes, at: 0)
-        write(mix(count ^ mixerKey), into: &bytes, at: 16)
-        return String(decoding: bytes, as: UTF8.self)
+        let mixed = mix(count ^ mixerKey)
+        let process = processDigits
+        var bytes = InlineArray<32, UInt8>(repeating: 0)
+        for index in 0..<16 {
+            bytes[index] = process[index]
+            bytes[16 + index] = hexDigit(mixed, at: index)
+        }
+        guard let text = try? UTF8Span(validating: bytes.span) else { preconditionFailure("hex digits are ASCII") }
+        return String(copying: text)
     }
 
     /// splitmix64's finaliser: a bijection, so distinct counts give distinct values.
@@ -60,10 +75,9 @@ package enum RequestID {
         return z ^ (z >> 31)
     }
 
-    private static func write(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
-        for index in 0..<16 {
-            let nibble = UInt8((value >> (60 - 4 * UInt64(index))) & 0xF)
-            bytes[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-        }
+    /// The lowercase hex digit of `value` at `index`, 0 being the most significant of its 16.
+    private static func hexDigit(_ value: UInt64, at index: Int) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0xF
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
