@@ -233,9 +233,11 @@ import Testing
         let seen = Seen()
         let kept = Mutex<WorkerThread?>(nil)
         let late = Mutex<Task<Bool, Never>?>(nil)
+        // What the late task waits for: the end of the requests below.
+        let (requestsOver, endRequests) = AsyncStream<Void>.makeStream()
         var router = Router()
         router.get("/same") { _ in
-            try await Task.sleep(for: .milliseconds(1))
+            await Task.yield()   // a job through the executor's queue
             let same = seen.executor != nil && seen.executor === WorkerThreadExecutor.current
             seen.executor = WorkerThreadExecutor.current
             return .text(same ? "same" : "new")
@@ -252,7 +254,7 @@ import Testing
             seen.executor = executor
             late.withLock {
                 $0 = Task(executorPreference: executor) {
-                    try? await Task.sleep(for: .milliseconds(50))
+                    for await _ in requestsOver {}
                     return seen.worker.map { Self.isThread($0) } ?? true
                 }
             }
@@ -265,6 +267,7 @@ import Testing
                 String(decoding: frozen.respond(to: Request(environ: ["REQUEST_METHOD": "GET", "REQUEST_URI": $0])).body, as: UTF8.self)
             }
         }
+        endRequests.finish()
         #expect(answers == ["new", "same", "same", "kept", "new", "same", "started", "new", "same"])
         // The kept handle runs nothing on the worker thread any more.
         let handle = kept.withLock { $0 }
