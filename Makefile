@@ -54,7 +54,7 @@ test-e2e:
 OTEL_SUITE = ^GimletEndToEndTests\.OTelExport
 # The README's package: `swift build` and `swift test` of an app of its own,
 # without the sanitizer, so the AddressSanitizer pass would only build and run
-# the same uninstrumented code again (3 of its minutes).
+# the same uninstrumented code again (two builds' CPU beside the other suites).
 UNINSTRUMENTED_SUITE = ^GimletEndToEndTests\.OwnPackage
 test-otel: deps
 	$(SWIFT) build --package-path examples/otel

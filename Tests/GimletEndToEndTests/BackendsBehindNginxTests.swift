@@ -39,44 +39,6 @@ import Testing
         }
     }
 
-    /// Three browsers (curl, each its own cookie jar) behind nginx: two
-    /// sign in as one user, one as another; the first lists its user's
-    /// sessions and signs out everywhere else. The other session of that
-    /// user is out at its next request, client-side keys included, with
-    /// either revocation check; the other user's is untouched.
-    @Test(arguments: Store.allCases.flatMap { store in ["every-request", "next-server-access"].map { (store, $0) } })
-    func signingOutEverywhereElseThroughNginx(store: Store, check: String) throws {
-        let setup = try Setup(store, environment: ["GIMLET_REVOCATION_CHECK": check])
-        var browsers: [HTTPClient] = []
-        for name in ["laptop", "phone", "other"] {
-            var client = HTTPClient(baseURL: setup.stack.nginx.baseURL, scratch: setup.files)
-            client.cookieJar = setup.files.file(name + ".cookies")
-            #expect(try client.get(name == "other" ? "/login/7" : "/login/42", headers: ["User-Agent": name]).text == "ok")
-            browsers.append(client)
-        }
-        let (laptop, phone, other) = (browsers[0], browsers[1], browsers[2])
-        #expect(try phone.get("/set/theme/dark?clientside=1").text == "ok")
-        #expect(try phone.get("/set/cart/ring?clientside=0").text == "ok")
-        let listed = try laptop.get("/sessions/42").text.split(separator: "\n")
-        #expect(listed.count == 2, "\(listed)")
-        #expect(Set(listed.map { $0.split(separator: "\t").last.map(String.init) ?? "" }) == ["laptop", "phone"])
-        #expect(listed.filter { $0.hasPrefix("*") }.count == 1, "the current one is marked: \(listed)")
-
-        #expect(try laptop.get("/logout-everywhere/42?keep_current=1").text == "1")
-        if check == "next-server-access" {
-            #expect(try phone.get("/get/theme").text == "dark", "a client-side read is not checked in this mode")
-            #expect(try phone.get("/get/cart").status == 404, "a server-side read finds the session revoked")
-        }
-        #expect(try phone.get("/get/theme").status == 404, "the revoked session's client-side key is gone")
-        #expect(try phone.get("/whoami").status == 404)
-        #expect(try laptop.get("/whoami").text == "42")
-        #expect(try other.get("/whoami").text == "7")
-        #expect(try laptop.get("/sessions/42").text.split(separator: "\n").count == 1)
-        #expect(try laptop.get("/logout-everywhere/42").text == "1")
-        #expect(try laptop.get("/whoami").status == 404)
-        #expect(try laptop.get("/sessions/42").text.isEmpty)
-    }
-
     /// On the SQL stores, a login's commit writes its own entry in the
     /// user's index and leaves the others as they were: its cost does not
     /// grow with the user's sessions. (Before the fix every commit of a
@@ -611,6 +573,50 @@ import Testing
     }
 }
 
+/// Signing out everywhere else on every store, behind nginx: a suite of
+/// its own because its eight cases (four stores, two revocation checks),
+/// run one after another, were over half of ``BackendsBehindNginx``'s time
+/// and the longest chain of the end-to-end phase; beside it they run at
+/// the same time as the rest.
+@Suite(.serialized) struct SignOutEverywhereBehindNginx {
+    /// Three browsers (curl, each its own cookie jar) behind nginx: two
+    /// sign in as one user, one as another; the first lists its user's
+    /// sessions and signs out everywhere else. The other session of that
+    /// user is out at its next request, client-side keys included, with
+    /// either revocation check; the other user's is untouched.
+    @Test(arguments: BackendsBehindNginx.Store.allCases.flatMap { store in ["every-request", "next-server-access"].map { (store, $0) } })
+    func signingOutEverywhereElseThroughNginx(store: BackendsBehindNginx.Store, check: String) throws {
+        let setup = try BackendsBehindNginx.Setup(store, environment: ["GIMLET_REVOCATION_CHECK": check])
+        var browsers: [HTTPClient] = []
+        for name in ["laptop", "phone", "other"] {
+            var client = HTTPClient(baseURL: setup.stack.nginx.baseURL, scratch: setup.files)
+            client.cookieJar = setup.files.file(name + ".cookies")
+            #expect(try client.get(name == "other" ? "/login/7" : "/login/42", headers: ["User-Agent": name]).text == "ok")
+            browsers.append(client)
+        }
+        let (laptop, phone, other) = (browsers[0], browsers[1], browsers[2])
+        #expect(try phone.get("/set/theme/dark?clientside=1").text == "ok")
+        #expect(try phone.get("/set/cart/ring?clientside=0").text == "ok")
+        let listed = try laptop.get("/sessions/42").text.split(separator: "\n")
+        #expect(listed.count == 2, "\(listed)")
+        #expect(Set(listed.map { $0.split(separator: "\t").last.map(String.init) ?? "" }) == ["laptop", "phone"])
+        #expect(listed.filter { $0.hasPrefix("*") }.count == 1, "the current one is marked: \(listed)")
+
+        #expect(try laptop.get("/logout-everywhere/42?keep_current=1").text == "1")
+        if check == "next-server-access" {
+            #expect(try phone.get("/get/theme").text == "dark", "a client-side read is not checked in this mode")
+            #expect(try phone.get("/get/cart").status == 404, "a server-side read finds the session revoked")
+        }
+        #expect(try phone.get("/get/theme").status == 404, "the revoked session's client-side key is gone")
+        #expect(try phone.get("/whoami").status == 404)
+        #expect(try laptop.get("/whoami").text == "42")
+        #expect(try other.get("/whoami").text == "7")
+        #expect(try laptop.get("/sessions/42").text.split(separator: "\n").count == 1)
+        #expect(try laptop.get("/logout-everywhere/42").text == "1")
+        #expect(try laptop.get("/whoami").status == 404)
+        #expect(try laptop.get("/sessions/42").text.isEmpty)
+    }
+}
 
 /// Who opens the session backend, and who stops its background work.
 @Suite(.serialized) struct BackendOwnership {
