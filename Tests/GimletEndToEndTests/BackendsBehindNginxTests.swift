@@ -577,7 +577,8 @@ import Testing
 /// its own because its eight cases (four stores, two revocation checks),
 /// run one after another, were over half of ``BackendsBehindNginx``'s time
 /// and the longest chain of the end-to-end phase; beside it they run at
-/// the same time as the rest.
+/// the same time as the rest (the phase is CPU-bound on two cores, so this
+/// saved seconds, not minutes).
 @Suite(.serialized) struct SignOutEverywhereBehindNginx {
     /// Three browsers (curl, each its own cookie jar) behind nginx: two
     /// sign in as one user, one as another; the first lists its user's

@@ -225,8 +225,8 @@ import Testing
     }
 
     /// A worker thread runs its next async request on the same executor
-    /// (making one per request was a tenth of an async request's
-    /// instructions), but never on one that something of an earlier request
+    /// (making one per request was a tenth of what the bridge to an async
+    /// handler costs), but never on one that something of an earlier request
     /// still holds: a ``WorkerThread`` kept past its request, or a task
     /// started with the executor's preference that is still running.
     @Test func aThreadKeepsItsExecutorUnlessSomethingOfAnEarlierRequestHoldsIt() async {
